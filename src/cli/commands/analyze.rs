@@ -1,0 +1,132 @@
+//! `micromarket analyze`: one run over consumers, boundaries and segments.
+
+use super::inputs::InputArgs;
+use crate::cli::{Global, Invalid};
+use anyhow::Result;
+use micromarket::export::Manifest;
+use std::path::PathBuf;
+
+/// Count consumers per region, city, segment and H3 cell, and write GeoJSON and CSV per scope.
+///
+/// With no input options it runs on the bundled sample in data/sample/.
+///
+/// Example:
+///   micromarket analyze --consumers consumers.csv --regions regions.geojson \
+///     --cities cities.geojson --segments segments.toml --out out/
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    inputs: InputArgs,
+    /// Output folder.
+    #[arg(long, default_value = "out", value_name = "DIR")]
+    out: PathBuf,
+    /// H3 resolution of the analysis (5 to 12; 8 is about 0.74 km² per cell).
+    #[arg(long, default_value_t = 8, value_name = "R")]
+    resolution: u8,
+    /// Minimum count k: smaller cells are left out and smaller counts written as null.
+    #[arg(long, default_value_t = 10, value_name = "K")]
+    min_count: u32,
+    /// Share of rejected consumer rows above which the run fails (exit 2).
+    #[arg(long, default_value_t = 0.01, value_name = "RATIO")]
+    max_reject_ratio: f64,
+}
+
+/// Runs the command.
+pub fn run(args: &Args, global: &Global) -> Result<u8> {
+    let (mut config, note) = args.inputs.config(args.out.clone())?;
+    if !(5..=12).contains(&args.resolution) {
+        return Err(Invalid(format!(
+            "--resolution {} is outside 5..=12",
+            args.resolution
+        ))
+        .into());
+    }
+    if !(0.0..=1.0).contains(&args.max_reject_ratio) {
+        return Err(Invalid(format!(
+            "--max-reject-ratio {} is outside 0..=1",
+            args.max_reject_ratio
+        ))
+        .into());
+    }
+    config.resolution = h3o::Resolution::try_from(args.resolution)
+        .map_err(|e| Invalid(format!("--resolution: {e}")))?;
+    config.min_count = args.min_count;
+    config.max_reject_ratio = args.max_reject_ratio;
+    if let Some(note) = note {
+        global.note(&note);
+    }
+    let spinner = global.spinner();
+    let hook = |stage: &str| {
+        if let Some(bar) = &spinner {
+            bar.set_message(stage.to_string());
+        }
+    };
+    let result = micromarket::analyze(&config, &hook);
+    if let Some(bar) = spinner {
+        bar.finish_and_clear();
+    }
+    let manifest = result?;
+    report(&manifest, &args.out, global)?;
+    Ok(0)
+}
+
+fn report(manifest: &Manifest, out: &std::path::Path, global: &Global) -> Result<()> {
+    if !global.quiet {
+        for warning in &manifest.warnings {
+            eprintln!("warning: {warning}");
+        }
+    }
+    if global.json {
+        let summary = serde_json::json!({
+            "status": manifest.status,
+            "out": out.display().to_string(),
+            "rows": manifest.rows,
+            "segments": manifest.parameters.segments.len(),
+            "scopes": manifest.scopes.iter().map(|s| serde_json::json!({
+                "kind": s.kind, "id": s.id, "name": s.name, "consumers": s.consumers,
+                "cells": s.cells, "outputs": s.outputs.iter().map(|o| &o.path).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "suppressed": manifest.suppressed,
+            "timings_ms": manifest.timings_ms,
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    if global.quiet {
+        return Ok(());
+    }
+    let rows = &manifest.rows;
+    println!(
+        "rows: {} read, {} accepted, {} rejected",
+        rows.read, rows.accepted, rows.rejected
+    );
+    println!(
+        "{:<8} {:<28} {:>10} {:>8}",
+        "scope", "name", "consumers", "cells"
+    );
+    for s in &manifest.scopes {
+        let name = if s.region.is_empty() || s.kind != micromarket::stats::ScopeKind::City {
+            s.name.clone()
+        } else {
+            format!("{} / {}", s.region, s.name)
+        };
+        println!(
+            "{:<8} {:<28} {:>10} {:>8}",
+            s.kind.as_str(),
+            name,
+            s.consumers,
+            s.cells
+        );
+    }
+    println!(
+        "{} segments; outputs in {}/ (manifest.json lists every file)",
+        manifest.parameters.segments.len(),
+        out.display()
+    );
+    if global.verbose {
+        for (stage, ms) in &manifest.timings_ms {
+            eprintln!("time {stage}: {ms} ms");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! Input options shared by `analyze` and `validate`, and the bundled sample fallback.
+
+use crate::cli::Invalid;
+use anyhow::{Context, Result, bail};
+use micromarket::boundary::BoundaryOptions;
+use micromarket::consumer::{ColumnNames, Source};
+use micromarket::synth::{SynthOptions, World};
+use micromarket::{AnalyzeConfig, TextInput};
+use std::path::{Path, PathBuf};
+
+/// Where the bundled sample lives, relative to the working directory.
+pub const SAMPLE_DIR: &str = "data/sample";
+
+/// Input files and how to read them.
+#[derive(Debug, clap::Args)]
+pub struct InputArgs {
+    /// Consumers CSV (or .csv.gz). Without it, the bundled sample in data/sample/ is used.
+    #[arg(long, value_name = "FILE")]
+    pub consumers: Option<PathBuf>,
+    /// Regions GeoJSON FeatureCollection (Polygon/MultiPolygon).
+    #[arg(long, value_name = "FILE")]
+    pub regions: Option<PathBuf>,
+    /// Cities GeoJSON FeatureCollection (Polygon/MultiPolygon).
+    #[arg(long, value_name = "FILE")]
+    pub cities: Option<PathBuf>,
+    /// Segments TOML file ([[segment]] name + filter, optional [grid] and [schema]).
+    #[arg(long, value_name = "FILE")]
+    pub segments: Option<PathBuf>,
+    /// Consumer id column (default: id, consumer_id or customer_id).
+    #[arg(long, value_name = "NAME")]
+    pub id_col: Option<String>,
+    /// Latitude column (default: lat, latitude or y).
+    #[arg(long, value_name = "NAME")]
+    pub lat_col: Option<String>,
+    /// Longitude column (default: lon, lng, long, longitude or x).
+    #[arg(long, value_name = "NAME")]
+    pub lon_col: Option<String>,
+    /// Boundary property holding the name.
+    #[arg(long, default_value = "name", value_name = "PROP")]
+    pub name_prop: String,
+    /// Boundary property holding the identifier (the feature id is used when it is absent).
+    #[arg(long, default_value = "id", value_name = "PROP")]
+    pub id_prop: String,
+    /// City property naming its region (by id or name); else the region containing the city.
+    #[arg(long, default_value = "region", value_name = "PROP")]
+    pub region_prop: String,
+}
+
+fn read_text(path: &Path) -> Result<TextInput> {
+    TextInput::read(path)
+        .map_err(|e| Invalid(format!("cannot read {}: {e}", path.display())).into())
+}
+
+impl InputArgs {
+    /// Builds a run configuration; with no `--consumers`, the bundled sample (or, outside the
+    /// repository, the same sample generated in memory). Returns a note to show the user.
+    pub fn config(&self, out: PathBuf) -> Result<(AnalyzeConfig, Option<String>)> {
+        let (mut config, note) = match &self.consumers {
+            Some(consumers) => {
+                let Some(segments) = &self.segments else {
+                    bail!(Invalid(
+                        "--segments is required with --consumers (a TOML file of [[segment]] name + filter)".into()
+                    ));
+                };
+                let mut config =
+                    AnalyzeConfig::new(Source::Path(consumers.clone()), read_text(segments)?, out);
+                config.regions = self.regions.as_deref().map(read_text).transpose()?;
+                config.cities = self.cities.as_deref().map(read_text).transpose()?;
+                (config, None)
+            }
+            None => {
+                if self.regions.is_some() || self.cities.is_some() || self.segments.is_some() {
+                    bail!(Invalid(
+                        "--consumers is required when --regions, --cities or --segments is given"
+                            .into()
+                    ));
+                }
+                sample(out)?
+            }
+        };
+        config.columns = ColumnNames {
+            id: self.id_col.clone(),
+            lat: self.lat_col.clone(),
+            lng: self.lon_col.clone(),
+        };
+        config.boundary = BoundaryOptions {
+            name_prop: self.name_prop.clone(),
+            id_prop: self.id_prop.clone(),
+            region_prop: self.region_prop.clone(),
+        };
+        Ok((config, note))
+    }
+}
+
+fn sample(out: PathBuf) -> Result<(AnalyzeConfig, Option<String>)> {
+    let dir = Path::new(SAMPLE_DIR);
+    if dir.join("consumers.csv").exists() {
+        let mut config = AnalyzeConfig::new(
+            Source::Path(dir.join("consumers.csv")),
+            read_text(&dir.join("segments.toml"))?,
+            out,
+        );
+        config.regions = Some(read_text(&dir.join("regions.geojson"))?);
+        config.cities = Some(read_text(&dir.join("cities.geojson"))?);
+        return Ok((
+            config,
+            Some(format!("using the bundled sample in {SAMPLE_DIR}/")),
+        ));
+    }
+    let options = SynthOptions::default();
+    let world = World::new(options);
+    let mut csv = Vec::new();
+    world
+        .write_consumers(&mut csv)
+        .context("cannot generate the sample")?;
+    let generated = |name: &str, text: String| TextInput {
+        name: format!("(generated) {name}"),
+        text,
+    };
+    let mut config = AnalyzeConfig::new(
+        Source::Bytes {
+            name: "(generated) consumers.csv".into(),
+            data: csv.into(),
+        },
+        generated("segments.toml", World::segments_toml()),
+        out,
+    );
+    config.regions = Some(generated("regions.geojson", world.regions_geojson()));
+    config.cities = Some(generated("cities.geojson", world.cities_geojson()));
+    Ok((
+        config,
+        Some(format!(
+            "no {SAMPLE_DIR}/ here: generated the sample in memory (synth --seed {} --consumers {})",
+            options.seed, options.consumers
+        )),
+    ))
+}

@@ -1,0 +1,6 @@
+//! One module per subcommand, each with its own `Args` and `run`.
+
+pub mod analyze;
+pub mod inputs;
+pub mod synth;
+pub mod validate;

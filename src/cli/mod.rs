@@ -1,0 +1,126 @@
+//! Argument parsing, global options, progress display and exit codes.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Geographic micromarketing: find narrow consumer segments cell by cell on the H3 grid, in every
+/// region and city, and export them as GeoJSON and CSV.
+///
+/// Example: `micromarket analyze` runs on the bundled sample and writes to out/.
+#[derive(Debug, Parser)]
+#[command(name = "micromarket", version, propagate_version = true)]
+pub struct Cli {
+    /// Worker threads (default: all cores).
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also print warnings in full and stage timings.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    /// Print a machine-readable summary on stdout instead of the table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Analyze(commands::analyze::Args),
+    Validate(commands::validate::Args),
+    Synth(commands::synth::Args),
+}
+
+/// Options every command sees.
+pub struct Global {
+    /// Print only errors.
+    pub quiet: bool,
+    /// Print more.
+    pub verbose: bool,
+    /// JSON on stdout.
+    pub json: bool,
+}
+
+impl Global {
+    /// A stage spinner on stderr, only when stderr is a terminal and not quiet.
+    pub fn spinner(&self) -> Option<ProgressBar> {
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Some(bar)
+    }
+
+    /// Prints a message on stderr unless quiet.
+    pub fn note(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("{message}");
+        }
+    }
+}
+
+/// Bad usage or an unreadable input, found by the command line itself (exit code 2).
+#[derive(Debug)]
+pub struct Invalid(pub String);
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// Exit code for bad usage or invalid input.
+pub const EXIT_INVALID: u8 = 2;
+
+/// Parses arguments, runs the command, and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(threads) = cli.threads {
+        if threads == 0 {
+            eprintln!("error: --threads must be at least 1");
+            return ExitCode::from(EXIT_INVALID);
+        }
+        if let Err(e) = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+        {
+            eprintln!("error: cannot start {threads} threads: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let global = Global {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+        json: cli.json,
+    };
+    let outcome = match cli.command {
+        Command::Analyze(args) => commands::analyze::run(&args, &global),
+        Command::Validate(args) => commands::validate::run(&args, &global),
+        Command::Synth(args) => commands::synth::run(&args, &global),
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            let invalid = error.downcast_ref::<Invalid>().is_some()
+                || error
+                    .downcast_ref::<micromarket::Error>()
+                    .is_some_and(micromarket::Error::is_invalid_input);
+            ExitCode::from(if invalid { EXIT_INVALID } else { 1 })
+        }
+    }
+}

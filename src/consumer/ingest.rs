@@ -1,0 +1,957 @@
+//! Streaming, parallel CSV ingest (plain or gzip) into a [`ConsumerTable`].
+//!
+//! # Algorithm
+//!
+//! The input is read in blocks of `block_bytes`. Each block is cut at record boundaries (a newline
+//! outside double quotes, so quoted fields may hold newlines) into chunks parsed in parallel by the
+//! `csv` crate. Each chunk dictionary-encodes its text values locally; the chunks are then merged in
+//! input order, so codes and rejects are the same whatever the thread count. Duplicate ids are found
+//! with 128-bit fingerprints in sharded hash sets, first occurrence kept; ids are not stored.
+//!
+//! Attribute kinds come from the schema when declared, else from the first 10,000 data rows: a
+//! column is numeric when every non-missing value there is a finite number. If a later value of an
+//! inferred numeric column is not a number, the ingest starts again with that column categorical,
+//! so no value is ever lost to a wrong guess.
+
+use super::{
+    Attribute, AttributeKind, Column, ConsumerTable, MISSING, Reject, RejectReason, RowCounts,
+};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Number of data rows used to infer attribute kinds.
+const INFERENCE_ROWS: usize = 10_000;
+/// Shards of the duplicate-id sets, processed in parallel.
+const ID_SHARDS: usize = 16;
+
+/// Spellings recognised for each required column, tried in order, case-insensitively.
+const ID_SPELLINGS: &[&str] = &["id", "consumer_id", "customer_id"];
+const LAT_SPELLINGS: &[&str] = &["lat", "latitude", "y"];
+const LNG_SPELLINGS: &[&str] = &["lon", "lng", "long", "longitude", "x"];
+/// Numeric missing-value tokens (an empty field is missing for every kind).
+const NUMERIC_MISSING: &[&str] = &["NA", "N/A", "null", "NULL", "NaN", "nan"];
+
+/// Errors that stop an ingest (bad rows are not errors: they become [`Reject`]s).
+#[derive(Debug, Error)]
+pub enum IngestError {
+    /// The file could not be read.
+    #[error("cannot read {file}: {source}")]
+    Io {
+        /// File name.
+        file: String,
+        /// Cause.
+        source: io::Error,
+    },
+    /// The file has no header row.
+    #[error("{file} is empty: expected a header row such as id,lat,lon,...")]
+    Empty {
+        /// File name.
+        file: String,
+    },
+    /// A required column was not found.
+    #[error(
+        "{file} has no {role} column (tried {tried}); header is [{header}]; name it with --{flag}"
+    )]
+    MissingColumn {
+        /// File name.
+        file: String,
+        /// Role of the column: id, latitude or longitude.
+        role: &'static str,
+        /// Names tried.
+        tried: String,
+        /// The header found.
+        header: String,
+        /// The CLI flag naming that column.
+        flag: &'static str,
+    },
+    /// Two header fields have the same name.
+    #[error("{file} has two columns named '{name}' in its header")]
+    DuplicateColumn {
+        /// File name.
+        file: String,
+        /// Repeated name.
+        name: String,
+    },
+    /// The segments file's `[schema]` names a column the file lacks.
+    #[error(
+        "schema declares attribute '{name}' but {file} has no such column; header is [{header}]"
+    )]
+    UnknownSchemaColumn {
+        /// File name.
+        file: String,
+        /// Declared name.
+        name: String,
+        /// The header found.
+        header: String,
+    },
+    /// The header is not UTF-8.
+    #[error("the header of {file} is not valid UTF-8")]
+    HeaderEncoding {
+        /// File name.
+        file: String,
+    },
+}
+
+/// Where consumers come from: a file (gzip detected by its magic bytes) or bytes in memory.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A CSV or gzip-compressed CSV file.
+    Path(PathBuf),
+    /// CSV text in memory, with a display name.
+    Bytes {
+        /// Name used in messages.
+        name: String,
+        /// The CSV bytes.
+        data: Arc<[u8]>,
+    },
+}
+
+impl Source {
+    /// The name used in messages and the manifest.
+    pub fn name(&self) -> String {
+        match self {
+            Source::Path(p) => p.display().to_string(),
+            Source::Bytes { name, .. } => name.clone(),
+        }
+    }
+
+    fn open(&self) -> io::Result<Box<dyn Read + Send>> {
+        let mut raw: Box<dyn Read + Send> = match self {
+            Source::Path(p) => Box::new(std::fs::File::open(p)?),
+            Source::Bytes { data, .. } => Box::new(io::Cursor::new(Arc::clone(data))),
+        };
+        let mut magic = [0u8; 2];
+        let n = read_full(&mut raw, &mut magic)?;
+        let head = io::Cursor::new(magic[..n].to_vec());
+        let chained = head.chain(raw);
+        Ok(if n == 2 && magic == [0x1f, 0x8b] {
+            Box::new(flate2::read::MultiGzDecoder::new(chained))
+        } else {
+            Box::new(chained)
+        })
+    }
+}
+
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Names of the required columns; `None` tries the usual spellings.
+#[derive(Debug, Clone, Default)]
+pub struct ColumnNames {
+    /// Consumer id column.
+    pub id: Option<String>,
+    /// Latitude column.
+    pub lat: Option<String>,
+    /// Longitude column.
+    pub lng: Option<String>,
+}
+
+/// How to read a consumers file.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Required column names.
+    pub columns: ColumnNames,
+    /// Declared attribute kinds; undeclared attributes are inferred.
+    pub schema: BTreeMap<String, AttributeKind>,
+    /// Bytes read per block; each block is parsed in parallel.
+    pub block_bytes: usize,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            columns: ColumnNames::default(),
+            schema: BTreeMap::new(),
+            block_bytes: 32 << 20,
+        }
+    }
+}
+
+/// The result of an ingest.
+#[derive(Debug)]
+pub struct Ingested {
+    /// Accepted consumers.
+    pub table: ConsumerTable,
+    /// Rejected rows, in input order.
+    pub rejects: Vec<Reject>,
+    /// Row accounting.
+    pub rows: RowCounts,
+}
+
+/// Reads consumers from `source`.
+///
+/// # Errors
+///
+/// [`IngestError`] when the file cannot be read or its header lacks a required column. Bad rows
+/// are not errors: they are returned as rejects.
+pub fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingested, IngestError> {
+    let mut forced = options.schema.clone();
+    let declared: HashSet<String> = options.schema.keys().cloned().collect();
+    loop {
+        match ingest_once(source, options, &forced, &declared)? {
+            Pass::Done(done) => return Ok(done),
+            Pass::Retype(name) => {
+                forced.insert(name, AttributeKind::Categorical);
+            }
+        }
+    }
+}
+
+enum Pass {
+    Done(Ingested),
+    Retype(String),
+}
+
+/// Column positions and kinds resolved from the header.
+struct Plan {
+    width: usize,
+    id: usize,
+    lat: usize,
+    lng: usize,
+    /// (field index, kind, declared?) per attribute.
+    attrs: Vec<(usize, AttributeKind, bool)>,
+}
+
+fn ingest_once(
+    source: &Source,
+    options: &IngestOptions,
+    forced: &BTreeMap<String, AttributeKind>,
+    declared: &HashSet<String>,
+) -> Result<Pass, IngestError> {
+    let file = source.name();
+    let io_err = |source| IngestError::Io {
+        file: file.clone(),
+        source,
+    };
+    let mut reader = source.open().map_err(io_err)?;
+    let block_bytes = options.block_bytes.max(1 << 10);
+    let mut buf = vec![0u8; block_bytes];
+    let n = read_full(&mut reader, &mut buf).map_err(io_err)?;
+    buf.truncate(n);
+    let mut eof = n < block_bytes;
+    if buf.starts_with(b"\xEF\xBB\xBF") {
+        buf.drain(..3);
+    }
+
+    // Header.
+    let mut header_reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(&buf[..]);
+    let mut header_record = csv::ByteRecord::new();
+    if !header_reader
+        .read_byte_record(&mut header_record)
+        .unwrap_or(false)
+    {
+        return Err(IngestError::Empty { file });
+    }
+    let header_end = header_reader.position().byte() as usize;
+    let mut line = header_reader.position().line();
+    let header: Vec<String> = header_record
+        .iter()
+        .map(|f| std::str::from_utf8(f).map(|s| s.trim().to_string()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| IngestError::HeaderEncoding { file: file.clone() })?;
+    let mut plan = resolve_columns(&file, &header, &options.columns, forced)?;
+    infer_kinds(&buf[header_end..], &mut plan, forced, &header);
+    for (i, kind, is_declared) in &mut plan.attrs {
+        *is_declared = declared.contains(&header[*i]) && forced.get(&header[*i]) == Some(kind);
+    }
+    buf.drain(..header_end);
+
+    let mut merged = Merged::new(&plan, &header);
+    let mut seen: Vec<HashSet<u128>> = (0..ID_SHARDS).map(|_| HashSet::new()).collect();
+    let chunk_bytes = (block_bytes / (rayon::current_num_threads() * 4)).max(1 << 16);
+    loop {
+        let (chunks, consumed) = split_records(&buf, chunk_bytes, eof);
+        let mut starts = Vec::with_capacity(chunks.len());
+        let newlines: Vec<u64> = chunks
+            .par_iter()
+            .map(|&(s, e)| count_byte(&buf[s..e], b'\n'))
+            .collect();
+        for nl in &newlines {
+            starts.push(line);
+            line += nl;
+        }
+        let outs: Vec<ChunkOut> = chunks
+            .par_iter()
+            .zip(starts.par_iter())
+            .map(|(&(s, e), &first_line)| parse_chunk(&buf[s..e], first_line, &plan))
+            .collect();
+        if let Some(col) = outs.iter().find_map(|o| o.retype) {
+            return Ok(Pass::Retype(header[plan.attrs[col].0].clone()));
+        }
+        let dups = find_duplicates(&outs, &mut seen);
+        for (c, out) in outs.into_iter().enumerate() {
+            merged.append(out, &dups[c], &buf[chunks[c].0..chunks[c].1]);
+        }
+        buf.drain(..consumed);
+        if eof {
+            break;
+        }
+        let old = buf.len();
+        buf.resize(old + block_bytes, 0);
+        let n = read_full(&mut reader, &mut buf[old..]).map_err(io_err)?;
+        buf.truncate(old + n);
+        eof = n < block_bytes;
+    }
+    Ok(Pass::Done(merged.finish(&header, &plan)))
+}
+
+fn resolve_columns(
+    file: &str,
+    header: &[String],
+    names: &ColumnNames,
+    forced: &BTreeMap<String, AttributeKind>,
+) -> Result<Plan, IngestError> {
+    let mut seen = HashSet::new();
+    for h in header {
+        if !seen.insert(h.as_str()) {
+            return Err(IngestError::DuplicateColumn {
+                file: file.to_string(),
+                name: h.clone(),
+            });
+        }
+    }
+    let find =
+        |given: &Option<String>, spellings: &[&str], role: &'static str, flag: &'static str| {
+            let tried: Vec<String> = match given {
+                Some(name) => vec![name.clone()],
+                None => spellings.iter().map(|s| (*s).to_string()).collect(),
+            };
+            tried
+                .iter()
+                .find_map(|t| {
+                    header.iter().position(|h| {
+                        if given.is_some() {
+                            h == t
+                        } else {
+                            h.eq_ignore_ascii_case(t)
+                        }
+                    })
+                })
+                .ok_or_else(|| IngestError::MissingColumn {
+                    file: file.to_string(),
+                    role,
+                    tried: tried.join(", "),
+                    header: header.join(", "),
+                    flag,
+                })
+        };
+    let id = find(&names.id, ID_SPELLINGS, "id", "id-col")?;
+    let lat = find(&names.lat, LAT_SPELLINGS, "latitude", "lat-col")?;
+    let lng = find(&names.lng, LNG_SPELLINGS, "longitude", "lon-col")?;
+    for name in forced.keys() {
+        if !header.contains(name) {
+            return Err(IngestError::UnknownSchemaColumn {
+                file: file.to_string(),
+                name: name.clone(),
+                header: header.join(", "),
+            });
+        }
+    }
+    let attrs = (0..header.len())
+        .filter(|i| ![id, lat, lng].contains(i))
+        .map(|i| {
+            let kind = forced
+                .get(&header[i])
+                .copied()
+                .unwrap_or(AttributeKind::Numeric);
+            (i, kind, false)
+        })
+        .collect();
+    Ok(Plan {
+        width: header.len(),
+        id,
+        lat,
+        lng,
+        attrs,
+    })
+}
+
+/// Infers undeclared kinds from the first rows of `data` (the bytes after the header).
+fn infer_kinds(
+    data: &[u8],
+    plan: &mut Plan,
+    forced: &BTreeMap<String, AttributeKind>,
+    header: &[String],
+) {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(data);
+    let mut numeric_seen = vec![false; plan.attrs.len()];
+    let mut not_numeric = vec![false; plan.attrs.len()];
+    let mut record = csv::ByteRecord::new();
+    let mut rows = 0;
+    while rows < INFERENCE_ROWS && reader.read_byte_record(&mut record).unwrap_or(false) {
+        rows += 1;
+        if record.len() != plan.width {
+            continue;
+        }
+        for (a, &(i, _, _)) in plan.attrs.iter().enumerate() {
+            match parse_number(trim(&record[i])) {
+                NumberField::Missing => {}
+                NumberField::Value(_) => numeric_seen[a] = true,
+                NumberField::Invalid => not_numeric[a] = true,
+            }
+        }
+    }
+    for (a, (i, kind, _)) in plan.attrs.iter_mut().enumerate() {
+        if !forced.contains_key(&header[*i]) {
+            *kind = if numeric_seen[a] && !not_numeric[a] {
+                AttributeKind::Numeric
+            } else {
+                AttributeKind::Categorical
+            };
+        }
+    }
+}
+
+fn count_byte(bytes: &[u8], byte: u8) -> u64 {
+    bytes.iter().filter(|&&b| b == byte).count() as u64
+}
+
+/// Cuts `data` (starting at a record boundary) into chunks of about `chunk_bytes` ending at record
+/// boundaries. Returns the chunks and how many bytes they consume; without `eof` the incomplete
+/// last record is left for the next block.
+fn split_records(data: &[u8], chunk_bytes: usize, eof: bool) -> (Vec<(usize, usize)>, usize) {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    loop {
+        let target = start + chunk_bytes;
+        let end = if target < data.len() {
+            next_boundary(data, start, target)
+        } else {
+            None
+        };
+        if let Some(end) = end {
+            chunks.push((start, end));
+            start = end;
+            continue;
+        }
+        let end = if eof {
+            data.len()
+        } else {
+            last_boundary(data, start)
+        };
+        if end > start {
+            chunks.push((start, end));
+        }
+        return (chunks, end);
+    }
+}
+
+/// The first record boundary at or after `target`, knowing `start` is one.
+fn next_boundary(data: &[u8], start: usize, target: usize) -> Option<usize> {
+    let mut in_quotes = count_byte(&data[start..target], b'"') % 2 == 1;
+    for (i, &b) in data[target..].iter().enumerate() {
+        if b == b'"' {
+            in_quotes = !in_quotes;
+        } else if b == b'\n' && !in_quotes {
+            return Some(target + i + 1);
+        }
+    }
+    None
+}
+
+/// The last record boundary after `start` (or `start` itself when there is none).
+fn last_boundary(data: &[u8], start: usize) -> usize {
+    let mut in_quotes = false;
+    let mut last = start;
+    for (i, &b) in data[start..].iter().enumerate() {
+        if b == b'"' {
+            in_quotes = !in_quotes;
+        } else if b == b'\n' && !in_quotes {
+            last = start + i + 1;
+        }
+    }
+    last
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    bytes.trim_ascii()
+}
+
+enum NumberField {
+    Missing,
+    Value(f64),
+    Invalid,
+}
+
+fn parse_number(bytes: &[u8]) -> NumberField {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return NumberField::Invalid;
+    };
+    if text.is_empty() || NUMERIC_MISSING.contains(&text) {
+        return NumberField::Missing;
+    }
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() => NumberField::Value(v),
+        _ => NumberField::Invalid,
+    }
+}
+
+/// 128-bit fingerprint of an id: two keyed SipHash values. A false duplicate would need a 128-bit
+/// collision (probability about n²/2¹²⁹, under 10⁻²⁴ for 10⁸ ids).
+fn fingerprint(id: &[u8]) -> u128 {
+    let mut a = DefaultHasher::new();
+    (0u8, id).hash(&mut a);
+    let mut b = DefaultHasher::new();
+    (1u8, id).hash(&mut b);
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+}
+
+/// Attribute values of one chunk, encoded locally.
+enum LocalColumn {
+    Categorical {
+        codes: Vec<u32>,
+        dictionary: Vec<String>,
+        lookup: HashMap<String, u32>,
+    },
+    Numeric(Vec<f64>),
+}
+
+struct ChunkOut {
+    lat: Vec<f64>,
+    lng: Vec<f64>,
+    fingerprints: Vec<u128>,
+    /// Byte span (within the chunk) and line of each accepted row, to report duplicates.
+    spans: Vec<(u32, u32, u64)>,
+    columns: Vec<LocalColumn>,
+    rejects: Vec<Reject>,
+    retype: Option<usize>,
+}
+
+enum Scratch {
+    Code(u32),
+    Number(f64),
+}
+
+fn record_text(bytes: &[u8]) -> String {
+    let end = bytes
+        .iter()
+        .rposition(|&b| b != b'\n' && b != b'\r')
+        .map_or(0, |p| p + 1);
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+fn parse_chunk(bytes: &[u8], first_line: u64, plan: &Plan) -> ChunkOut {
+    let mut out = ChunkOut {
+        lat: Vec::new(),
+        lng: Vec::new(),
+        fingerprints: Vec::new(),
+        spans: Vec::new(),
+        columns: plan
+            .attrs
+            .iter()
+            .map(|(_, kind, _)| match kind {
+                AttributeKind::Categorical => LocalColumn::Categorical {
+                    codes: Vec::new(),
+                    dictionary: Vec::new(),
+                    lookup: HashMap::new(),
+                },
+                AttributeKind::Numeric => LocalColumn::Numeric(Vec::new()),
+            })
+            .collect(),
+        rejects: Vec::new(),
+        retype: None,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut record = csv::ByteRecord::new();
+    let mut scratch: Vec<Scratch> = Vec::with_capacity(plan.attrs.len());
+    loop {
+        let start = reader.position().byte() as usize;
+        let line = first_line + reader.position().line() - 1;
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) | Err(_) => break,
+        }
+        let end = reader.position().byte() as usize;
+        let row = &bytes[start..end];
+        let mut reject = |reason, detail: String| {
+            out.rejects.push(Reject {
+                line,
+                reason,
+                detail,
+                text: record_text(row),
+            });
+        };
+        if record.len() != plan.width {
+            reject(
+                RejectReason::WrongFieldCount,
+                format!("expected {} fields, found {}", plan.width, record.len()),
+            );
+            continue;
+        }
+        let id = trim(&record[plan.id]);
+        if id.is_empty() {
+            reject(RejectReason::MissingId, "empty id".into());
+            continue;
+        }
+        let lat = match coordinate(&record[plan.lat], "latitude", 90.0) {
+            Ok(v) => v,
+            Err((reason, detail)) => {
+                let reason = reason.unwrap_or(RejectReason::InvalidLatitude);
+                reject(reason, detail);
+                continue;
+            }
+        };
+        let lng = match coordinate(&record[plan.lng], "longitude", 180.0) {
+            Ok(v) => v,
+            Err((reason, detail)) => {
+                let reason = reason.unwrap_or(RejectReason::InvalidLongitude);
+                reject(reason, detail);
+                continue;
+            }
+        };
+        scratch.clear();
+        let mut bad = None;
+        for (a, &(i, _, declared)) in plan.attrs.iter().enumerate() {
+            let raw = trim(&record[i]);
+            match &mut out.columns[a] {
+                LocalColumn::Numeric(_) => match parse_number(raw) {
+                    NumberField::Missing => scratch.push(Scratch::Number(f64::NAN)),
+                    NumberField::Value(v) => scratch.push(Scratch::Number(v)),
+                    NumberField::Invalid if declared => {
+                        bad = Some((
+                            RejectReason::InvalidAttribute,
+                            format!(
+                                "attribute column {} is declared numeric but holds '{}'",
+                                i + 1,
+                                String::from_utf8_lossy(raw)
+                            ),
+                        ));
+                        break;
+                    }
+                    NumberField::Invalid => {
+                        out.retype = Some(a);
+                        return out;
+                    }
+                },
+                LocalColumn::Categorical {
+                    dictionary, lookup, ..
+                } => {
+                    if raw.is_empty() {
+                        scratch.push(Scratch::Code(MISSING));
+                        continue;
+                    }
+                    let Ok(text) = std::str::from_utf8(raw) else {
+                        bad = Some((
+                            RejectReason::InvalidUtf8,
+                            format!("field {} is not valid UTF-8", i + 1),
+                        ));
+                        break;
+                    };
+                    let code = if let Some(&code) = lookup.get(text) {
+                        code
+                    } else {
+                        let code = dictionary.len() as u32;
+                        dictionary.push(text.to_string());
+                        lookup.insert(text.to_string(), code);
+                        code
+                    };
+                    scratch.push(Scratch::Code(code));
+                }
+            }
+        }
+        if let Some((reason, detail)) = bad {
+            reject(reason, detail);
+            continue;
+        }
+        out.lat.push(lat);
+        out.lng.push(lng);
+        out.fingerprints.push(fingerprint(id));
+        out.spans.push((start as u32, end as u32, line));
+        for (column, value) in out.columns.iter_mut().zip(&scratch) {
+            match (column, value) {
+                (LocalColumn::Numeric(values), Scratch::Number(v)) => values.push(*v),
+                (LocalColumn::Categorical { codes, .. }, Scratch::Code(c)) => codes.push(*c),
+                _ => unreachable!("scratch values follow the column kinds"),
+            }
+        }
+    }
+    out
+}
+
+type CoordinateError = (Option<RejectReason>, String);
+
+fn coordinate(raw: &[u8], what: &str, limit: f64) -> Result<f64, CoordinateError> {
+    let raw = trim(raw);
+    if raw.is_empty() {
+        return Err((
+            Some(RejectReason::MissingCoordinate),
+            format!("empty {what}"),
+        ));
+    }
+    let text = String::from_utf8_lossy(raw);
+    match text.parse::<f64>() {
+        Ok(v) if !v.is_finite() => Err((None, format!("{what} {text} is not a finite number"))),
+        Ok(v) if v.abs() > limit => Err((
+            None,
+            format!("{what} {text} is out of range [-{limit}, {limit}]"),
+        )),
+        Ok(v) => Ok(v),
+        Err(_) => Err((None, format!("{what} '{text}' is not a number"))),
+    }
+}
+
+/// Marks, per chunk and row, the rows whose id was seen before (in input order).
+fn find_duplicates(outs: &[ChunkOut], seen: &mut [HashSet<u128>]) -> Vec<Vec<bool>> {
+    let found: Vec<Vec<(usize, usize)>> = seen
+        .par_iter_mut()
+        .enumerate()
+        .map(|(shard, set)| {
+            let mut dups = Vec::new();
+            for (c, out) in outs.iter().enumerate() {
+                for (r, &fp) in out.fingerprints.iter().enumerate() {
+                    if (fp % ID_SHARDS as u128) as usize == shard && !set.insert(fp) {
+                        dups.push((c, r));
+                    }
+                }
+            }
+            dups
+        })
+        .collect();
+    let mut flags: Vec<Vec<bool>> = outs
+        .iter()
+        .map(|o| vec![false; o.fingerprints.len()])
+        .collect();
+    for (c, r) in found.into_iter().flatten() {
+        flags[c][r] = true;
+    }
+    flags
+}
+
+/// The growing global table while chunks are merged in input order.
+struct Merged {
+    table: ConsumerTable,
+    lookups: Vec<HashMap<String, u32>>,
+    rejects: Vec<Reject>,
+}
+
+impl Merged {
+    fn new(plan: &Plan, header: &[String]) -> Self {
+        let attributes = plan
+            .attrs
+            .iter()
+            .map(|&(i, kind, _)| Attribute {
+                name: header[i].clone(),
+                column: match kind {
+                    AttributeKind::Categorical => Column::Categorical {
+                        codes: Vec::new(),
+                        dictionary: Vec::new(),
+                    },
+                    AttributeKind::Numeric => Column::Numeric(Vec::new()),
+                },
+            })
+            .collect();
+        Merged {
+            table: ConsumerTable {
+                lat: Vec::new(),
+                lng: Vec::new(),
+                attributes,
+            },
+            lookups: plan.attrs.iter().map(|_| HashMap::new()).collect(),
+            rejects: Vec::new(),
+        }
+    }
+
+    fn append(&mut self, out: ChunkOut, duplicate: &[bool], bytes: &[u8]) {
+        let keep = |r: &usize| !duplicate[*r];
+        let mut rejects = out.rejects;
+        for (r, &(s, e, line)) in out.spans.iter().enumerate() {
+            if duplicate[r] {
+                rejects.push(Reject {
+                    line,
+                    reason: RejectReason::DuplicateId,
+                    detail: "id already seen on an earlier row".into(),
+                    text: record_text(&bytes[s as usize..e as usize]),
+                });
+            }
+        }
+        rejects.sort_by_key(|r| r.line);
+        self.rejects.extend(rejects);
+        let rows = 0..out.lat.len();
+        self.table
+            .lat
+            .extend(rows.clone().filter(keep).map(|r| out.lat[r]));
+        self.table
+            .lng
+            .extend(rows.clone().filter(keep).map(|r| out.lng[r]));
+        for ((attr, local), lookup) in self
+            .table
+            .attributes
+            .iter_mut()
+            .zip(out.columns)
+            .zip(&mut self.lookups)
+        {
+            match (&mut attr.column, local) {
+                (Column::Numeric(values), LocalColumn::Numeric(local)) => {
+                    values.extend(rows.clone().filter(keep).map(|r| local[r]));
+                }
+                (
+                    Column::Categorical { codes, dictionary },
+                    LocalColumn::Categorical {
+                        codes: local,
+                        dictionary: local_dictionary,
+                        ..
+                    },
+                ) => {
+                    let remap: Vec<u32> = local_dictionary
+                        .into_iter()
+                        .map(|value| {
+                            *lookup.entry(value).or_insert_with_key(|value| {
+                                dictionary.push(value.clone());
+                                (dictionary.len() - 1) as u32
+                            })
+                        })
+                        .collect();
+                    codes.extend(rows.clone().filter(keep).map(|r| {
+                        let c = local[r];
+                        if c == MISSING {
+                            MISSING
+                        } else {
+                            remap[c as usize]
+                        }
+                    }));
+                }
+                _ => unreachable!("chunk columns follow the plan"),
+            }
+        }
+    }
+
+    fn finish(self, _header: &[String], _plan: &Plan) -> Ingested {
+        let rows = RowCounts::new(self.table.len() as u64, &self.rejects);
+        Ingested {
+            table: self.table,
+            rejects: self.rejects,
+            rows,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(csv: &str, block_bytes: usize) -> Ingested {
+        let source = Source::Bytes {
+            name: "test.csv".into(),
+            data: Arc::from(csv.as_bytes()),
+        };
+        let options = IngestOptions {
+            block_bytes,
+            ..IngestOptions::default()
+        };
+        ingest(&source, &options).expect("ingest")
+    }
+
+    #[test]
+    fn quoted_newlines_bom_and_crlf() {
+        let csv = "\u{feff}id,lat,lon,note\r\na,1,2,\"x\r\ny\"\r\nb,3,4,\"q,\"\"z\"\"\"\r\n";
+        let got = run(csv, 1 << 10);
+        assert_eq!(got.table.len(), 2);
+        let Column::Categorical { dictionary, .. } = &got.table.attributes[0].column else {
+            panic!("note must be categorical")
+        };
+        assert_eq!(dictionary, &["x\r\ny", "q,\"z\""]);
+    }
+
+    #[test]
+    fn bad_rows_are_rejected_with_lines() {
+        let csv = "id,lat,lon\na,1,2\n,1,2\nc,91,2\nd,1,abc\ne,NaN,1\na,5,5\nf,1\ng,,3\n";
+        let got = run(csv, 1 << 10);
+        assert_eq!(got.rows.read, 8);
+        assert_eq!(got.rows.accepted, 1);
+        let reasons: Vec<(u64, &str)> = got
+            .rejects
+            .iter()
+            .map(|r| (r.line, r.reason.code()))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                (3, "missing_id"),
+                (4, "invalid_latitude"),
+                (5, "invalid_longitude"),
+                (6, "invalid_latitude"),
+                (7, "duplicate_id"),
+                (8, "wrong_field_count"),
+                (9, "missing_coordinate"),
+            ]
+        );
+        assert_eq!(got.rejects[4].text, "a,5,5");
+    }
+
+    #[test]
+    fn small_blocks_give_the_same_table() {
+        let mut csv = String::from("id,lat,lon,kind,age\n");
+        for i in 0..5000 {
+            csv.push_str(&format!(
+                "i{i},{}.5,{}.25,\"k{}\",{}\n",
+                i % 80,
+                i % 170,
+                i % 7,
+                i % 90
+            ));
+        }
+        csv.push_str("i3,1,1,k1,1\n");
+        let big = run(&csv, 1 << 24);
+        let small = run(&csv, 1 << 10);
+        assert_eq!(big.table, small.table);
+        assert_eq!(big.rejects, small.rejects);
+        assert_eq!(big.rejects[0].line, 5002);
+        assert_eq!(
+            big.table.attributes[1].column.kind(),
+            AttributeKind::Numeric
+        );
+    }
+
+    #[test]
+    fn late_text_in_an_inferred_numeric_column_retypes_it() {
+        let mut csv = String::from("id,lat,lon,code\n");
+        for i in 0..(INFERENCE_ROWS + 10) {
+            csv.push_str(&format!("i{i},1,1,{}\n", i % 3));
+        }
+        csv.push_str("z,1,1,abc\n");
+        let got = run(&csv, 1 << 12);
+        assert_eq!(got.rows.rejected, 0);
+        let Column::Categorical { dictionary, .. } = &got.table.attributes[0].column else {
+            panic!("code must become categorical")
+        };
+        assert_eq!(dictionary.len(), 4);
+    }
+
+    #[test]
+    fn gzip_is_detected() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(b"id,lat,lon\na,1,2\n").expect("gzip");
+        let data = enc.finish().expect("gzip");
+        let source = Source::Bytes {
+            name: "x.csv.gz".into(),
+            data: Arc::from(data),
+        };
+        let got = ingest(&source, &IngestOptions::default()).expect("ingest");
+        assert_eq!(got.table.lat, vec![1.0]);
+    }
+}

@@ -1,0 +1,93 @@
+//! Rejected input rows and the row accounting (read = accepted + rejected).
+
+use std::collections::BTreeMap;
+
+/// Why a consumer row was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// The row has more or fewer fields than the header.
+    WrongFieldCount,
+    /// The id field is empty.
+    MissingId,
+    /// The id was already seen on an earlier row.
+    DuplicateId,
+    /// The latitude or longitude field is empty.
+    MissingCoordinate,
+    /// The latitude is not a finite number in [-90, 90].
+    InvalidLatitude,
+    /// The longitude is not a finite number in [-180, 180].
+    InvalidLongitude,
+    /// A value of an attribute declared numeric is not a number.
+    InvalidAttribute,
+    /// The row is not valid UTF-8.
+    InvalidUtf8,
+}
+
+impl RejectReason {
+    /// The snake_case code written to `rejects.csv` and the manifest.
+    pub fn code(self) -> &'static str {
+        match self {
+            RejectReason::WrongFieldCount => "wrong_field_count",
+            RejectReason::MissingId => "missing_id",
+            RejectReason::DuplicateId => "duplicate_id",
+            RejectReason::MissingCoordinate => "missing_coordinate",
+            RejectReason::InvalidLatitude => "invalid_latitude",
+            RejectReason::InvalidLongitude => "invalid_longitude",
+            RejectReason::InvalidAttribute => "invalid_attribute",
+            RejectReason::InvalidUtf8 => "invalid_utf8",
+        }
+    }
+}
+
+/// One rejected row: where it was, why, and its original text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    /// 1-based line number of the row's first line in the input file (the header is line 1).
+    pub line: u64,
+    /// Reason code.
+    pub reason: RejectReason,
+    /// What was wrong, with the offending value.
+    pub detail: String,
+    /// The row as it appeared in the file, without its line end.
+    pub text: String,
+}
+
+/// Row accounting of one ingest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RowCounts {
+    /// Data rows read (header excluded).
+    pub read: u64,
+    /// Rows accepted into the table.
+    pub accepted: u64,
+    /// Rows rejected.
+    pub rejected: u64,
+    /// Rejected rows per reason code.
+    pub rejected_by_reason: BTreeMap<&'static str, u64>,
+}
+
+impl RowCounts {
+    /// Counts built from the accepted total and the rejects.
+    pub fn new(accepted: u64, rejects: &[Reject]) -> Self {
+        let mut by_reason = BTreeMap::new();
+        for r in rejects {
+            *by_reason.entry(r.reason.code()).or_insert(0) += 1;
+        }
+        let rejected = rejects.len() as u64;
+        RowCounts {
+            read: accepted + rejected,
+            accepted,
+            rejected,
+            rejected_by_reason: by_reason,
+        }
+    }
+
+    /// Share of read rows that were rejected (0 when nothing was read).
+    pub fn reject_ratio(&self) -> f64 {
+        if self.read == 0 {
+            0.0
+        } else {
+            self.rejected as f64 / self.read as f64
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! The crate-wide error: one variant per module's own error enum.
+
+use thiserror::Error;
+
+/// Any error the library can return; each module's enum keeps its own detail.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// Reading consumers failed.
+    #[error(transparent)]
+    Ingest(#[from] crate::consumer::IngestError),
+    /// A boundary file is invalid.
+    #[error(transparent)]
+    Boundary(#[from] crate::boundary::BoundaryError),
+    /// A segments file or filter is invalid.
+    #[error(transparent)]
+    Segment(#[from] crate::segment::SegmentError),
+    /// Writing outputs failed.
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
+    /// A parameter is out of range.
+    #[error("invalid parameter: {0}")]
+    Parameter(String),
+    /// Too many consumer rows were rejected.
+    #[error(
+        "{rejected} of {read} consumer rows rejected ({ratio:.4}), more than --max-reject-ratio {max:.4}; see rejects.csv"
+    )]
+    TooManyRejects {
+        /// Rows read.
+        read: u64,
+        /// Rows rejected.
+        rejected: u64,
+        /// Observed ratio.
+        ratio: f64,
+        /// Allowed ratio.
+        max: f64,
+    },
+}
+
+impl Error {
+    /// Whether this error comes from bad input (exit code 2) rather than a failure (exit code 1).
+    pub fn is_invalid_input(&self) -> bool {
+        match self {
+            Error::Ingest(e) => !matches!(e, crate::consumer::IngestError::Io { .. }),
+            Error::Export(_) => false,
+            _ => true,
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Files written to a temporary name in their folder and renamed when complete, hashed on the way.
+
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// A file being written; it appears under its final name only after [`AtomicFile::commit`].
+/// Dropped without commit, the temporary file is removed.
+pub struct AtomicFile {
+    final_path: PathBuf,
+    temp_path: PathBuf,
+    writer: Option<BufWriter<File>>,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+/// What a committed file holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256, lowercase hex.
+    pub sha256: String,
+}
+
+impl AtomicFile {
+    /// Starts writing `path` (its folder must exist).
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of creating the temporary file.
+    pub fn create(path: &Path) -> io::Result<Self> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temp_path = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+        let file = File::create(&temp_path)?;
+        Ok(AtomicFile {
+            final_path: path.to_path_buf(),
+            temp_path,
+            writer: Some(BufWriter::with_capacity(1 << 20, file)),
+            hasher: Sha256::new(),
+            bytes: 0,
+        })
+    }
+
+    /// Flushes, syncs and renames the file to its final name.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of flushing, syncing or renaming.
+    pub fn commit(mut self) -> io::Result<Written> {
+        let writer = self.writer.take().expect("committed once");
+        let file = writer
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&self.temp_path, &self.final_path)?;
+        let digest = std::mem::take(&mut self.hasher).finalize();
+        Ok(Written {
+            bytes: self.bytes,
+            sha256: hex(&digest),
+        })
+    }
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self
+            .writer
+            .as_mut()
+            .expect("not yet committed")
+            .write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.as_mut().expect("not yet committed").flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.writer.take().is_some() {
+            let _ = std::fs::remove_file(&self.temp_path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_committed_files_appear() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.txt");
+        let mut f = AtomicFile::create(&path).expect("create");
+        f.write_all(b"abc").expect("write");
+        assert!(!path.exists());
+        let written = f.commit().expect("commit");
+        assert_eq!(std::fs::read(&path).expect("read"), b"abc");
+        assert_eq!(
+            written.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let mut g = AtomicFile::create(&dir.path().join("b.txt")).expect("create");
+        g.write_all(b"partial").expect("write");
+        drop(g);
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+}

@@ -1,0 +1,132 @@
+//! RFC 7946 geometry: [lon, lat] positions rounded to 6 decimals, closed rings, exterior rings
+//! counter-clockwise and holes clockwise, antimeridian-crossing cells split into a MultiPolygon.
+
+use geo::{LineString, MultiPolygon};
+use h3o::CellIndex;
+use std::io::{self, Write};
+
+/// Rounds a coordinate to 6 decimals (about 0.1 m), as RFC 7946 recommends.
+pub fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+/// Twice the signed area of a ring in the lon/lat plane (positive when counter-clockwise).
+fn signed_area2(ring: &[(f64, f64)]) -> f64 {
+    ring.windows(2)
+        .map(|w| w[0].0 * w[1].1 - w[1].0 * w[0].1)
+        .sum()
+}
+
+/// A ring rounded, deduplicated, closed and oriented; `None` if it collapses below 4 positions.
+fn prepare_ring(ring: &LineString<f64>, counter_clockwise: bool) -> Option<Vec<(f64, f64)>> {
+    let mut out: Vec<(f64, f64)> = Vec::with_capacity(ring.0.len() + 1);
+    for c in &ring.0 {
+        let p = (round6(c.x), round6(c.y));
+        if out.last() != Some(&p) {
+            out.push(p);
+        }
+    }
+    if out.first() != out.last() {
+        let first = *out.first()?;
+        out.push(first);
+    }
+    if out.len() < 4 {
+        return None;
+    }
+    if (signed_area2(&out) > 0.0) != counter_clockwise {
+        out.reverse();
+    }
+    Some(out)
+}
+
+/// Writes `geometry` as a GeoJSON Polygon (one part) or MultiPolygon.
+///
+/// # Errors
+///
+/// The writer's I/O error.
+pub fn write_multipolygon(w: &mut impl Write, geometry: &MultiPolygon<f64>) -> io::Result<()> {
+    let parts: Vec<Vec<Vec<(f64, f64)>>> = geometry
+        .iter()
+        .filter_map(|polygon| {
+            let exterior = prepare_ring(polygon.exterior(), true)?;
+            let mut rings = vec![exterior];
+            rings.extend(
+                polygon
+                    .interiors()
+                    .iter()
+                    .filter_map(|r| prepare_ring(r, false)),
+            );
+            Some(rings)
+        })
+        .collect();
+    let write_polygon = |w: &mut dyn Write, rings: &[Vec<(f64, f64)>]| -> io::Result<()> {
+        w.write_all(b"[")?;
+        for (i, ring) in rings.iter().enumerate() {
+            if i > 0 {
+                w.write_all(b",")?;
+            }
+            w.write_all(b"[")?;
+            for (j, (x, y)) in ring.iter().enumerate() {
+                if j > 0 {
+                    w.write_all(b",")?;
+                }
+                write!(w, "[{x},{y}]")?;
+            }
+            w.write_all(b"]")?;
+        }
+        w.write_all(b"]")
+    };
+    if parts.len() == 1 {
+        w.write_all(br#"{"type":"Polygon","coordinates":"#)?;
+        write_polygon(w, &parts[0])?;
+    } else {
+        w.write_all(br#"{"type":"MultiPolygon","coordinates":["#)?;
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                w.write_all(b",")?;
+            }
+            write_polygon(w, part)?;
+        }
+        w.write_all(b"]")?;
+    }
+    w.write_all(b"}")
+}
+
+/// The hexagon (or pentagon) of a cell in degrees, split at the antimeridian when it crosses it.
+pub fn cell_geometry(cell: CellIndex) -> MultiPolygon<f64> {
+    MultiPolygon::from(cell)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(cell: CellIndex) -> serde_json::Value {
+        let mut buf = Vec::new();
+        write_multipolygon(&mut buf, &cell_geometry(cell)).expect("write");
+        serde_json::from_slice(&buf).expect("json")
+    }
+
+    #[test]
+    fn antimeridian_cells_are_split_and_oriented() {
+        let cell = h3o::LatLng::new(10.0, 179.999)
+            .expect("ll")
+            .to_cell(h3o::Resolution::Five);
+        let geometry = render(cell);
+        assert_eq!(geometry["type"], "MultiPolygon");
+        for polygon in geometry["coordinates"].as_array().expect("parts") {
+            let ring: Vec<(f64, f64)> = polygon[0]
+                .as_array()
+                .expect("ring")
+                .iter()
+                .map(|p| (p[0].as_f64().expect("x"), p[1].as_f64().expect("y")))
+                .collect();
+            assert!(signed_area2(&ring) > 0.0);
+            assert_eq!(ring.first(), ring.last());
+            let (min, max) = ring
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+            assert!(max - min < 180.0, "a part wraps the globe: {min}..{max}");
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! `manifest.json`: the contract batch jobs read (inputs, parameters, rows, scopes, outputs).
+
+use super::Written;
+use crate::consumer::RowCounts;
+use crate::stats::ScopeKind;
+use std::collections::BTreeMap;
+
+/// The tool that wrote the outputs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Tool {
+    /// Crate name.
+    pub name: String,
+    /// Crate version.
+    pub version: String,
+}
+
+impl Default for Tool {
+    fn default() -> Self {
+        Tool {
+            name: env!("CARGO_PKG_NAME").into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+/// One input file.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InputRecord {
+    /// consumers, regions, cities or segments.
+    pub role: String,
+    /// Path as given (or a description of generated input).
+    pub path: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the bytes.
+    pub sha256: String,
+}
+
+/// One output file.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutputRecord {
+    /// cells, cells_csv, summary, rejects...
+    pub kind: String,
+    /// Path relative to the output root, with `/`.
+    pub path: String,
+    /// Features (GeoJSON) or data rows (CSV).
+    pub features: u64,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the bytes.
+    pub sha256: String,
+}
+
+impl OutputRecord {
+    /// A record for a committed file.
+    pub fn new(kind: &str, path: String, features: u64, written: Written) -> Self {
+        OutputRecord {
+            kind: kind.into(),
+            path,
+            features,
+            bytes: written.bytes,
+            sha256: written.sha256,
+        }
+    }
+}
+
+/// How much the minimum-count rule held back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Suppressed {
+    /// Cells left out of cell layers (population below the minimum).
+    pub cells: u64,
+    /// Segment counts written as null in shown cells.
+    pub counts: u64,
+    /// Values left empty in summary.csv.
+    pub summary_values: u64,
+}
+
+impl Suppressed {
+    /// Adds another tally.
+    pub fn add(&mut self, other: &Suppressed) {
+        self.cells += other.cells;
+        self.counts += other.counts;
+        self.summary_values += other.summary_values;
+    }
+}
+
+/// One scope and its outputs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScopeRecord {
+    /// city, region or all.
+    pub kind: ScopeKind,
+    /// Identifier.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Region name, empty when none.
+    pub region: String,
+    /// City name, empty unless a city.
+    pub city: String,
+    /// Consumers located in the scope.
+    pub consumers: u64,
+    /// Cells holding its consumers (before the minimum count).
+    pub cells: u64,
+    /// ok or failed.
+    pub status: String,
+    /// Error when failed.
+    pub error: Option<String>,
+    /// Files written for the scope.
+    pub outputs: Vec<OutputRecord>,
+    /// What the minimum count held back in this scope.
+    pub suppressed: Suppressed,
+}
+
+/// Parameters of a run, as used.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Parameters {
+    /// H3 analysis resolution.
+    pub resolution: u8,
+    /// Minimum count k.
+    pub min_count: u32,
+    /// Allowed share of rejected rows.
+    pub max_reject_ratio: f64,
+    /// Segment names, in output order.
+    pub segments: Vec<String>,
+    /// How consumers and cells are assigned to areas.
+    pub containment: BTreeMap<String, String>,
+    /// Worker threads.
+    pub threads: usize,
+}
+
+/// The whole manifest.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Manifest {
+    /// Tool name and version.
+    pub tool: Tool,
+    /// ok, or failed with `error`.
+    pub status: String,
+    /// Why the run failed.
+    pub error: Option<String>,
+    /// Parameters.
+    pub parameters: Parameters,
+    /// Input files.
+    pub inputs: Vec<InputRecord>,
+    /// Row accounting: read = accepted + rejected.
+    pub rows: RowCounts,
+    /// Top-level outputs (summary.csv, rejects.csv).
+    pub outputs: Vec<OutputRecord>,
+    /// Scopes with their outputs.
+    pub scopes: Vec<ScopeRecord>,
+    /// Totals held back by the minimum count.
+    pub suppressed: Suppressed,
+    /// Non-fatal problems found in the inputs.
+    pub warnings: Vec<String>,
+    /// Milliseconds per stage.
+    pub timings_ms: BTreeMap<String, u64>,
+}

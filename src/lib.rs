@@ -1,0 +1,46 @@
+//! # micromarket
+//!
+//! Geographic micromarketing: consumers (a location plus attributes) are located on the H3 grid
+//! and in region and city boundaries, narrow segments ("female amateur road cyclists aged 25-40")
+//! are counted cell by cell in every scope, and the results are exported as GeoJSON and CSV for
+//! QGIS, kepler.gl or a browser.
+//!
+//! The data flow, one module per stage (see `docs/ARCHITECTURE.md`):
+//! [`consumer`] (ingest) → [`boundary`] (load, locate) → [`segment`] (filters to bitsets) →
+//! [`stats`] (counts per scope × segment × cell) → [`export`] (GeoJSON, CSV, manifest);
+//! [`analyze()`] runs them all.
+//!
+//! ```
+//! use micromarket::{AnalyzeConfig, TextInput, analyze};
+//! use micromarket::consumer::Source;
+//! use micromarket::synth::{SynthOptions, World};
+//!
+//! let world = World::new(SynthOptions { seed: 1, consumers: 5_000 });
+//! let mut csv = Vec::new();
+//! world.write_consumers(&mut csv)?;
+//! let out = tempfile::tempdir()?;
+//! let mut config = AnalyzeConfig::new(
+//!     Source::Bytes { name: "consumers.csv".into(), data: csv.into() },
+//!     TextInput { name: "segments.toml".into(), text: World::segments_toml() },
+//!     out.path().to_path_buf(),
+//! );
+//! config.regions = Some(TextInput { name: "regions.geojson".into(), text: world.regions_geojson() });
+//! config.cities = Some(TextInput { name: "cities.geojson".into(), text: world.cities_geojson() });
+//! let manifest = analyze(&config, &|_stage| {})?;
+//! assert_eq!(manifest.rows.read, 5_000);
+//! assert!(out.path().join("all/cells.geojson").exists());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod analyze;
+pub mod boundary;
+pub mod consumer;
+pub mod error;
+pub mod export;
+pub mod index;
+pub mod segment;
+pub mod stats;
+pub mod synth;
+
+pub use analyze::{AnalyzeConfig, TextInput, analyze, prepare};
+pub use error::Error;

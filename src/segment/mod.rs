@@ -1,0 +1,340 @@
+//! Segments: named filters and dimension grids from a TOML file, evaluated into bitsets.
+
+mod bitset;
+mod filter;
+
+pub use bitset::Bitset;
+pub use filter::{Evaluator, FilterError};
+
+use crate::consumer::{AttributeKind, Column, ConsumerTable, MISSING};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use thiserror::Error;
+
+/// Errors in a segments file; each names the file and, where it applies, the segment.
+#[derive(Debug, Error)]
+pub enum SegmentError {
+    /// The file could not be read.
+    #[error("cannot read {file}: {source}")]
+    Io {
+        /// File name.
+        file: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys.
+    #[error("{file}: {message}")]
+    Toml {
+        /// File name.
+        file: String,
+        /// Parser message, with its line and column.
+        message: String,
+    },
+    /// A segment name is not a slug, or is repeated.
+    #[error("{file}: segment '{segment}': {problem}")]
+    Name {
+        /// File name.
+        file: String,
+        /// The segment.
+        segment: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A filter does not parse or does not fit the data.
+    #[error("{file}: segment '{segment}': filter column {column}: {message}\n  filter: {filter}")]
+    Filter {
+        /// File name.
+        file: String,
+        /// The segment.
+        segment: String,
+        /// The filter text.
+        filter: String,
+        /// 1-based column in the filter (0 when unknown).
+        column: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// The grid names an unusable dimension.
+    #[error("{file}: [grid]: {problem}")]
+    Grid {
+        /// File name.
+        file: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The file defines no segment.
+    #[error("{file} defines no segment: add a [[segment]] with name and filter, or a [grid]")]
+    NoSegments {
+        /// File name.
+        file: String,
+    },
+}
+
+/// A segments file as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentsFile {
+    /// Declared attribute kinds; others are inferred from the data.
+    #[serde(default)]
+    pub schema: BTreeMap<String, AttributeKind>,
+    /// Named segments.
+    #[serde(default)]
+    pub segment: Vec<SegmentDef>,
+    /// A grid of every combination of categorical dimensions.
+    pub grid: Option<GridDef>,
+}
+
+/// A named segment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentDef {
+    /// A slug: lowercase letters, digits and `-`.
+    pub name: String,
+    /// A SQL-style `WHERE` expression.
+    pub filter: String,
+}
+
+/// A dimension grid.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridDef {
+    /// Categorical attributes whose value combinations become segments.
+    pub dimensions: Vec<String>,
+}
+
+impl SegmentsFile {
+    /// Parses a segments file.
+    ///
+    /// # Errors
+    ///
+    /// [`SegmentError::Toml`] with the position of the problem.
+    pub fn parse(file: &str, text: &str) -> Result<Self, SegmentError> {
+        toml::from_str(text).map_err(|e| SegmentError::Toml {
+            file: file.into(),
+            message: e.to_string().trim_end().to_string(),
+        })
+    }
+}
+
+/// A compiled segment: its definition and its members.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    /// Slug name.
+    pub name: String,
+    /// The filter it was made from.
+    pub filter: String,
+    /// Member rows.
+    pub members: Bitset,
+}
+
+/// Whether `name` is a slug: lowercase ASCII letters, digits and single inner dashes.
+fn is_slug(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+}
+
+/// Evaluates every segment of `file` over `table`: the named segments, then the grid.
+///
+/// Grid segments are named by their values' slugs joined with `-` (`road-amateur-f`), over the
+/// values present in the data, sorted. Returns the segments and warnings (values that never occur).
+///
+/// # Errors
+///
+/// [`SegmentError`] naming the segment, the position in its filter and what is known.
+pub fn compile(
+    file_name: &str,
+    file: &SegmentsFile,
+    table: &ConsumerTable,
+) -> Result<(Vec<Segment>, Vec<String>), SegmentError> {
+    let mut definitions: Vec<SegmentDef> = file.segment.clone();
+    if let Some(grid) = &file.grid {
+        definitions.extend(grid_segments(file_name, grid, table)?);
+    }
+    if definitions.is_empty() {
+        return Err(SegmentError::NoSegments {
+            file: file_name.into(),
+        });
+    }
+    let mut names = HashSet::new();
+    let mut evaluator = Evaluator::new(table);
+    let mut segments = Vec::with_capacity(definitions.len());
+    for def in definitions {
+        let name_error = |problem: String| SegmentError::Name {
+            file: file_name.into(),
+            segment: def.name.clone(),
+            problem,
+        };
+        if !is_slug(&def.name) {
+            return Err(name_error(format!(
+                "a name is a slug (lowercase letters, digits, single dashes), e.g. '{}'",
+                crate::boundary::slugify(&def.name)
+            )));
+        }
+        if !names.insert(def.name.clone()) {
+            return Err(name_error(
+                "defined twice (grid segments are named value-value-value)".into(),
+            ));
+        }
+        let members = evaluator
+            .evaluate(&def.filter)
+            .map_err(|e| SegmentError::Filter {
+                file: file_name.into(),
+                segment: def.name.clone(),
+                filter: def.filter.clone(),
+                column: e.column,
+                message: e.message,
+            })?;
+        segments.push(Segment {
+            name: def.name,
+            filter: def.filter,
+            members,
+        });
+    }
+    Ok((segments, evaluator.warnings))
+}
+
+fn grid_segments(
+    file_name: &str,
+    grid: &GridDef,
+    table: &ConsumerTable,
+) -> Result<Vec<SegmentDef>, SegmentError> {
+    let grid_error = |problem: String| SegmentError::Grid {
+        file: file_name.into(),
+        problem,
+    };
+    if grid.dimensions.is_empty() {
+        return Err(grid_error(
+            "dimensions is empty; list categorical attributes".into(),
+        ));
+    }
+    let mut axes: Vec<(String, Vec<String>)> = Vec::new();
+    for dim in &grid.dimensions {
+        let attribute = table.attribute(dim).ok_or_else(|| {
+            let known: Vec<String> = table.schema().into_keys().collect();
+            grid_error(format!(
+                "unknown dimension '{dim}'; known attributes: {}",
+                known.join(", ")
+            ))
+        })?;
+        let Column::Categorical { codes, dictionary } = &attribute.column else {
+            return Err(grid_error(format!(
+                "dimension '{dim}' is numeric; a grid needs categorical attributes (declare it in [schema] as \"categorical\" if its numbers are codes)"
+            )));
+        };
+        let mut present = vec![false; dictionary.len()];
+        for &c in codes {
+            if c != MISSING {
+                present[c as usize] = true;
+            }
+        }
+        let mut values: Vec<String> = dictionary
+            .iter()
+            .zip(present)
+            .filter_map(|(v, p)| p.then(|| v.clone()))
+            .collect();
+        values.sort();
+        axes.push((dim.clone(), values));
+    }
+    let mut combos: Vec<Vec<(&str, &str)>> = vec![Vec::new()];
+    for (dim, values) in &axes {
+        combos = combos
+            .into_iter()
+            .flat_map(|prefix| {
+                values.iter().map(move |v| {
+                    let mut next = prefix.clone();
+                    next.push((dim.as_str(), v.as_str()));
+                    next
+                })
+            })
+            .collect();
+    }
+    Ok(combos
+        .into_iter()
+        .map(|combo| SegmentDef {
+            name: combo
+                .iter()
+                .map(|(_, v)| crate::boundary::slugify(v))
+                .collect::<Vec<_>>()
+                .join("-"),
+            filter: combo
+                .iter()
+                .map(|(d, v)| format!("{d} = '{}'", v.replace('\'', "''")))
+                .collect::<Vec<_>>()
+                .join(" AND "),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consumer::Attribute;
+
+    fn table() -> ConsumerTable {
+        let cat = |name: &str, codes: Vec<u32>, dict: &[&str]| Attribute {
+            name: name.into(),
+            column: Column::Categorical {
+                codes,
+                dictionary: dict.iter().map(|s| (*s).to_string()).collect(),
+            },
+        };
+        ConsumerTable {
+            lat: vec![0.0; 4],
+            lng: vec![0.0; 4],
+            attributes: vec![
+                cat("discipline", vec![0, 1, 0, 1], &["road", "gravel"]),
+                cat("gender", vec![0, 0, 1, MISSING], &["F", "M", "X"]),
+            ],
+        }
+    }
+
+    #[test]
+    fn grid_covers_present_combinations() {
+        let file = SegmentsFile::parse(
+            "s.toml",
+            "[grid]\ndimensions = [\"discipline\", \"gender\"]\n",
+        )
+        .expect("toml");
+        let (segments, _) = compile("s.toml", &file, &table()).expect("compile");
+        let names: Vec<&str> = segments.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, vec!["gravel-f", "gravel-m", "road-f", "road-m"]);
+        let counts: Vec<usize> = segments.iter().map(|s| s.members.count()).collect();
+        assert_eq!(counts, vec![1, 0, 1, 1]);
+    }
+
+    #[test]
+    fn errors_name_segment_and_position() {
+        let text = "[[segment]]\nname = \"women\"\nfilter = \"gendr = 'F'\"\n";
+        let file = SegmentsFile::parse("s.toml", text).expect("toml");
+        let err = compile("s.toml", &file, &table())
+            .expect_err("unknown")
+            .to_string();
+        assert!(
+            err.starts_with("s.toml: segment 'women': filter column 1: unknown attribute 'gendr'"),
+            "{err}"
+        );
+        let file = SegmentsFile::parse(
+            "s.toml",
+            "[[segment]]\nname = \"Women\"\nfilter = \"gender = 'F'\"\n",
+        )
+        .expect("toml");
+        let err = compile("s.toml", &file, &table())
+            .expect_err("slug")
+            .to_string();
+        assert!(err.contains("e.g. 'women'"), "{err}");
+        let err = SegmentsFile::parse("s.toml", "[[segment]]\nnam = 1\n")
+            .expect_err("key")
+            .to_string();
+        assert!(err.contains("nam"), "{err}");
+        let file = SegmentsFile::parse("s.toml", "[grid]\ndimensions = [\"age\"]\n").expect("toml");
+        let err = compile("s.toml", &file, &table())
+            .expect_err("dim")
+            .to_string();
+        assert!(err.contains("unknown dimension 'age'"), "{err}");
+    }
+}

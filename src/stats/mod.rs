@@ -1,0 +1,335 @@
+//! Aggregation per scope × segment × cell, penetration and lift, and the minimum-count rule.
+
+use crate::boundary::{ALL_SLUG, Boundaries, Located, NO_AREA};
+use crate::segment::Segment;
+use h3o::CellIndex;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// Rows per aggregation task (a multiple of 64, so tasks read whole bitset words).
+const ROWS_PER_TASK: usize = 1 << 16;
+
+/// What a scope covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScopeKind {
+    /// Every consumer.
+    All,
+    /// One region.
+    Region,
+    /// One city.
+    City,
+}
+
+impl ScopeKind {
+    /// Lowercase name, as in outputs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScopeKind::All => "all",
+            ScopeKind::Region => "region",
+            ScopeKind::City => "city",
+        }
+    }
+}
+
+/// Where a statistic is computed: all consumers, one region or one city.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// Kind.
+    pub kind: ScopeKind,
+    /// Identifier: `all`, or the area's id, or its folder path when it has none.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Region name (empty for `all` and cities outside every region).
+    pub region: String,
+    /// City name (empty unless a city).
+    pub city: String,
+    /// Output folder, relative to the output root.
+    pub folder: PathBuf,
+    /// Index of the region or city in [`Boundaries`] (`None` for `all`).
+    pub area: Option<usize>,
+}
+
+/// Counts of one scope: per cell (sorted by index) the population and members per segment.
+#[derive(Debug, Clone)]
+pub struct ScopeCounts {
+    /// The scope.
+    pub scope: Scope,
+    /// Cells holding at least one consumer of the scope, sorted.
+    pub cells: Vec<CellIndex>,
+    /// `n_c` per cell.
+    pub population: Vec<u32>,
+    /// `k_c` per cell and segment, row-major: `members[cell * segments + segment]`.
+    pub members: Vec<u32>,
+    /// Number of segments.
+    pub segments: usize,
+}
+
+impl ScopeCounts {
+    /// `N`, consumers in the scope.
+    pub fn total_population(&self) -> u64 {
+        self.population.iter().map(|&n| u64::from(n)).sum()
+    }
+
+    /// `K`, members of segment `s` in the scope.
+    pub fn total_members(&self, s: usize) -> u64 {
+        (0..self.cells.len())
+            .map(|c| u64::from(self.members[c * self.segments + s]))
+            .sum()
+    }
+
+    /// `k_c` of cell index `c` (position in [`Self::cells`]) and segment `s`.
+    pub fn members_of(&self, c: usize, s: usize) -> u32 {
+        self.members[c * self.segments + s]
+    }
+}
+
+/// Penetration `k / n` (`None` when `n = 0`).
+pub fn penetration(k: u64, n: u64) -> Option<f64> {
+    (n > 0).then(|| k as f64 / n as f64)
+}
+
+/// Lift (location quotient) `(k_c / n_c) / (K / N)`; `None` when either rate is undefined or the
+/// base rate is 0.
+pub fn lift(k: u64, n: u64, big_k: u64, big_n: u64) -> Option<f64> {
+    let p = penetration(k, n)?;
+    let base = penetration(big_k, big_n)?;
+    (base > 0.0).then(|| p / base)
+}
+
+/// The minimum-count rule applied to every export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Privacy {
+    /// Minimum count k.
+    pub min_count: u32,
+}
+
+impl Privacy {
+    /// Whether a cell of population `n` may appear in a cell layer (`n ≥ k`).
+    pub fn shows_cell(self, n: u64) -> bool {
+        n >= u64::from(self.min_count)
+    }
+
+    /// Whether a count must be written as null (`0 < count < k`).
+    pub fn hides_count(self, count: u64) -> bool {
+        count > 0 && count < u64::from(self.min_count)
+    }
+}
+
+/// The scopes of a run, in output order: `all`, then each region followed by its cities, then
+/// the cities outside every region.
+pub fn scopes(boundaries: &Boundaries) -> Vec<Scope> {
+    let mut out = vec![Scope {
+        kind: ScopeKind::All,
+        id: ALL_SLUG.into(),
+        name: "all".into(),
+        region: String::new(),
+        city: String::new(),
+        folder: PathBuf::from(ALL_SLUG),
+        area: None,
+    }];
+    let city_scope = |index: usize, parent: PathBuf, region: &str| {
+        let c = &boundaries.cities[index];
+        let folder = parent.join(&c.slug);
+        Scope {
+            kind: ScopeKind::City,
+            id: c
+                .id
+                .clone()
+                .unwrap_or_else(|| folder.to_string_lossy().replace('\\', "/")),
+            name: c.name.clone(),
+            region: region.into(),
+            city: c.name.clone(),
+            folder,
+            area: Some(index),
+        }
+    };
+    for (r, region) in boundaries.regions.iter().enumerate() {
+        let folder = PathBuf::from(&region.slug);
+        out.push(Scope {
+            kind: ScopeKind::Region,
+            id: region.id.clone().unwrap_or_else(|| region.slug.clone()),
+            name: region.name.clone(),
+            region: region.name.clone(),
+            city: String::new(),
+            folder: folder.clone(),
+            area: Some(r),
+        });
+        for (c, city) in boundaries.cities.iter().enumerate() {
+            if city.region == Some(r) {
+                out.push(city_scope(c, folder.clone(), &region.name));
+            }
+        }
+    }
+    for (c, city) in boundaries.cities.iter().enumerate() {
+        if city.region.is_none() {
+            out.push(city_scope(c, PathBuf::from(ALL_SLUG), ""));
+        }
+    }
+    out
+}
+
+/// Counts per zone (a city, the part of a region outside its cities, or outside every region)
+/// and cell: `(zone, cell) → [n, k_1, ..., k_S]`.
+struct ZoneCounts {
+    index: HashMap<(u32, u64), usize>,
+    keys: Vec<(u32, u64)>,
+    counts: Vec<u32>,
+    width: usize,
+}
+
+impl ZoneCounts {
+    fn new(width: usize) -> Self {
+        ZoneCounts {
+            index: HashMap::new(),
+            keys: Vec::new(),
+            counts: Vec::new(),
+            width,
+        }
+    }
+
+    fn slot(&mut self, key: (u32, u64)) -> usize {
+        let next = self.keys.len();
+        let slot = *self.index.entry(key).or_insert(next);
+        if slot == next {
+            self.keys.push(key);
+            self.counts.resize(self.counts.len() + self.width, 0);
+        }
+        slot * self.width
+    }
+
+    fn merge(mut self, other: ZoneCounts) -> ZoneCounts {
+        for (g, key) in other.keys.iter().enumerate() {
+            let at = self.slot(*key);
+            for j in 0..self.width {
+                self.counts[at + j] += other.counts[g * self.width + j];
+            }
+        }
+        self
+    }
+}
+
+/// Aggregates consumers into counts per scope × cell × segment.
+///
+/// # Algorithm
+///
+/// One parallel pass over the consumers counts per (zone, cell), where a zone is a city, the rest
+/// of a region, or outside every region; partial counts of each task are merged. A scope is then a
+/// union of zones (a region = its own zone and its cities' zones; `all` = every zone), so every
+/// consumer is counted once per scope it belongs to and the cells of a scope sum to the scope.
+pub fn aggregate(
+    boundaries: &Boundaries,
+    located: &Located,
+    segments: &[Segment],
+) -> Vec<ScopeCounts> {
+    let n_cities = boundaries.cities.len() as u32;
+    let n_regions = boundaries.regions.len() as u32;
+    let outside = n_cities + n_regions;
+    let width = 1 + segments.len();
+    let rows = located.cell.len();
+    let zone_counts = (0..rows.div_ceil(ROWS_PER_TASK))
+        .into_par_iter()
+        .map(|task| {
+            let mut local = ZoneCounts::new(width);
+            let start = task * ROWS_PER_TASK;
+            let end = (start + ROWS_PER_TASK).min(rows);
+            let mut words = vec![0u64; segments.len()];
+            for i in start..end {
+                if i % 64 == 0 || i == start {
+                    for (w, s) in words.iter_mut().zip(segments) {
+                        *w = s.members.words()[i / 64];
+                    }
+                }
+                let zone = if located.city[i] != NO_AREA {
+                    located.city[i]
+                } else if located.region[i] != NO_AREA {
+                    n_cities + located.region[i]
+                } else {
+                    outside
+                };
+                let at = local.slot((zone, u64::from(located.cell[i])));
+                local.counts[at] += 1;
+                let bit = i % 64;
+                for (s, w) in words.iter().enumerate() {
+                    local.counts[at + 1 + s] += ((w >> bit) & 1) as u32;
+                }
+            }
+            local
+        })
+        .reduce(|| ZoneCounts::new(width), ZoneCounts::merge);
+
+    let scope_list = scopes(boundaries);
+    scope_list
+        .into_par_iter()
+        .map(|scope| {
+            let area = scope.area.map(|a| a as u32);
+            let kind = scope.kind;
+            let zone_in_scope = move |zone: u32| match (kind, area) {
+                (ScopeKind::Region, Some(r)) => {
+                    zone == n_cities + r
+                        || (zone < n_cities
+                            && boundaries.cities[zone as usize].region == Some(r as usize))
+                }
+                (ScopeKind::City, Some(c)) => zone == c,
+                _ => true,
+            };
+            collect_scope(scope, &zone_counts, segments.len(), zone_in_scope)
+        })
+        .collect()
+}
+
+fn collect_scope(
+    scope: Scope,
+    zones: &ZoneCounts,
+    segments: usize,
+    zone_in_scope: impl Fn(u32) -> bool,
+) -> ScopeCounts {
+    let width = 1 + segments;
+    let mut per_cell: HashMap<u64, Vec<u32>> = HashMap::new();
+    for (g, &(zone, cell)) in zones.keys.iter().enumerate() {
+        if !zone_in_scope(zone) {
+            continue;
+        }
+        let acc = per_cell.entry(cell).or_insert_with(|| vec![0; width]);
+        for (a, &v) in acc
+            .iter_mut()
+            .zip(&zones.counts[g * width..(g + 1) * width])
+        {
+            *a += v;
+        }
+    }
+    let mut cells: Vec<(u64, Vec<u32>)> = per_cell.into_iter().collect();
+    cells.sort_unstable_by_key(|(c, _)| *c);
+    let mut out = ScopeCounts {
+        scope,
+        cells: Vec::with_capacity(cells.len()),
+        population: Vec::with_capacity(cells.len()),
+        members: Vec::with_capacity(cells.len() * segments),
+        segments,
+    };
+    for (cell, counts) in cells {
+        out.cells
+            .push(CellIndex::try_from(cell).expect("keys are valid cells"));
+        out.population.push(counts[0]);
+        out.members.extend_from_slice(&counts[1..]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_defined_or_none() {
+        assert_eq!(penetration(2, 5), Some(0.4));
+        assert_eq!(penetration(0, 0), None);
+        assert_eq!(lift(2, 5, 4, 20), Some(2.0));
+        assert_eq!(lift(1, 5, 0, 20), None);
+        let p = Privacy { min_count: 10 };
+        assert!(p.shows_cell(10) && !p.shows_cell(9));
+        assert!(p.hides_count(9) && !p.hides_count(0) && !p.hides_count(10));
+    }
+}
