@@ -1,1 +1,131 @@
-fn main() {}
+//! Criterion benches, one group per pipeline stage, on `synth` data of 10k, 100k and 1M consumers.
+//! Throughput is in consumers, so reports read in consumers per second.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use h3o::{LatLng, Resolution};
+use micromarket::boundary::{Boundaries, Locator};
+use micromarket::consumer::{IngestOptions, Source, ingest};
+use micromarket::segment::{self, SegmentsFile};
+use micromarket::stats::{self, Privacy};
+use micromarket::synth::{SynthOptions, World};
+use micromarket::{TextInput, export};
+use std::hint::black_box;
+use std::sync::Arc;
+
+/// Seed of every bench dataset.
+const SEED: u64 = 42;
+const SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
+
+struct Data {
+    csv: Arc<[u8]>,
+    world: World,
+}
+
+fn data(consumers: usize) -> Data {
+    let world = World::new(SynthOptions {
+        seed: SEED,
+        consumers,
+    });
+    let mut csv = Vec::new();
+    world.write_consumers(&mut csv).expect("in-memory write");
+    Data {
+        csv: csv.into(),
+        world,
+    }
+}
+
+fn boundaries(world: &World) -> Boundaries {
+    let regions = TextInput {
+        name: "regions".into(),
+        text: world.regions_geojson(),
+    };
+    let cities = TextInput {
+        name: "cities".into(),
+        text: world.cities_geojson(),
+    };
+    Boundaries::load(
+        Some(regions.as_boundary()),
+        Some(cities.as_boundary()),
+        &micromarket::boundary::BoundaryOptions::default(),
+    )
+    .expect("synth boundaries are valid")
+}
+
+fn stages(c: &mut Criterion) {
+    for size in SIZES {
+        let d = data(size);
+        let source = Source::Bytes {
+            name: "consumers.csv".into(),
+            data: Arc::clone(&d.csv),
+        };
+        let segments_file =
+            SegmentsFile::parse("segments.toml", &World::segments_toml()).expect("valid");
+        let options = IngestOptions {
+            schema: segments_file.schema.clone(),
+            ..IngestOptions::default()
+        };
+        let table = ingest(&source, &options).expect("ingest").table;
+        let b = boundaries(&d.world);
+
+        let mut g = c.benchmark_group("micromarket");
+        g.throughput(Throughput::Elements(size as u64));
+        g.sample_size(10);
+        g.bench_with_input(BenchmarkId::new("ingest_csv", size), &size, |bench, _| {
+            bench.iter(|| ingest(black_box(&source), &options).expect("ingest"));
+        });
+        g.bench_with_input(BenchmarkId::new("h3_assign", size), &size, |bench, _| {
+            bench.iter(|| {
+                micromarket::index::assign_cells(&table.lat, &table.lng, Resolution::Eight)
+            });
+        });
+        g.bench_with_input(
+            BenchmarkId::new("h3o_per_point_loop", size),
+            &size,
+            |bench, _| {
+                bench.iter(|| {
+                    table
+                        .lat
+                        .iter()
+                        .zip(&table.lng)
+                        .map(|(&la, &ln)| {
+                            LatLng::new(la, ln)
+                                .expect("finite")
+                                .to_cell(Resolution::Eight)
+                        })
+                        .collect::<Vec<_>>()
+                });
+            },
+        );
+        let locator = Locator::new(&b, Resolution::Eight);
+        g.bench_with_input(BenchmarkId::new("locate", size), &size, |bench, _| {
+            bench.iter(|| locator.locate(&table.lat, &table.lng));
+        });
+        g.bench_with_input(BenchmarkId::new("segments_31", size), &size, |bench, _| {
+            bench
+                .iter(|| segment::compile("segments.toml", &segments_file, &table).expect("valid"));
+        });
+        let located = locator.locate(&table.lat, &table.lng);
+        let (segments, _) =
+            segment::compile("segments.toml", &segments_file, &table).expect("valid");
+        g.bench_with_input(BenchmarkId::new("aggregate", size), &size, |bench, _| {
+            bench.iter(|| stats::aggregate(&b, &located, &segments));
+        });
+        let counts = stats::aggregate(&b, &located, &segments);
+        let names: Vec<String> = segments.iter().map(|s| s.name.clone()).collect();
+        let out = tempfile::tempdir().expect("tempdir");
+        g.bench_with_input(
+            BenchmarkId::new("export_all_scope", size),
+            &size,
+            |bench, _| {
+                bench.iter(|| {
+                    export::write_scope(out.path(), &counts[0], &names, Privacy { min_count: 10 })
+                        .expect("write")
+                });
+            },
+        );
+        g.finish();
+    }
+}
+
+criterion_group!(benches, stages);
+criterion_main!(benches);

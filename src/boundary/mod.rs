@@ -406,8 +406,8 @@ pub fn slugify(name: &str) -> String {
 
 /// Gives every area a folder name unique among its siblings: `-2`, `-3`... on repeats.
 fn assign_slugs(regions: &mut [Area], cities: &mut [Area]) {
-    fn unique(taken: &mut HashSet<String>, base: String) -> String {
-        let mut candidate = base.clone();
+    fn unique(taken: &mut HashSet<String>, base: &str) -> String {
+        let mut candidate = base.to_string();
         let mut n = 2;
         while !taken.insert(candidate.clone()) {
             candidate = format!("{base}-{n}");
@@ -417,12 +417,12 @@ fn assign_slugs(regions: &mut [Area], cities: &mut [Area]) {
     }
     let mut top: HashSet<String> = HashSet::from([ALL_SLUG.to_string()]);
     for r in regions.iter_mut() {
-        r.slug = unique(&mut top, slugify(&r.name));
+        r.slug = unique(&mut top, &slugify(&r.name));
     }
     let mut per_parent: HashMap<Option<usize>, HashSet<String>> = HashMap::new();
     for c in cities.iter_mut() {
         let taken = per_parent.entry(c.region).or_default();
-        c.slug = unique(taken, slugify(&c.name));
+        c.slug = unique(taken, &slugify(&c.name));
     }
 }
 

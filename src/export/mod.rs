@@ -63,7 +63,7 @@ impl SegmentKeys {
     }
 }
 
-fn json_opt<T: serde::Serialize>(w: &mut impl Write, value: Option<T>) -> io::Result<()> {
+fn json_opt<T: serde::Serialize>(w: &mut impl Write, value: Option<&T>) -> io::Result<()> {
     serde_json::to_writer(w, &value).map_err(io::Error::other)
 }
 
@@ -149,11 +149,11 @@ pub fn write_scope(
                     )
                 };
                 geojson.write_all(key.count.as_bytes())?;
-                json_opt(&mut geojson, count)?;
+                json_opt(&mut geojson, count.as_ref())?;
                 geojson.write_all(key.penetration.as_bytes())?;
-                json_opt(&mut geojson, p)?;
+                json_opt(&mut geojson, p.as_ref())?;
                 geojson.write_all(key.lift.as_bytes())?;
-                json_opt(&mut geojson, l)?;
+                json_opt(&mut geojson, l.as_ref())?;
                 geojson.write_all(key.suppressed.as_bytes())?;
                 geojson.write_all(if hidden { b"true" } else { b"false" })?;
                 let text = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();

@@ -20,7 +20,7 @@ impl Bitset {
 
     /// A set of `len` rows, all set.
     pub fn full(len: usize) -> Self {
-        Self::empty(len).not()
+        Self::empty(len).complement()
     }
 
     /// Rows of `values` for which `predicate` holds, evaluated 64 rows per task in parallel.
@@ -78,22 +78,26 @@ impl Bitset {
     }
 
     /// Rows in both sets.
+    #[must_use]
     pub fn and(&self, other: &Bitset) -> Bitset {
         self.zip_with(other, |a, b| a & b)
     }
 
     /// Rows in either set.
+    #[must_use]
     pub fn or(&self, other: &Bitset) -> Bitset {
         self.zip_with(other, |a, b| a | b)
     }
 
     /// Rows in `self` but not in `other`.
+    #[must_use]
     pub fn and_not(&self, other: &Bitset) -> Bitset {
         self.zip_with(other, |a, b| a & !b)
     }
 
     /// Rows not in the set.
-    pub fn not(mut self) -> Bitset {
+    #[must_use]
+    pub fn complement(mut self) -> Bitset {
         for w in &mut self.words {
             *w = !*w;
         }
@@ -115,7 +119,7 @@ mod tests {
         let values: Vec<u32> = (0..130).collect();
         let even = Bitset::from_predicate(&values, |v| v % 2 == 0);
         assert_eq!(even.count(), 65);
-        assert_eq!(even.clone().not().count(), 65);
+        assert_eq!(even.clone().complement().count(), 65);
         let small = Bitset::from_predicate(&values, |v| *v < 10);
         assert_eq!(even.and(&small).count(), 5);
         assert_eq!(even.or(&small).count(), 70);

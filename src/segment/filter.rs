@@ -213,7 +213,7 @@ impl<'a> Evaluator<'a> {
                     }
                     Column::Numeric(values) => Bitset::from_predicate(values, |v| v.is_nan()),
                 };
-                let present = missing.clone().not();
+                let present = missing.clone().complement();
                 let truth = Truth {
                     t: missing,
                     f: present,
@@ -448,6 +448,7 @@ impl Cmp {
     }
 
     /// Whether `v op x` holds; false when `v` is missing (`NaN`).
+    #[allow(clippy::float_cmp, reason = "the filter asks for exact equality")]
     fn holds(self, v: f64, x: f64) -> bool {
         match self {
             Cmp::Eq => v == x,

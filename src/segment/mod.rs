@@ -235,7 +235,8 @@ fn grid_segments(
         let mut values: Vec<String> = dictionary
             .iter()
             .zip(present)
-            .filter_map(|(v, p)| p.then(|| v.clone()))
+            .filter(|(_, p)| *p)
+            .map(|(v, _)| v.clone())
             .collect();
         values.sort();
         axes.push((dim.clone(), values));

@@ -200,7 +200,7 @@ impl ZoneCounts {
         slot * self.width
     }
 
-    fn merge(mut self, other: ZoneCounts) -> ZoneCounts {
+    fn merge(mut self, other: &ZoneCounts) -> ZoneCounts {
         for (g, key) in other.keys.iter().enumerate() {
             let at = self.slot(*key);
             for j in 0..self.width {
@@ -258,7 +258,7 @@ pub fn aggregate(
             }
             local
         })
-        .reduce(|| ZoneCounts::new(width), ZoneCounts::merge);
+        .reduce(|| ZoneCounts::new(width), |a, b| a.merge(&b));
 
     let scope_list = scopes(boundaries);
     scope_list

@@ -216,7 +216,7 @@ impl World {
         let n = 48;
         let mut ring: Vec<(f64, f64)> = (0..n)
             .map(|i| {
-                let t = TAU * i as f64 / n as f64;
+                let t = TAU * f64::from(i) / f64::from(n);
                 let r = city.radius_km
                     * scale
                     * (1.0
@@ -522,6 +522,6 @@ mod tests {
         World::new(opts).write_consumers(&mut a).expect("write");
         World::new(opts).write_consumers(&mut b).expect("write");
         assert_eq!(a, b);
-        assert_eq!(a.iter().filter(|&&c| c == b'\n').count(), 70_001);
+        assert_eq!(std::io::BufRead::lines(&a[..]).count(), 70_001);
     }
 }

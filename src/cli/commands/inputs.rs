@@ -55,28 +55,31 @@ impl InputArgs {
     /// Builds a run configuration; with no `--consumers`, the bundled sample (or, outside the
     /// repository, the same sample generated in memory). Returns a note to show the user.
     pub fn config(&self, out: PathBuf) -> Result<(AnalyzeConfig, Option<String>)> {
-        let (mut config, note) = match &self.consumers {
-            Some(consumers) => {
-                let Some(segments) = &self.segments else {
-                    bail!(Invalid(
-                        "--segments is required with --consumers (a TOML file of [[segment]] name + filter)".into()
-                    ));
-                };
-                let mut config =
-                    AnalyzeConfig::new(Source::Path(consumers.clone()), read_text(segments)?, out);
-                config.regions = self.regions.as_deref().map(read_text).transpose()?;
-                config.cities = self.cities.as_deref().map(read_text).transpose()?;
-                (config, None)
+        let (mut config, note) = if let Some(consumers) = &self.consumers {
+            let Some(segments) = &self.segments else {
+                bail!(Invalid(
+                    "--segments is required with --consumers (a TOML file of [[segment]] name + filter)".into()
+                ));
+            };
+            if !consumers.is_file() {
+                bail!(Invalid(format!(
+                    "cannot read {}: no such file",
+                    consumers.display()
+                )));
             }
-            None => {
-                if self.regions.is_some() || self.cities.is_some() || self.segments.is_some() {
-                    bail!(Invalid(
-                        "--consumers is required when --regions, --cities or --segments is given"
-                            .into()
-                    ));
-                }
-                sample(out)?
+            let mut config =
+                AnalyzeConfig::new(Source::Path(consumers.clone()), read_text(segments)?, out);
+            config.regions = self.regions.as_deref().map(read_text).transpose()?;
+            config.cities = self.cities.as_deref().map(read_text).transpose()?;
+            (config, None)
+        } else {
+            if self.regions.is_some() || self.cities.is_some() || self.segments.is_some() {
+                bail!(Invalid(
+                    "--consumers is required when --regions, --cities or --segments is given"
+                        .into()
+                ));
             }
+            sample(out)?
         };
         config.columns = ColumnNames {
             id: self.id_col.clone(),
