@@ -1,0 +1,271 @@
+//! `analyze`: the hand-computed fixture, the minimum count, the bundled sample.
+
+use crate::common::{analyze_tiny, csv_rows, hex8, json, repo, run_in, tiny};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+const A: (f64, f64) = (10.06, 20.01);
+const B: (f64, f64) = (10.075, 20.025);
+const C: (f64, f64) = (10.02, 20.025);
+const D: (f64, f64) = (10.12, 20.08);
+const E: (f64, f64) = (11.0, 21.0);
+
+/// (hex_id, segment) → (population, count, penetration, lift) of a cells.csv.
+fn cells(path: &std::path::Path) -> HashMap<(String, String), (u64, String, f64, f64)> {
+    csv_rows(path)
+        .into_iter()
+        .map(|r| {
+            let num = |k: &str| r[k].parse::<f64>().unwrap_or(f64::NAN);
+            (
+                (r["hex_id"].clone(), r["segment"].clone()),
+                (
+                    r["population"].parse().expect("n"),
+                    r["count"].clone(),
+                    num("penetration"),
+                    num("lift"),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn check(
+    table: &HashMap<(String, String), (u64, String, f64, f64)>,
+    site: (f64, f64),
+    segment: &str,
+    expected: (u64, u64, f64, f64),
+) {
+    let key = (hex8(site.0, site.1), segment.to_string());
+    let got = table
+        .get(&key)
+        .unwrap_or_else(|| panic!("no row for {key:?}"));
+    assert_eq!(got.0, expected.0, "population of {key:?}");
+    assert_eq!(got.1, expected.1.to_string(), "count of {key:?}");
+    assert!(
+        (got.2 - expected.2).abs() < 1e-6,
+        "penetration of {key:?}: {} vs {}",
+        got.2,
+        expected.2
+    );
+    assert!(
+        (got.3 - expected.3).abs() < 1e-6,
+        "lift of {key:?}: {} vs {}",
+        got.3,
+        expected.3
+    );
+}
+
+#[test]
+fn tiny_fixture_matches_the_hand_computation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = analyze_tiny(
+        dir.path(),
+        &tiny().join("consumers.csv"),
+        &["--min-count", "1"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = dir.path().join("out");
+
+    let all = cells(&out.join("all/cells.csv"));
+    assert_eq!(all.len(), 5 * 2);
+    check(&all, A, "women", (12, 6, 0.5, 1.25));
+    check(&all, B, "women", (5, 1, 0.2, 0.5));
+    check(&all, C, "women", (15, 3, 0.2, 0.5));
+    check(&all, D, "women", (10, 5, 0.5, 1.25));
+    check(&all, E, "women", (3, 3, 1.0, 2.5));
+    check(&all, A, "young", (12, 4, 1.0 / 3.0, 0.9375));
+    check(&all, C, "young", (15, 10, 2.0 / 3.0, 1.875));
+    check(&all, D, "young", (10, 2, 0.2, 0.5625));
+    check(&all, E, "young", (3, 0, 0.0, 0.0));
+
+    let valley = cells(&out.join("valley/cells.csv"));
+    assert_eq!(valley.len(), 4 * 2);
+    check(&valley, A, "women", (12, 6, 0.5, 1.4));
+    check(&valley, B, "women", (5, 1, 0.2, 0.56));
+    check(&valley, C, "women", (15, 3, 0.2, 0.56));
+    check(&valley, D, "women", (10, 5, 0.5, 1.4));
+    check(&valley, A, "young", (12, 4, 1.0 / 3.0, 0.875));
+    check(&valley, C, "young", (15, 10, 2.0 / 3.0, 1.75));
+    check(&valley, D, "young", (10, 2, 0.2, 0.525));
+
+    // The lake (site B) is a hole: not in Northtown.
+    let north = cells(&out.join("valley/northtown/cells.csv"));
+    assert_eq!(north.len(), 2);
+    check(&north, A, "women", (12, 6, 0.5, 1.0));
+    check(&north, A, "young", (12, 4, 1.0 / 3.0, 1.0));
+    let south = cells(&out.join("valley/southville/cells.csv"));
+    check(&south, C, "women", (15, 3, 0.2, 1.0));
+    check(&south, C, "young", (15, 10, 2.0 / 3.0, 1.0));
+
+    let summary = csv_rows(&out.join("summary.csv"));
+    let row = |kind: &str, city: &str, segment: &str| {
+        summary
+            .iter()
+            .find(|r| r["scope_kind"] == kind && r["city"] == city && r["segment"] == segment)
+            .unwrap_or_else(|| panic!("no summary row {kind} {city} {segment}"))
+    };
+    assert_eq!(row("all", "", "women")["consumers"], "18");
+    assert_eq!(row("all", "", "women")["base_rate"], "0.4");
+    assert_eq!(row("region", "", "young")["population"], "42");
+    assert_eq!(row("region", "", "young")["consumers"], "16");
+    assert_eq!(row("city", "Southville", "women")["base_rate"], "0.2");
+
+    let manifest = json(&out.join("manifest.json"));
+    assert_eq!(manifest["rows"]["read"], 45);
+    assert_eq!(manifest["rows"]["accepted"], 45);
+    let consumers: Vec<(String, u64)> = manifest["scopes"]
+        .as_array()
+        .expect("scopes")
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().expect("name").to_string(),
+                s["consumers"].as_u64().expect("n"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        consumers,
+        vec![
+            ("all".into(), 45),
+            ("Valley".into(), 42),
+            ("Northtown".into(), 12),
+            ("Southville".into(), 15)
+        ]
+    );
+}
+
+#[test]
+fn minimum_count_hides_small_cells_and_counts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = analyze_tiny(dir.path(), &tiny().join("consumers.csv"), &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = dir.path().join("out");
+    let all = json(&out.join("all/cells.geojson"));
+    let features = all["features"].as_array().expect("features");
+    // B (5) and E (3) have fewer than 10 consumers.
+    let ids: Vec<&str> = features
+        .iter()
+        .map(|f| f["properties"]["hex_id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(features.len(), 3);
+    assert!(!ids.contains(&hex8(B.0, B.1).as_str()) && !ids.contains(&hex8(E.0, E.1).as_str()));
+    let a = features
+        .iter()
+        .find(|f| f["properties"]["hex_id"] == hex8(A.0, A.1))
+        .expect("A shown");
+    assert!(a["properties"]["women_count"].is_null());
+    assert!(a["properties"]["women_penetration"].is_null());
+    assert_eq!(a["properties"]["women_suppressed"], true);
+    let c = features
+        .iter()
+        .find(|f| f["properties"]["hex_id"] == hex8(C.0, C.1))
+        .expect("C shown");
+    assert_eq!(c["properties"]["young_count"], 10);
+    assert_eq!(c["properties"]["young_suppressed"], false);
+    let manifest = json(&out.join("manifest.json"));
+    // Cells: all hides B and E, Valley hides B. Counts 0 < k < 10 in shown cells: all 5, Valley 5,
+    // Northtown 2, Southville 1.
+    assert_eq!(manifest["suppressed"]["cells"], 3);
+    assert_eq!(manifest["suppressed"]["counts"], 13);
+    // No consumer id ever reaches an output.
+    for entry in walk(&out) {
+        let text = std::fs::read_to_string(&entry).expect("text output");
+        assert!(
+            !text.contains("A1,") && !text.contains("\"C20\""),
+            "{}",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn bundled_sample_runs_with_no_arguments() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let out_arg = out.path().display().to_string();
+    let run = run_in(&repo(), &["analyze", "--out", &out_arg, "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("bundled sample"), "{}", run.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&run.stdout).expect("--json prints JSON");
+    assert_eq!(summary["rows"]["read"], 100_000);
+    let manifest = json(&out.path().join("manifest.json"));
+    assert_eq!(manifest["status"], "ok");
+    assert_eq!(
+        manifest["scopes"].as_array().expect("scopes").len(),
+        1 + 4 + 10
+    );
+    assert_eq!(manifest["inputs"].as_array().expect("inputs").len(), 4);
+    let mut outputs: Vec<&serde_json::Value> = manifest["outputs"]
+        .as_array()
+        .expect("outputs")
+        .iter()
+        .collect();
+    for scope in manifest["scopes"].as_array().expect("scopes") {
+        outputs.extend(scope["outputs"].as_array().expect("outputs"));
+    }
+    assert_eq!(outputs.len(), 2 + 15 * 2);
+    for o in outputs {
+        let bytes =
+            std::fs::read(out.path().join(o["path"].as_str().expect("path"))).expect("listed file");
+        assert_eq!(o["bytes"], bytes.len());
+        let digest = micromarket::export::hex(&Sha256::digest(&bytes));
+        assert_eq!(o["sha256"], digest.as_str(), "{}", o["path"]);
+    }
+}
+
+#[test]
+fn outside_the_repository_the_sample_is_generated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = run_in(dir.path(), &["analyze"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("generated the sample in memory"),
+        "{}",
+        run.stderr
+    );
+    let manifest = json(&dir.path().join("out/manifest.json"));
+    assert_eq!(manifest["rows"]["accepted"], 100_000);
+    // The same sample as data/sample: same consumer count per scope as a run on the files.
+    assert_eq!(manifest["scopes"].as_array().expect("scopes").len(), 15);
+}
+
+#[test]
+fn same_inputs_give_identical_bytes_whatever_the_threads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let one = analyze_tiny(
+        dir.path(),
+        &tiny().join("consumers.csv"),
+        &["--threads", "1", "--out", "one"],
+    );
+    let two = analyze_tiny(
+        dir.path(),
+        &tiny().join("consumers.csv"),
+        &["--threads", "2", "--out", "two"],
+    );
+    assert_eq!((one.code, two.code), (0, 0));
+    for file in [
+        "all/cells.geojson",
+        "valley/cells.csv",
+        "summary.csv",
+        "rejects.csv",
+    ] {
+        assert_eq!(
+            std::fs::read(dir.path().join("one").join(file)).expect("one"),
+            std::fs::read(dir.path().join("two").join(file)).expect("two"),
+            "{file}"
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! Helpers: run the binary with a cleared environment, read outputs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root (where data/sample lives).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The tiny hand-made fixture folder.
+pub fn tiny() -> PathBuf {
+    repo().join("tests/fixtures/tiny")
+}
+
+/// What a run printed and returned.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `micromarket args...` in `dir` with a cleared environment.
+pub fn run_in(dir: &Path, args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_micromarket"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .output()
+        .expect("the binary runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Runs `analyze` on the tiny fixture with `consumers` as the consumers file and extra args.
+pub fn analyze_tiny(dir: &Path, consumers: &Path, extra: &[&str]) -> Run {
+    let t = tiny();
+    let path = |name: &str| t.join(name).display().to_string();
+    let consumers = consumers.display().to_string();
+    let (regions, cities, segments) = (
+        path("regions.geojson"),
+        path("cities.geojson"),
+        path("segments.toml"),
+    );
+    let mut args = vec![
+        "analyze",
+        "--consumers",
+        &consumers,
+        "--regions",
+        &regions,
+        "--cities",
+        &cities,
+        "--segments",
+        &segments,
+    ];
+    if !extra.contains(&"--out") {
+        args.extend_from_slice(&["--out", "out"]);
+    }
+    args.extend_from_slice(extra);
+    run_in(dir, &args)
+}
+
+/// Parses a JSON file.
+pub fn json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+/// Reads a CSV file into rows of column → value.
+pub fn csv_rows(path: &Path) -> Vec<HashMap<String, String>> {
+    let mut reader =
+        csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let headers = reader.headers().expect("header").clone();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.expect("record");
+            headers
+                .iter()
+                .map(String::from)
+                .zip(r.iter().map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+/// The H3 cell of a point at resolution 8, as a hex string.
+pub fn hex8(lat: f64, lng: f64) -> String {
+    h3o::LatLng::new(lat, lng)
+        .expect("finite")
+        .to_cell(h3o::Resolution::Eight)
+        .to_string()
+}

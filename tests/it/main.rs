@@ -1,0 +1,10 @@
+//! Integration tests: the real binary on real files in temporary folders, plus library-level
+//! property tests. One module per subcommand and per library area.
+
+mod analyze;
+mod bad_input;
+mod common;
+mod properties;
+mod rfc7946;
+mod synth;
+mod validate;

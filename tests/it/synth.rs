@@ -1,0 +1,102 @@
+//! `synth`: determinism, and the planted hot spots show up as the top-lift cells.
+
+use crate::common::{csv_rows, hex8, run_in};
+use std::collections::HashMap;
+
+#[test]
+fn same_seed_same_files_and_planted_spots_are_top_lift_cells() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gen_a = run_in(
+        dir.path(),
+        &[
+            "synth",
+            "--seed",
+            "7",
+            "--consumers",
+            "150000",
+            "--out",
+            "a",
+        ],
+    );
+    let gen_b = run_in(
+        dir.path(),
+        &[
+            "synth",
+            "--seed",
+            "7",
+            "--consumers",
+            "150000",
+            "--out",
+            "b",
+            "--threads",
+            "1",
+        ],
+    );
+    assert_eq!((gen_a.code, gen_b.code), (0, 0), "{}", gen_a.stderr);
+    for file in [
+        "consumers.csv",
+        "regions.geojson",
+        "cities.geojson",
+        "segments.toml",
+        "planted.csv",
+    ] {
+        let a = std::fs::read(dir.path().join("a").join(file)).expect("a");
+        assert_eq!(
+            a,
+            std::fs::read(dir.path().join("b").join(file)).expect("b"),
+            "{file}"
+        );
+    }
+    let run = run_in(
+        dir.path(),
+        &[
+            "analyze",
+            "--consumers",
+            "a/consumers.csv",
+            "--regions",
+            "a/regions.geojson",
+            "--cities",
+            "a/cities.geojson",
+            "--segments",
+            "a/segments.toml",
+            "--out",
+            "out",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    // Lift per (segment, cell) in the `all` scope, for cells with enough people to be stable.
+    let mut lifts: HashMap<String, Vec<(String, f64)>> = HashMap::new();
+    for r in csv_rows(&dir.path().join("out/all/cells.csv")) {
+        let (Ok(n), Ok(lift)) = (r["population"].parse::<u64>(), r["lift"].parse::<f64>()) else {
+            continue;
+        };
+        if n >= 30 {
+            lifts
+                .entry(r["segment"].clone())
+                .or_default()
+                .push((r["hex_id"].clone(), lift));
+        }
+    }
+    let planted = csv_rows(&dir.path().join("a/planted.csv"));
+    assert_eq!(planted.len(), 12);
+    for spot in &planted {
+        let cell = hex8(
+            spot["lat"].parse().expect("lat"),
+            spot["lon"].parse().expect("lon"),
+        );
+        let ranked = lifts
+            .get_mut(&spot["segment"])
+            .expect("segment in cells.csv");
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let rank = ranked.iter().position(|(c, _)| *c == cell);
+        let top = ranked.len() / 50;
+        assert!(
+            rank.is_some_and(|r| r < top.max(10)),
+            "planted {} at {} ranks {rank:?} of {} cells by lift",
+            spot["segment"],
+            cell,
+            ranked.len()
+        );
+    }
+}
