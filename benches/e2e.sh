@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# End-to-end timing of `micromarket analyze` on synth data: wall time and peak memory per size.
+#
+#   benches/e2e.sh                 # 1,000,000 and 10,000,000 consumers
+#   benches/e2e.sh 100000 1000000  # chosen sizes
+#
+# Data is generated once per size under target/bench-data/ (seed 42) and reused.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(1000000 10000000)
+command -v /usr/bin/time >/dev/null || { echo "needs GNU time (apt-get install -y time)" >&2; exit 1; }
+
+cargo build --release --quiet
+bin=target/release/micromarket
+printf '%-12s %10s %12s %14s\n' consumers wall_s peak_mb bytes_per_row
+for n in "${sizes[@]}"; do
+  data="target/bench-data/$n"
+  [ -f "$data/consumers.csv" ] || "$bin" -q synth --seed 42 --consumers "$n" --out "$data"
+  log=$(mktemp)
+  /usr/bin/time -v "$bin" -q analyze --consumers "$data/consumers.csv" \
+    --regions "$data/regions.geojson" --cities "$data/cities.geojson" \
+    --segments "$data/segments.toml" --out "target/bench-out/$n" 2>"$log"
+  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+  peak_kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
+  rm -f "$log"
+  printf '%-12s %10.2f %12.0f %14.0f\n' "$n" "$wall" "$((peak_kb / 1024))" "$((peak_kb * 1024 / n))"
+done
