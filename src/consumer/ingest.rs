@@ -611,18 +611,24 @@ fn parse_chunk(bytes: &[u8], first_line: u64, plan: &Plan) -> ChunkOut {
             reject(RejectReason::MissingId, "empty id".into());
             continue;
         }
-        let lat = match coordinate(&record[plan.lat], "latitude", 90.0) {
-            Ok(v) => v,
+        let coordinates = coordinate(
+            &record[plan.lat],
+            "latitude",
+            90.0,
+            RejectReason::InvalidLatitude,
+        )
+        .and_then(|lat| {
+            coordinate(
+                &record[plan.lng],
+                "longitude",
+                180.0,
+                RejectReason::InvalidLongitude,
+            )
+            .map(|lng| (lat, lng))
+        });
+        let (lat, lng) = match coordinates {
+            Ok(pair) => pair,
             Err((reason, detail)) => {
-                let reason = reason.unwrap_or(RejectReason::InvalidLatitude);
-                reject(reason, detail);
-                continue;
-            }
-        };
-        let lng = match coordinate(&record[plan.lng], "longitude", 180.0) {
-            Ok(v) => v,
-            Err((reason, detail)) => {
-                let reason = reason.unwrap_or(RejectReason::InvalidLongitude);
                 reject(reason, detail);
                 continue;
             }
@@ -696,25 +702,27 @@ fn parse_chunk(bytes: &[u8], first_line: u64, plan: &Plan) -> ChunkOut {
     out
 }
 
-type CoordinateError = (Option<RejectReason>, String);
-
-fn coordinate(raw: &[u8], what: &str, limit: f64) -> Result<f64, CoordinateError> {
+/// Parses a coordinate in [-limit, limit]; a bad value is rejected with `invalid` (an empty one
+/// with `MissingCoordinate`).
+fn coordinate(
+    raw: &[u8],
+    what: &str,
+    limit: f64,
+    invalid: RejectReason,
+) -> Result<f64, (RejectReason, String)> {
     let raw = trim(raw);
     if raw.is_empty() {
-        return Err((
-            Some(RejectReason::MissingCoordinate),
-            format!("empty {what}"),
-        ));
+        return Err((RejectReason::MissingCoordinate, format!("empty {what}")));
     }
     let text = String::from_utf8_lossy(raw);
     match text.parse::<f64>() {
-        Ok(v) if !v.is_finite() => Err((None, format!("{what} {text} is not a finite number"))),
+        Ok(v) if !v.is_finite() => Err((invalid, format!("{what} {text} is not a finite number"))),
         Ok(v) if v.abs() > limit => Err((
-            None,
+            invalid,
             format!("{what} {text} is out of range [-{limit}, {limit}]"),
         )),
         Ok(v) => Ok(v),
-        Err(_) => Err((None, format!("{what} '{text}' is not a number"))),
+        Err(_) => Err((invalid, format!("{what} '{text}' is not a number"))),
     }
 }
 

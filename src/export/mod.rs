@@ -201,6 +201,23 @@ pub fn write_scope(
     })
 }
 
+/// Writes a CSV file at the root atomically; `fill` writes the records and returns the row count.
+fn write_csv(
+    root: &Path,
+    name: &str,
+    kind: &str,
+    fill: impl FnOnce(&mut csv::Writer<AtomicFile>) -> Result<u64, csv::Error>,
+) -> Result<OutputRecord, ExportError> {
+    let path = root.join(name);
+    let mut csv = csv::Writer::from_writer(AtomicFile::create(&path).map_err(io_error(&path))?);
+    let rows = fill(&mut csv).map_err(|e| io_error(&path)(io::Error::other(e)))?;
+    let file = csv
+        .into_inner()
+        .map_err(|e| io_error(&path)(e.into_error()))?;
+    let written = file.commit().map_err(io_error(&path))?;
+    Ok(OutputRecord::new(kind, name.into(), rows, written))
+}
+
 /// Writes `summary.csv`: a row per scope × segment with N, K and the base rate `K / N`.
 ///
 /// # Errors
@@ -213,10 +230,7 @@ pub fn write_summary(
     privacy: Privacy,
     suppressed: &mut Suppressed,
 ) -> Result<OutputRecord, ExportError> {
-    let path = root.join("summary.csv");
-    let mut csv = csv::Writer::from_writer(AtomicFile::create(&path).map_err(io_error(&path))?);
-    let mut rows = 0;
-    let result: Result<(), csv::Error> = (|| {
+    write_csv(root, "summary.csv", "summary", |csv| {
         csv.write_record([
             "scope_kind",
             "region",
@@ -226,6 +240,7 @@ pub fn write_summary(
             "consumers",
             "base_rate",
         ])?;
+        let mut rows = 0;
         for counts in all {
             let big_n = counts.total_population();
             for (s, name) in segment_names.iter().enumerate() {
@@ -260,19 +275,8 @@ pub fn write_summary(
                 rows += 1;
             }
         }
-        Ok(())
-    })();
-    result.map_err(|e| io_error(&path)(io::Error::other(e)))?;
-    let file = csv
-        .into_inner()
-        .map_err(|e| io_error(&path)(e.into_error()))?;
-    let written = file.commit().map_err(io_error(&path))?;
-    Ok(OutputRecord::new(
-        "summary",
-        "summary.csv".into(),
-        rows,
-        written,
-    ))
+        Ok(rows)
+    })
 }
 
 /// Writes `rejects.csv`: line, reason, detail and the original text of every rejected row.
@@ -281,26 +285,13 @@ pub fn write_summary(
 ///
 /// [`ExportError`] naming the file.
 pub fn write_rejects(root: &Path, rejects: &[Reject]) -> Result<OutputRecord, ExportError> {
-    let path = root.join("rejects.csv");
-    let mut csv = csv::Writer::from_writer(AtomicFile::create(&path).map_err(io_error(&path))?);
-    let result: Result<(), csv::Error> = (|| {
+    write_csv(root, "rejects.csv", "rejects", |csv| {
         csv.write_record(["line", "reason", "detail", "text"])?;
         for r in rejects {
             csv.write_record([&r.line.to_string(), r.reason.code(), &r.detail, &r.text])?;
         }
-        Ok(())
-    })();
-    result.map_err(|e| io_error(&path)(io::Error::other(e)))?;
-    let file = csv
-        .into_inner()
-        .map_err(|e| io_error(&path)(e.into_error()))?;
-    let written = file.commit().map_err(io_error(&path))?;
-    Ok(OutputRecord::new(
-        "rejects",
-        "rejects.csv".into(),
-        rejects.len() as u64,
-        written,
-    ))
+        Ok(rejects.len() as u64)
+    })
 }
 
 /// Writes `manifest.json` at the root, last, so its presence means the rest is complete.
