@@ -18,7 +18,7 @@ use super::{
 };
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,6 +26,8 @@ use thiserror::Error;
 
 /// Number of data rows used to infer attribute kinds.
 const INFERENCE_ROWS: usize = 10_000;
+/// Dictionaries up to this size are searched linearly.
+const SMALL_DICTIONARY: usize = 16;
 /// Shards of the duplicate-id sets, processed in parallel.
 const ID_SHARDS: usize = 16;
 
@@ -275,7 +277,7 @@ fn ingest_once(
     buf.drain(..header_end);
 
     let mut merged = Merged::new(&plan, &header);
-    let mut seen: Vec<HashSet<u128>> = (0..ID_SHARDS).map(|_| HashSet::new()).collect();
+    let mut seen: Vec<FingerprintSet> = (0..ID_SHARDS).map(|_| FingerprintSet::default()).collect();
     let chunk_bytes = (block_bytes / (rayon::current_num_threads() * 4)).max(1 << 16);
     loop {
         let (chunks, consumed) = split_records(&buf, chunk_bytes, eof);
@@ -535,6 +537,8 @@ struct ChunkOut {
     lat: Vec<f64>,
     lng: Vec<f64>,
     fingerprints: Vec<u128>,
+    /// Accepted rows of each id shard, in order.
+    shard_rows: Vec<Vec<u32>>,
     /// Byte span (within the chunk) and line of each accepted row, to report duplicates.
     spans: Vec<(u32, u32, u64)>,
     columns: Vec<LocalColumn>,
@@ -560,6 +564,7 @@ fn parse_chunk(bytes: &[u8], first_line: u64, plan: &Plan) -> ChunkOut {
         lat: Vec::new(),
         lng: Vec::new(),
         fingerprints: Vec::new(),
+        shard_rows: vec![Vec::new(); ID_SHARDS],
         spans: Vec::new(),
         columns: plan
             .attrs
@@ -664,16 +669,28 @@ fn parse_chunk(bytes: &[u8], first_line: u64, plan: &Plan) -> ChunkOut {
                         scratch.push(Scratch::Code(MISSING));
                         continue;
                     }
-                    let Ok(text) = std::str::from_utf8(raw) else {
-                        bad = Some((
-                            RejectReason::InvalidUtf8,
-                            format!("field {} is not valid UTF-8", i + 1),
-                        ));
-                        break;
+                    // Most categorical columns have a handful of values: a byte comparison
+                    // beats hashing, and a hit needs no UTF-8 check.
+                    let hit = if dictionary.len() <= SMALL_DICTIONARY {
+                        dictionary
+                            .iter()
+                            .position(|d| d.as_bytes() == raw)
+                            .map(|p| p as u32)
+                    } else {
+                        std::str::from_utf8(raw)
+                            .ok()
+                            .and_then(|t| lookup.get(t).copied())
                     };
-                    let code = if let Some(&code) = lookup.get(text) {
+                    let code = if let Some(code) = hit {
                         code
                     } else {
+                        let Ok(text) = std::str::from_utf8(raw) else {
+                            bad = Some((
+                                RejectReason::InvalidUtf8,
+                                format!("field {} is not valid UTF-8", i + 1),
+                            ));
+                            break;
+                        };
                         let code = dictionary.len() as u32;
                         dictionary.push(text.to_string());
                         lookup.insert(text.to_string(), code);
@@ -689,7 +706,9 @@ fn parse_chunk(bytes: &[u8], first_line: u64, plan: &Plan) -> ChunkOut {
         }
         out.lat.push(lat);
         out.lng.push(lng);
-        out.fingerprints.push(fingerprint(id));
+        let fp = fingerprint(id);
+        out.shard_rows[shard_of(fp)].push(out.fingerprints.len() as u32);
+        out.fingerprints.push(fp);
         out.spans.push((start as u32, end as u32, line));
         for (column, value) in out.columns.iter_mut().zip(&scratch) {
             match (column, value) {
@@ -714,7 +733,9 @@ fn coordinate(
     if raw.is_empty() {
         return Err((RejectReason::MissingCoordinate, format!("empty {what}")));
     }
-    let text = String::from_utf8_lossy(raw);
+    let Ok(text) = std::str::from_utf8(raw) else {
+        return Err((invalid, format!("{what} is not valid UTF-8")));
+    };
     match text.parse::<f64>() {
         Ok(v) if !v.is_finite() => Err((invalid, format!("{what} {text} is not a finite number"))),
         Ok(v) if v.abs() > limit => Err((
@@ -726,17 +747,44 @@ fn coordinate(
     }
 }
 
-/// Marks, per chunk and row, the rows whose id was seen before (in input order).
-fn find_duplicates(outs: &[ChunkOut], seen: &mut [HashSet<u128>]) -> Vec<Vec<bool>> {
+fn shard_of(fp: u128) -> usize {
+    (fp % ID_SHARDS as u128) as usize
+}
+
+/// Hashes a fingerprint by its high 64 bits: they are already uniform (shards use the low bits).
+#[derive(Default)]
+struct FingerprintHasher(u64);
+
+impl Hasher for FingerprintHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u128(&mut self, fp: u128) {
+        self.0 = (fp >> 64) as u64;
+    }
+}
+
+type FingerprintSet = HashSet<u128, BuildHasherDefault<FingerprintHasher>>;
+
+/// Marks, per chunk and row, the rows whose id was seen before (in input order). Each shard of
+/// the seen-set is updated by one task, walking the chunks in order.
+fn find_duplicates(outs: &[ChunkOut], seen: &mut [FingerprintSet]) -> Vec<Vec<bool>> {
     let found: Vec<Vec<(usize, usize)>> = seen
         .par_iter_mut()
         .enumerate()
         .map(|(shard, set)| {
             let mut dups = Vec::new();
             for (c, out) in outs.iter().enumerate() {
-                for (r, &fp) in out.fingerprints.iter().enumerate() {
-                    if (fp % ID_SHARDS as u128) as usize == shard && !set.insert(fp) {
-                        dups.push((c, r));
+                for &r in &out.shard_rows[shard] {
+                    if !set.insert(out.fingerprints[r as usize]) {
+                        dups.push((c, r as usize));
                     }
                 }
             }
