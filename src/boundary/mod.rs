@@ -517,6 +517,14 @@ mod tests {
     }
 
     #[test]
+    fn self_intersections_are_warnings_naming_the_feature() {
+        let bow = r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"name":"Bow"},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,1],[1,0],[0,1],[0,0]]]}}]}"#;
+        let b = load(bow, &collection(&[])).expect("a warning, not an error");
+        assert_eq!(b.warnings.len(), 1);
+        assert!(b.warnings[0].contains("regions.geojson: feature 0 (Bow)"), "{}", b.warnings[0]);
+    }
+
+    #[test]
     fn slugs_avoid_the_all_folder() {
         assert_eq!(slugify("Saint-Étienne / Nord"), "saint-tienne-nord");
         let regions = collection(&[square("All", "", 0.0, 0.0, 1.0)]);
