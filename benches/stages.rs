@@ -6,7 +6,7 @@ use h3o::{LatLng, Resolution};
 use micromarket::boundary::{Boundaries, Locator};
 use micromarket::consumer::{IngestOptions, Source, ingest};
 use micromarket::segment::{self, SegmentsFile};
-use micromarket::stats::{self, Privacy};
+use micromarket::stats::{self, HotSpotOptions, Privacy};
 use micromarket::synth::{SynthOptions, World};
 use micromarket::{TextInput, export};
 use std::hint::black_box;
@@ -111,6 +111,15 @@ fn stages(c: &mut Criterion) {
             bench.iter(|| stats::aggregate(&b, &located, &segments));
         });
         let counts = stats::aggregate(&b, &located, &segments);
+        let options = HotSpotOptions {
+            resolution: Resolution::Eight,
+            neighbours: 1,
+            fdr: 0.05,
+        };
+        g.bench_with_input(BenchmarkId::new("hot_spots", size), &size, |bench, _| {
+            bench.iter(|| stats::hot_spots(&b, &counts, options));
+        });
+        let hot = stats::hot_spots(&b, &counts, options);
         let names: Vec<String> = segments.iter().map(|s| s.name.clone()).collect();
         let out = tempfile::tempdir().expect("tempdir");
         g.bench_with_input(
@@ -118,8 +127,14 @@ fn stages(c: &mut Criterion) {
             &size,
             |bench, _| {
                 bench.iter(|| {
-                    export::write_scope(out.path(), &counts[0], &names, Privacy { min_count: 10 })
-                        .expect("write")
+                    export::write_scope(
+                        out.path(),
+                        &counts[0],
+                        &hot[0],
+                        &names,
+                        Privacy { min_count: 10 },
+                    )
+                    .expect("write")
                 });
             },
         );

@@ -5,7 +5,7 @@ use crate::consumer::{ColumnNames, IngestOptions, Ingested, Source, ingest};
 use crate::error::Error;
 use crate::export::{self, InputRecord, Manifest, OutputRecord, Parameters, Suppressed, Tool, hex};
 use crate::segment::{self, SegmentsFile};
-use crate::stats::{self, Privacy};
+use crate::stats::{self, HotSpotOptions, Privacy};
 use h3o::Resolution;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -65,6 +65,10 @@ pub struct AnalyzeConfig {
     pub min_count: u32,
     /// Share of rejected rows above which the run fails.
     pub max_reject_ratio: f64,
+    /// False discovery rate of the hot-spot test.
+    pub fdr: f64,
+    /// Disk radius K of the Gi* weights.
+    pub neighbours: u32,
     /// Output folder.
     pub out: PathBuf,
 }
@@ -82,6 +86,8 @@ impl AnalyzeConfig {
             resolution: Resolution::Eight,
             min_count: 10,
             max_reject_ratio: 0.01,
+            fdr: 0.05,
+            neighbours: 1,
             out,
         }
     }
@@ -102,6 +108,23 @@ pub struct Prepared {
     pub warnings: Vec<String>,
     /// Input file records.
     pub inputs: Vec<InputRecord>,
+}
+
+fn checked_parameters(config: &AnalyzeConfig) -> Result<(), Error> {
+    checked_resolution(config.resolution)?;
+    if !(config.fdr > 0.0 && config.fdr < 1.0) {
+        return Err(Error::Parameter(format!(
+            "fdr {} is outside (0, 1)",
+            config.fdr
+        )));
+    }
+    if !(1..=10).contains(&config.neighbours) {
+        return Err(Error::Parameter(format!(
+            "neighbours {} is outside 1..=10",
+            config.neighbours
+        )));
+    }
+    Ok(())
 }
 
 fn checked_resolution(r: Resolution) -> Result<Resolution, Error> {
@@ -163,7 +186,7 @@ pub fn prepare(
     timings: &mut BTreeMap<String, u64>,
     hook: StageHook<'_>,
 ) -> Result<Prepared, Error> {
-    checked_resolution(config.resolution)?;
+    checked_parameters(config)?;
     hook("load boundaries");
     let started = Instant::now();
     let boundaries = Boundaries::load(
@@ -244,6 +267,8 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
             resolution: u8::from(config.resolution),
             min_count: config.min_count,
             max_reject_ratio: config.max_reject_ratio,
+            fdr: config.fdr,
+            neighbours: config.neighbours,
             segments: segment_names.clone(),
             containment: BTreeMap::from([
                 ("consumers".into(), "exact point-in-polygon, boundary inclusive; first feature in file order wins; a consumer in a city counts for that city's region".into()),
@@ -297,11 +322,27 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
         .timings_ms
         .insert("aggregate".into(), elapsed_ms(started));
 
+    hook("hot spots");
+    let started = Instant::now();
+    let hot = stats::hot_spots(
+        &prepared.boundaries,
+        &counts,
+        HotSpotOptions {
+            resolution: config.resolution,
+            neighbours: config.neighbours,
+            fdr: config.fdr,
+        },
+    );
+    manifest
+        .timings_ms
+        .insert("hot_spots".into(), elapsed_ms(started));
+
     hook("export");
     let started = Instant::now();
     let scope_records = counts
         .par_iter()
-        .map(|c| export::write_scope(&config.out, c, &segment_names, privacy))
+        .zip(hot.par_iter())
+        .map(|(c, h)| export::write_scope(&config.out, c, h, &segment_names, privacy))
         .collect::<Result<Vec<_>, _>>()?;
     for record in &scope_records {
         manifest.suppressed.add(&record.suppressed);

@@ -521,7 +521,11 @@ mod tests {
         let bow = r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"name":"Bow"},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,1],[1,0],[0,1],[0,0]]]}}]}"#;
         let b = load(bow, &collection(&[])).expect("a warning, not an error");
         assert_eq!(b.warnings.len(), 1);
-        assert!(b.warnings[0].contains("regions.geojson: feature 0 (Bow)"), "{}", b.warnings[0]);
+        assert!(
+            b.warnings[0].contains("regions.geojson: feature 0 (Bow)"),
+            "{}",
+            b.warnings[0]
+        );
     }
 
     #[test]

@@ -101,6 +101,12 @@ pub struct ScopeRecord {
     pub consumers: u64,
     /// Cells holding its consumers (before the minimum count).
     pub cells: u64,
+    /// Cells of the hot-spot study area (with and without consumers).
+    pub study_area_cells: u64,
+    /// Size of each segment's Benjamini–Hochberg family (the study area).
+    pub fdr_family_size: u64,
+    /// Hot cells per segment (counted over the cells shown).
+    pub hot_cells: BTreeMap<String, u64>,
     /// ok or failed.
     pub status: String,
     /// Error when failed.
@@ -118,6 +124,10 @@ pub struct Parameters {
     pub resolution: u8,
     /// Minimum count k.
     pub min_count: u32,
+    /// False discovery rate of the hot-spot test.
+    pub fdr: f64,
+    /// Disk radius of the Gi* weights.
+    pub neighbours: u32,
     /// Allowed share of rejected rows.
     pub max_reject_ratio: f64,
     /// Segment names, in output order.

@@ -11,7 +11,7 @@ pub use manifest::{
 };
 
 use crate::consumer::Reject;
-use crate::stats::{Privacy, ScopeCounts, lift, penetration};
+use crate::stats::{HotSpots, Privacy, ScopeCounts, lift, penetration, wilson};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -38,28 +38,148 @@ fn stat(x: Option<f64>) -> Option<f64> {
     x.map(round6)
 }
 
-/// JSON keys of one segment's cell properties, escaped once.
-struct SegmentKeys {
-    count: String,
-    penetration: String,
-    lift: String,
-    suppressed: String,
-}
+/// Per-segment property suffixes of `cells.geojson`, in output order.
+const CELL_PROPERTIES: [&str; 10] = [
+    "count",
+    "penetration",
+    "penetration_low",
+    "penetration_high",
+    "lift",
+    "lift_low",
+    "lift_high",
+    "gi",
+    "hot",
+    "suppressed",
+];
 
-impl SegmentKeys {
-    fn new(name: &str) -> Self {
-        let key = |suffix: &str| {
+/// Column names of `cells.csv`.
+const CELLS_CSV_HEADER: [&str; 16] = [
+    "hex_id",
+    "region",
+    "city",
+    "segment",
+    "population",
+    "count",
+    "penetration",
+    "penetration_low",
+    "penetration_high",
+    "lift",
+    "lift_low",
+    "lift_high",
+    "gi",
+    "p_value",
+    "q_value",
+    "hot",
+];
+
+/// JSON keys (`,"<segment>_<suffix>":`) of one segment's cell properties, escaped once.
+fn segment_keys(name: &str) -> Vec<String> {
+    CELL_PROPERTIES
+        .iter()
+        .map(|suffix| {
             format!(
                 ",{}:",
                 serde_json::to_string(&format!("{name}_{suffix}")).expect("strings serialize")
             )
-        };
-        SegmentKeys {
-            count: key("count"),
-            penetration: key("penetration"),
-            lift: key("lift"),
-            suppressed: key("suppressed"),
+        })
+        .collect()
+}
+
+/// The figures of one cell × segment as exported (after the minimum-count rule).
+struct CellFigures {
+    count: Option<u64>,
+    penetration: Option<f64>,
+    penetration_interval: Option<(f64, f64)>,
+    lift: Option<f64>,
+    lift_interval: Option<(f64, f64)>,
+    gi: f64,
+    p_value: f64,
+    q_value: f64,
+    hot: bool,
+    suppressed: bool,
+}
+
+impl CellFigures {
+    /// Figures of `k` members among `n` consumers, in a scope of `big_k` among `big_n`. A hidden
+    /// count hides its penetration and lift too, which would reveal it.
+    fn new(
+        k: u64,
+        n: u64,
+        big_k: u64,
+        big_n: u64,
+        hot: (f64, f64, f64, bool),
+        hidden: bool,
+    ) -> Self {
+        let (gi, p_value, q_value, is_hot) = hot;
+        let base = penetration(big_k, big_n).filter(|&b| b > 0.0);
+        let interval = if hidden { None } else { wilson(k, n) };
+        CellFigures {
+            count: (!hidden).then_some(k),
+            penetration: if hidden {
+                None
+            } else {
+                stat(penetration(k, n))
+            },
+            penetration_interval: interval.map(|(lo, hi)| (round6(lo), round6(hi))),
+            lift: if hidden {
+                None
+            } else {
+                stat(lift(k, n, big_k, big_n))
+            },
+            lift_interval: interval
+                .zip(base)
+                .map(|((lo, hi), b)| (round6(lo / b), round6(hi / b))),
+            gi: round6(gi),
+            p_value,
+            q_value,
+            hot: is_hot,
+            suppressed: hidden,
         }
+    }
+
+    fn write_json(&self, w: &mut impl Write, keys: &[String]) -> io::Result<()> {
+        let lo_hi = |x: Option<(f64, f64)>| (x.map(|v| v.0), x.map(|v| v.1));
+        let (p_lo, p_hi) = lo_hi(self.penetration_interval);
+        let (l_lo, l_hi) = lo_hi(self.lift_interval);
+        let numbers = [
+            self.count.map(|c| c as f64),
+            self.penetration,
+            p_lo,
+            p_hi,
+            self.lift,
+            l_lo,
+            l_hi,
+            Some(self.gi),
+        ];
+        for (key, value) in keys.iter().zip(numbers) {
+            w.write_all(key.as_bytes())?;
+            match (key.ends_with("_count\":"), value) {
+                (true, Some(v)) => write!(w, "{}", v as u64)?,
+                (_, v) => json_opt(w, v.as_ref())?,
+            }
+        }
+        for (key, flag) in keys[8..].iter().zip([self.hot, self.suppressed]) {
+            w.write_all(key.as_bytes())?;
+            w.write_all(if flag { b"true" } else { b"false" })?;
+        }
+        Ok(())
+    }
+
+    fn csv_fields(&self) -> [String; 10] {
+        let text = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
+        let (p, l) = (self.penetration_interval, self.lift_interval);
+        [
+            self.count.map(|k| k.to_string()).unwrap_or_default(),
+            text(self.penetration),
+            text(p.map(|v| v.0)),
+            text(p.map(|v| v.1)),
+            text(self.lift),
+            text(l.map(|v| v.0)),
+            text(l.map(|v| v.1)),
+            self.gi.to_string(),
+            self.p_value.to_string(),
+            self.q_value.to_string(),
+        ]
     }
 }
 
@@ -74,8 +194,8 @@ fn json_text(text: &str) -> Option<&str> {
 /// Writes a scope's `cells.geojson` and `cells.csv` into `root/<scope folder>/`.
 ///
 /// Cells with fewer than `min_count` consumers are left out; segment counts below it are written
-/// as null with `<segment>_suppressed: true`, and so are their penetration and lift (which would
-/// reveal the count).
+/// as null with `<segment>_suppressed: true`, and so are their penetration and lift (and
+/// intervals), which would reveal the count.
 ///
 /// # Errors
 ///
@@ -83,6 +203,7 @@ fn json_text(text: &str) -> Option<&str> {
 pub fn write_scope(
     root: &Path,
     counts: &ScopeCounts,
+    hot_spots: &HotSpots,
     segment_names: &[String],
     privacy: Privacy,
 ) -> Result<ScopeRecord, ExportError> {
@@ -92,9 +213,10 @@ pub fn write_scope(
     let big_k: Vec<u64> = (0..counts.segments)
         .map(|s| counts.total_members(s))
         .collect();
-    let keys: Vec<SegmentKeys> = segment_names.iter().map(|n| SegmentKeys::new(n)).collect();
+    let keys: Vec<Vec<String>> = segment_names.iter().map(|n| segment_keys(n)).collect();
     let scope = &counts.scope;
     let mut suppressed = Suppressed::default();
+    let mut hot_cells = vec![0u64; counts.segments];
 
     let geojson_path = folder.join("cells.geojson");
     let csv_path = folder.join("cells.csv");
@@ -105,16 +227,7 @@ pub fn write_scope(
     let mut rows = 0u64;
     let result: io::Result<()> = (|| {
         geojson.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?;
-        csv.write_record([
-            "hex_id",
-            "region",
-            "city",
-            "segment",
-            "population",
-            "count",
-            "penetration",
-            "lift",
-        ])?;
+        csv.write_record(CELLS_CSV_HEADER)?;
         let (region, city) = (json_text(&scope.region), json_text(&scope.city));
         let region_json = serde_json::to_string(&region)?;
         let city_json = serde_json::to_string(&city)?;
@@ -133,39 +246,45 @@ pub fn write_scope(
                 geojson,
                 "{{\"type\":\"Feature\",\"properties\":{{\"hex_id\":\"{hex_id}\",\"region\":{region_json},\"city\":{city_json},\"population\":{n}"
             )?;
-            for (s, key) in keys.iter().enumerate() {
-                let k = u64::from(counts.members_of(c, s));
+            for (seg, key) in keys.iter().enumerate() {
+                let k = u64::from(counts.members_of(c, seg));
+                let at = c * counts.segments + seg;
                 let hidden = privacy.hides_count(k);
-                if hidden {
-                    suppressed.counts += 1;
-                }
-                let (count, p, l) = if hidden {
-                    (None, None, None)
-                } else {
+                suppressed.counts += u64::from(hidden);
+                hot_cells[seg] += u64::from(hot_spots.hot[at]);
+                let figures = CellFigures::new(
+                    k,
+                    n,
+                    big_k[seg],
+                    big_n,
                     (
-                        Some(k),
-                        stat(penetration(k, n)),
-                        stat(lift(k, n, big_k[s], big_n)),
-                    )
-                };
-                geojson.write_all(key.count.as_bytes())?;
-                json_opt(&mut geojson, count.as_ref())?;
-                geojson.write_all(key.penetration.as_bytes())?;
-                json_opt(&mut geojson, p.as_ref())?;
-                geojson.write_all(key.lift.as_bytes())?;
-                json_opt(&mut geojson, l.as_ref())?;
-                geojson.write_all(key.suppressed.as_bytes())?;
-                geojson.write_all(if hidden { b"true" } else { b"false" })?;
-                let text = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
+                        hot_spots.gi[at],
+                        hot_spots.p_value[at],
+                        hot_spots.q_value[at],
+                        hot_spots.hot[at],
+                    ),
+                    hidden,
+                );
+                figures.write_json(&mut geojson, key)?;
+                let [count, pen, pen_lo, pen_hi, lift, lift_lo, lift_hi, gi, p, q] =
+                    figures.csv_fields();
                 csv.write_record([
                     hex_id.as_str(),
                     scope.region.as_str(),
                     scope.city.as_str(),
-                    segment_names[s].as_str(),
+                    segment_names[seg].as_str(),
                     &n.to_string(),
-                    &count.map(|k| k.to_string()).unwrap_or_default(),
-                    &text(p),
-                    &text(l),
+                    &count,
+                    &pen,
+                    &pen_lo,
+                    &pen_hi,
+                    &lift,
+                    &lift_lo,
+                    &lift_hi,
+                    &gi,
+                    &p,
+                    &q,
+                    if figures.hot { "true" } else { "false" },
                 ])?;
                 rows += 1;
             }
@@ -191,6 +310,9 @@ pub fn write_scope(
         city: scope.city.clone(),
         consumers: big_n,
         cells: counts.cells.len() as u64,
+        study_area_cells: hot_spots.study_area_cells as u64,
+        fdr_family_size: hot_spots.study_area_cells as u64,
+        hot_cells: segment_names.iter().cloned().zip(hot_cells).collect(),
         status: "ok".into(),
         error: None,
         outputs: vec![

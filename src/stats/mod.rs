@@ -1,8 +1,13 @@
 //! Aggregation per scope × segment × cell, penetration and lift, and the minimum-count rule.
 
-use crate::boundary::{ALL_SLUG, Boundaries, Located, NO_AREA};
+mod hotspot;
+
+pub use hotspot::{Neighbours, benjamini_hochberg, getis_ord, upper_tail_p, wilson};
+
+use crate::boundary::{ALL_SLUG, Area, Boundaries, Located, NO_AREA};
 use crate::segment::Segment;
-use h3o::CellIndex;
+use h3o::geom::{ContainmentMode, TilerBuilder};
+use h3o::{CellIndex, Resolution};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -316,6 +321,118 @@ fn collect_scope(
         out.members.extend_from_slice(&counts[1..]);
     }
     out
+}
+
+/// Parameters of the hot-spot analysis.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HotSpotOptions {
+    /// Analysis resolution (of the study area cells).
+    pub resolution: Resolution,
+    /// Disk radius K of the binary weights (`grid_disk(i, K)`).
+    pub neighbours: u32,
+    /// False discovery rate q of the Benjamini–Hochberg test.
+    pub fdr: f64,
+}
+
+/// Gi* results of one scope, aligned with its [`ScopeCounts`] (`cell * segments + segment`).
+#[derive(Debug, Clone, Default)]
+pub struct HotSpots {
+    /// Cells of the study area: the FDR family size of every segment of the scope.
+    pub study_area_cells: usize,
+    /// Gi* z-score.
+    pub gi: Vec<f64>,
+    /// Upper-tail p-value.
+    pub p_value: Vec<f64>,
+    /// Benjamini–Hochberg adjusted p-value over the study area.
+    pub q_value: Vec<f64>,
+    /// Significant, `Gi* > 0` and at least one member.
+    pub hot: Vec<bool>,
+}
+
+/// The study area of a scope: every cell whose centre lies in the scope's polygons (h3o's tiler,
+/// centroid containment, so neighbouring cities never share a cell) plus every cell holding one of
+/// its consumers, sorted. `all` takes every region and every city outside the regions.
+pub fn study_area(
+    boundaries: &Boundaries,
+    counts: &ScopeCounts,
+    resolution: Resolution,
+) -> Vec<CellIndex> {
+    let areas: Vec<&Area> = match (counts.scope.kind, counts.scope.area) {
+        (ScopeKind::Region, Some(r)) => vec![&boundaries.regions[r]],
+        (ScopeKind::City, Some(c)) => vec![&boundaries.cities[c]],
+        _ => boundaries
+            .regions
+            .iter()
+            .chain(boundaries.cities.iter().filter(|c| c.region.is_none()))
+            .collect(),
+    };
+    let mut tiler = TilerBuilder::new(resolution)
+        .containment_mode(ContainmentMode::ContainsCentroid)
+        .build();
+    for polygon in areas.iter().flat_map(|a| a.geometry.iter()) {
+        // A polygon h3o refuses adds no empty cells; its consumers' cells are still in the area.
+        let _ = tiler.add(polygon.clone());
+    }
+    let mut cells: Vec<CellIndex> = tiler.into_coverage().collect();
+    cells.extend_from_slice(&counts.cells);
+    cells.sort_unstable();
+    cells.dedup();
+    cells
+}
+
+/// Gi* hot spots of every scope × segment × cell (see [`getis_ord`] for the definition).
+pub fn hot_spots(
+    boundaries: &Boundaries,
+    scopes: &[ScopeCounts],
+    options: HotSpotOptions,
+) -> Vec<HotSpots> {
+    scopes
+        .par_iter()
+        .map(|counts| {
+            let area = study_area(boundaries, counts, options.resolution);
+            let neighbours = Neighbours::new(&area, options.neighbours);
+            let position: Vec<usize> = counts
+                .cells
+                .iter()
+                .map(|c| {
+                    area.binary_search(c)
+                        .expect("consumer cells are in the area")
+                })
+                .collect();
+            let per_segment: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = (0..counts.segments)
+                .into_par_iter()
+                .map(|s| {
+                    let mut x = vec![0.0; area.len()];
+                    for (c, &at) in position.iter().enumerate() {
+                        x[at] = f64::from(counts.members_of(c, s));
+                    }
+                    let gi = getis_ord(&x, &neighbours);
+                    let p: Vec<f64> = gi.iter().map(|&z| upper_tail_p(z)).collect();
+                    let q = benjamini_hochberg(&p);
+                    (gi, p, q)
+                })
+                .collect();
+            let width = counts.segments;
+            let mut out = HotSpots {
+                study_area_cells: area.len(),
+                gi: vec![0.0; counts.cells.len() * width],
+                p_value: vec![0.0; counts.cells.len() * width],
+                q_value: vec![0.0; counts.cells.len() * width],
+                hot: vec![false; counts.cells.len() * width],
+            };
+            for (s, (gi, p, q)) in per_segment.iter().enumerate() {
+                for (c, &at) in position.iter().enumerate() {
+                    let i = c * width + s;
+                    out.gi[i] = gi[at];
+                    out.p_value[i] = p[at];
+                    out.q_value[i] = q[at];
+                    out.hot[i] =
+                        q[at] <= options.fdr && gi[at] > 0.0 && counts.members_of(c, s) >= 1;
+                }
+            }
+            out
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -76,6 +76,7 @@ fn tiny_fixture_matches_the_hand_computation() {
     check(&all, A, "young", (12, 4, 1.0 / 3.0, 0.9375));
     check(&all, C, "young", (15, 10, 2.0 / 3.0, 1.875));
     check(&all, D, "young", (10, 2, 0.2, 0.5625));
+    check(&all, B, "young", (5, 0, 0.0, 0.0));
     check(&all, E, "young", (3, 0, 0.0, 0.0));
 
     let valley = cells(&out.join("valley/cells.csv"));
@@ -86,6 +87,7 @@ fn tiny_fixture_matches_the_hand_computation() {
     check(&valley, D, "women", (10, 5, 0.5, 1.4));
     check(&valley, A, "young", (12, 4, 1.0 / 3.0, 0.875));
     check(&valley, C, "young", (15, 10, 2.0 / 3.0, 1.75));
+    check(&valley, B, "young", (5, 0, 0.0, 0.0));
     check(&valley, D, "young", (10, 2, 0.2, 0.525));
 
     // The lake (site B) is a hole: not in Northtown.
@@ -96,6 +98,27 @@ fn tiny_fixture_matches_the_hand_computation() {
     let south = cells(&out.join("valley/southville/cells.csv"));
     check(&south, C, "women", (15, 3, 0.2, 1.0));
     check(&south, C, "young", (15, 10, 2.0 / 3.0, 1.0));
+
+    // Wilson 95% interval of 6/12 (by hand: centre 0.5, half-width 0.246218), and the lift
+    // interval that follows from it over P = 0.4.
+    let rows = csv_rows(&out.join("all/cells.csv"));
+    let a_women = rows
+        .iter()
+        .find(|r| r["hex_id"] == hex8(A.0, A.1) && r["segment"] == "women")
+        .expect("row");
+    assert_eq!(a_women["penetration_low"], "0.253782");
+    assert_eq!(a_women["penetration_high"], "0.746218");
+    assert_eq!(a_women["lift_low"], "0.634454");
+    assert_eq!(a_women["lift_high"], "1.865546");
+    for r in &rows {
+        let p: f64 = r["p_value"].parse().expect("p");
+        let q: f64 = r["q_value"].parse().expect("q");
+        let gi: f64 = r["gi"].parse().expect("gi");
+        assert!(
+            gi.is_finite() && (0.0..=1.0).contains(&p) && q >= p && q <= 1.0,
+            "{r:?}"
+        );
+    }
 
     let summary = csv_rows(&out.join("summary.csv"));
     let row = |kind: &str, city: &str, segment: &str| {
@@ -112,6 +135,11 @@ fn tiny_fixture_matches_the_hand_computation() {
 
     let manifest = json(&out.join("manifest.json"));
     assert_eq!(manifest["rows"]["read"], 45);
+    for scope in manifest["scopes"].as_array().expect("scopes") {
+        let area = scope["study_area_cells"].as_u64().expect("study area");
+        assert!(area >= scope["cells"].as_u64().expect("cells"));
+        assert_eq!(scope["fdr_family_size"], area);
+    }
     assert_eq!(manifest["rows"]["accepted"], 45);
     let consumers: Vec<(String, u64)> = manifest["scopes"]
         .as_array()

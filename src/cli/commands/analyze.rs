@@ -29,6 +29,12 @@ pub struct Args {
     /// Share of rejected consumer rows above which the run fails (exit 2).
     #[arg(long, default_value_t = 0.01, value_name = "RATIO")]
     max_reject_ratio: f64,
+    /// False discovery rate of the Gi* hot-spot test (Benjamini–Hochberg over each study area).
+    #[arg(long, default_value_t = 0.05, value_name = "Q")]
+    fdr: f64,
+    /// Gi* neighbourhood: cells within this many rings (grid_disk radius) weigh 1.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    neighbours: u32,
 }
 
 /// Runs the command.
@@ -52,6 +58,8 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
         .map_err(|e| Invalid(format!("--resolution: {e}")))?;
     config.min_count = args.min_count;
     config.max_reject_ratio = args.max_reject_ratio;
+    config.fdr = args.fdr;
+    config.neighbours = args.neighbours;
     if let Some(note) = note {
         global.note(&note);
     }
