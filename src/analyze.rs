@@ -322,28 +322,26 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
         .timings_ms
         .insert("aggregate".into(), elapsed_ms(started));
 
-    hook("hot spots");
+    // Hot spots are computed scope by scope right before that scope's export, so only the
+    // scopes being written hold their Gi* figures in memory.
+    hook("hot spots and export");
     let started = Instant::now();
-    let hot = stats::hot_spots(
-        &prepared.boundaries,
-        &counts,
-        HotSpotOptions {
-            resolution: config.resolution,
-            neighbours: config.neighbours,
-            fdr: config.fdr,
-        },
-    );
-    manifest
-        .timings_ms
-        .insert("hot_spots".into(), elapsed_ms(started));
-
-    hook("export");
-    let started = Instant::now();
+    let options = HotSpotOptions {
+        resolution: config.resolution,
+        neighbours: config.neighbours,
+        fdr: config.fdr,
+    };
     let scope_records = counts
         .par_iter()
-        .zip(hot.par_iter())
-        .map(|(c, h)| export::write_scope(&config.out, c, h, &segment_names, privacy))
+        .map(|c| {
+            let hot = stats::scope_hot_spots(&prepared.boundaries, c, options);
+            export::write_scope(&config.out, c, &hot, &segment_names, privacy)
+        })
         .collect::<Result<Vec<_>, _>>()?;
+    manifest
+        .timings_ms
+        .insert("hot_spots_and_scope_export".into(), elapsed_ms(started));
+    let started = Instant::now();
     for record in &scope_records {
         manifest.suppressed.add(&record.suppressed);
     }

@@ -11,7 +11,7 @@ pub use manifest::{
 };
 
 use crate::consumer::Reject;
-use crate::stats::{HotSpots, Privacy, ScopeCounts, lift, penetration, wilson};
+use crate::stats::{HotSpots, Privacy, ScopeCounts, lift, penetration, upper_tail_p, wilson};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -248,20 +248,20 @@ pub fn write_scope(
             )?;
             for (seg, key) in keys.iter().enumerate() {
                 let k = u64::from(counts.members_of(c, seg));
-                let at = c * counts.segments + seg;
+                let figures_of = &hot_spots.segments[seg];
                 let hidden = privacy.hides_count(k);
                 suppressed.counts += u64::from(hidden);
-                hot_cells[seg] += u64::from(hot_spots.hot[at]);
+                hot_cells[seg] += u64::from(figures_of.hot[c]);
                 let figures = CellFigures::new(
                     k,
                     n,
                     big_k[seg],
                     big_n,
                     (
-                        hot_spots.gi[at],
-                        hot_spots.p_value[at],
-                        hot_spots.q_value[at],
-                        hot_spots.hot[at],
+                        figures_of.gi[c],
+                        upper_tail_p(figures_of.gi[c]),
+                        figures_of.q_value[c],
+                        figures_of.hot[c],
                     ),
                     hidden,
                 );

@@ -334,15 +334,20 @@ pub struct HotSpotOptions {
     pub fdr: f64,
 }
 
-/// Gi* results of one scope, aligned with its [`ScopeCounts`] (`cell * segments + segment`).
+/// Gi* results of one scope: per segment, per cell of its [`ScopeCounts`].
 #[derive(Debug, Clone, Default)]
 pub struct HotSpots {
     /// Cells of the study area: the FDR family size of every segment of the scope.
     pub study_area_cells: usize,
-    /// Gi* z-score.
+    /// Figures per segment, in segment order.
+    pub segments: Vec<SegmentHotSpots>,
+}
+
+/// Gi* figures of one scope × segment, one value per cell holding consumers.
+#[derive(Debug, Clone, Default)]
+pub struct SegmentHotSpots {
+    /// Gi* z-score (its p-value is [`upper_tail_p`] of it).
     pub gi: Vec<f64>,
-    /// Upper-tail p-value.
-    pub p_value: Vec<f64>,
     /// Benjamini–Hochberg adjusted p-value over the study area.
     pub q_value: Vec<f64>,
     /// Significant, `Gi* > 0` and at least one member.
@@ -388,51 +393,56 @@ pub fn hot_spots(
 ) -> Vec<HotSpots> {
     scopes
         .par_iter()
-        .map(|counts| {
-            let area = study_area(boundaries, counts, options.resolution);
-            let neighbours = Neighbours::new(&area, options.neighbours);
-            let position: Vec<usize> = counts
-                .cells
-                .iter()
-                .map(|c| {
-                    area.binary_search(c)
-                        .expect("consumer cells are in the area")
-                })
-                .collect();
-            let per_segment: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = (0..counts.segments)
-                .into_par_iter()
-                .map(|s| {
-                    let mut x = vec![0.0; area.len()];
-                    for (c, &at) in position.iter().enumerate() {
-                        x[at] = f64::from(counts.members_of(c, s));
-                    }
-                    let gi = getis_ord(&x, &neighbours);
-                    let p: Vec<f64> = gi.iter().map(|&z| upper_tail_p(z)).collect();
-                    let q = benjamini_hochberg(&p);
-                    (gi, p, q)
-                })
-                .collect();
-            let width = counts.segments;
-            let mut out = HotSpots {
-                study_area_cells: area.len(),
-                gi: vec![0.0; counts.cells.len() * width],
-                p_value: vec![0.0; counts.cells.len() * width],
-                q_value: vec![0.0; counts.cells.len() * width],
-                hot: vec![false; counts.cells.len() * width],
-            };
-            for (s, (gi, p, q)) in per_segment.iter().enumerate() {
-                for (c, &at) in position.iter().enumerate() {
-                    let i = c * width + s;
-                    out.gi[i] = gi[at];
-                    out.p_value[i] = p[at];
-                    out.q_value[i] = q[at];
-                    out.hot[i] =
-                        q[at] <= options.fdr && gi[at] > 0.0 && counts.members_of(c, s) >= 1;
-                }
-            }
-            out
-        })
+        .map(|counts| scope_hot_spots(boundaries, counts, options))
         .collect()
+}
+
+/// Gi* hot spots of one scope, every segment (in parallel) and cell.
+pub fn scope_hot_spots(
+    boundaries: &Boundaries,
+    counts: &ScopeCounts,
+    options: HotSpotOptions,
+) -> HotSpots {
+    let area = study_area(boundaries, counts, options.resolution);
+    let neighbours = Neighbours::new(&area, options.neighbours);
+    let position: Vec<usize> = counts
+        .cells
+        .iter()
+        .map(|c| {
+            area.binary_search(c)
+                .expect("consumer cells are in the area")
+        })
+        .collect();
+    // Each segment keeps only the figures of the cells holding consumers; the whole-area
+    // vectors live for one segment at a time.
+    let segments = (0..counts.segments)
+        .into_par_iter()
+        .map(|s| {
+            let mut x = vec![0.0; area.len()];
+            for (c, &at) in position.iter().enumerate() {
+                x[at] = f64::from(counts.members_of(c, s));
+            }
+            let gi = getis_ord(&x, &neighbours);
+            let p: Vec<f64> = gi.iter().map(|&z| upper_tail_p(z)).collect();
+            let q = benjamini_hochberg(&p);
+            let hot = position
+                .iter()
+                .enumerate()
+                .map(|(c, &at)| {
+                    q[at] <= options.fdr && gi[at] > 0.0 && counts.members_of(c, s) >= 1
+                })
+                .collect();
+            SegmentHotSpots {
+                gi: position.iter().map(|&at| gi[at]).collect(),
+                q_value: position.iter().map(|&at| q[at]).collect(),
+                hot,
+            }
+        })
+        .collect();
+    HotSpots {
+        study_area_cells: area.len(),
+        segments,
+    }
 }
 
 #[cfg(test)]
