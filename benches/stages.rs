@@ -8,7 +8,7 @@ use micromarket::consumer::{IngestOptions, Source, ingest};
 use micromarket::segment::{self, SegmentsFile};
 use micromarket::stats::{self, HotSpotOptions, Privacy};
 use micromarket::synth::{SynthOptions, World};
-use micromarket::{TextInput, export};
+use micromarket::{TextInput, export, market};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -111,6 +111,7 @@ fn stages(c: &mut Criterion) {
             bench.iter(|| stats::aggregate(&b, &located, &segments));
         });
         let counts = stats::aggregate(&b, &located, &segments);
+        let names: Vec<String> = segments.iter().map(|s| s.name.clone()).collect();
         let options = HotSpotOptions {
             resolution: Resolution::Eight,
             neighbours: 1,
@@ -120,7 +121,22 @@ fn stages(c: &mut Criterion) {
             bench.iter(|| stats::hot_spots(&b, &counts, options));
         });
         let hot = stats::hot_spots(&b, &counts, options);
-        let names: Vec<String> = segments.iter().map(|s| s.name.clone()).collect();
+        g.bench_with_input(
+            BenchmarkId::new("micro_markets", size),
+            &size,
+            |bench, _| {
+                bench.iter(|| {
+                    counts
+                        .iter()
+                        .zip(&hot)
+                        .map(|(c, h)| {
+                            market::micro_markets(c, h, &names, Privacy { min_count: 10 })
+                        })
+                        .collect::<Vec<_>>()
+                });
+            },
+        );
+        let markets = market::micro_markets(&counts[0], &hot[0], &names, Privacy { min_count: 10 });
         let out = tempfile::tempdir().expect("tempdir");
         g.bench_with_input(
             BenchmarkId::new("export_all_scope", size),
@@ -131,6 +147,7 @@ fn stages(c: &mut Criterion) {
                         out.path(),
                         &counts[0],
                         &hot[0],
+                        &markets,
                         &names,
                         Privacy { min_count: 10 },
                     )

@@ -4,6 +4,7 @@ use crate::boundary::{Boundaries, BoundaryOptions, BoundaryText, Locator};
 use crate::consumer::{ColumnNames, IngestOptions, Ingested, Source, ingest};
 use crate::error::Error;
 use crate::export::{self, InputRecord, Manifest, OutputRecord, Parameters, Suppressed, Tool, hex};
+use crate::market;
 use crate::segment::{self, SegmentsFile};
 use crate::stats::{self, HotSpotOptions, Privacy};
 use h3o::Resolution;
@@ -324,7 +325,7 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
 
     // Hot spots are computed scope by scope right before that scope's export, so only the
     // scopes being written hold their Gi* figures in memory.
-    hook("hot spots and export");
+    hook("hot spots, micro-markets and export");
     let started = Instant::now();
     let options = HotSpotOptions {
         resolution: config.resolution,
@@ -335,12 +336,14 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
         .par_iter()
         .map(|c| {
             let hot = stats::scope_hot_spots(&prepared.boundaries, c, options);
-            export::write_scope(&config.out, c, &hot, &segment_names, privacy)
+            let markets = market::micro_markets(c, &hot, &segment_names, privacy);
+            export::write_scope(&config.out, c, &hot, &markets, &segment_names, privacy)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    manifest
-        .timings_ms
-        .insert("hot_spots_and_scope_export".into(), elapsed_ms(started));
+    manifest.timings_ms.insert(
+        "hot_spots_markets_and_scope_export".into(),
+        elapsed_ms(started),
+    );
     let started = Instant::now();
     for record in &scope_records {
         manifest.suppressed.add(&record.suppressed);
@@ -350,6 +353,7 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
     let summary: OutputRecord = export::write_summary(
         &config.out,
         &counts,
+        &manifest.scopes,
         &segment_names,
         privacy,
         &mut summary_suppressed,

@@ -38,6 +38,7 @@ pub mod consumer;
 pub mod error;
 pub mod export;
 pub mod index;
+pub mod market;
 pub mod segment;
 pub mod stats;
 pub mod synth;

@@ -105,8 +105,8 @@ pub struct ScopeRecord {
     pub study_area_cells: u64,
     /// Size of each segment's Benjamini–Hochberg family (the study area).
     pub fdr_family_size: u64,
-    /// Hot cells per segment (counted over the cells shown).
-    pub hot_cells: BTreeMap<String, u64>,
+    /// Hot cells and micro-markets per segment, in segment order.
+    pub segments: Vec<SegmentRecord>,
     /// ok or failed.
     pub status: String,
     /// Error when failed.
@@ -115,6 +115,19 @@ pub struct ScopeRecord {
     pub outputs: Vec<OutputRecord>,
     /// What the minimum count held back in this scope.
     pub suppressed: Suppressed,
+}
+
+/// Hot spots and micro-markets of one scope × segment.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SegmentRecord {
+    /// Segment name.
+    pub segment: String,
+    /// Hot cells (q ≤ fdr, Gi* > 0, at least one member).
+    pub hot_cells: u64,
+    /// Micro-markets exported (at least the minimum count of members).
+    pub micromarkets: u64,
+    /// Id of the best-ranked micro-market, if any.
+    pub best_micromarket: Option<String>,
 }
 
 /// Parameters of a run, as used.

@@ -7,11 +7,14 @@ mod manifest;
 pub use atomic::{AtomicFile, Written, hex};
 pub use geometry::{cell_geometry, round6, write_multipolygon};
 pub use manifest::{
-    InputRecord, Manifest, OutputRecord, Parameters, ScopeRecord, Suppressed, Tool,
+    InputRecord, Manifest, OutputRecord, Parameters, ScopeRecord, SegmentRecord, Suppressed, Tool,
 };
 
 use crate::consumer::Reject;
-use crate::stats::{HotSpots, Privacy, ScopeCounts, lift, penetration, upper_tail_p, wilson};
+use crate::market::MicroMarket;
+use crate::stats::{
+    HotSpots, Privacy, Scope, ScopeCounts, lift, penetration, upper_tail_p, wilson,
+};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -204,6 +207,7 @@ pub fn write_scope(
     root: &Path,
     counts: &ScopeCounts,
     hot_spots: &HotSpots,
+    markets: &[MicroMarket],
     segment_names: &[String],
     privacy: Privacy,
 ) -> Result<ScopeRecord, ExportError> {
@@ -216,7 +220,6 @@ pub fn write_scope(
     let keys: Vec<Vec<String>> = segment_names.iter().map(|n| segment_keys(n)).collect();
     let scope = &counts.scope;
     let mut suppressed = Suppressed::default();
-    let mut hot_cells = vec![0u64; counts.segments];
 
     let geojson_path = folder.join("cells.geojson");
     let csv_path = folder.join("cells.csv");
@@ -251,7 +254,6 @@ pub fn write_scope(
                 let figures_of = &hot_spots.segments[seg];
                 let hidden = privacy.hides_count(k);
                 suppressed.counts += u64::from(hidden);
-                hot_cells[seg] += u64::from(figures_of.hot[c]);
                 let figures = CellFigures::new(
                     k,
                     n,
@@ -301,6 +303,23 @@ pub fn write_scope(
         .into_inner()
         .map_err(|e| io_error(&csv_path)(e.into_error()))?;
     let csv_written = csv_file.commit().map_err(io_error(&csv_path))?;
+    let markets_path = folder.join("micromarkets.geojson");
+    let markets_written = write_micromarkets(&markets_path, &counts.scope, markets, segment_names)
+        .map_err(io_error(&markets_path))?;
+    let segments = segment_names
+        .iter()
+        .enumerate()
+        .map(|(s, name)| {
+            let mut of_segment = markets.iter().filter(|m| m.segment == s);
+            let best = of_segment.next().map(|m| m.id.clone());
+            SegmentRecord {
+                segment: name.clone(),
+                hot_cells: hot_spots.segments[s].hot.iter().filter(|&&h| h).count() as u64,
+                micromarkets: u64::from(best.is_some()) + of_segment.count() as u64,
+                best_micromarket: best,
+            }
+        })
+        .collect();
     let relative = |name: &str| scope.folder.join(name).to_string_lossy().replace('\\', "/");
     Ok(ScopeRecord {
         kind: scope.kind,
@@ -312,15 +331,67 @@ pub fn write_scope(
         cells: counts.cells.len() as u64,
         study_area_cells: hot_spots.study_area_cells as u64,
         fdr_family_size: hot_spots.study_area_cells as u64,
-        hot_cells: segment_names.iter().cloned().zip(hot_cells).collect(),
+        segments,
         status: "ok".into(),
         error: None,
         outputs: vec![
             OutputRecord::new("cells", relative("cells.geojson"), features, geo_written),
             OutputRecord::new("cells_csv", relative("cells.csv"), rows, csv_written),
+            OutputRecord::new(
+                "micromarkets",
+                relative("micromarkets.geojson"),
+                markets.len() as u64,
+                markets_written,
+            ),
         ],
         suppressed,
     })
+}
+
+/// Writes `micromarkets.geojson`: a Feature per micro-market, in rank order.
+fn write_micromarkets(
+    path: &Path,
+    scope: &Scope,
+    markets: &[MicroMarket],
+    segment_names: &[String],
+) -> io::Result<Written> {
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?;
+    for (i, m) in markets.iter().enumerate() {
+        if i > 0 {
+            file.write_all(b",\n")?;
+        }
+        let interval = wilson(m.consumers, m.population);
+        let base = penetration(m.scope_members, m.scope_population).filter(|&b| b > 0.0);
+        let properties = serde_json::json!({
+            "id": m.id,
+            "rank": m.rank,
+            "scope_kind": scope.kind,
+            "region": json_text(&scope.region),
+            "city": json_text(&scope.city),
+            "segment": segment_names[m.segment],
+            "cells": m.cells.len(),
+            "area_km2": round6(m.area_km2),
+            "consumers": m.consumers,
+            "population": m.population,
+            "penetration": stat(m.penetration()),
+            "penetration_low": interval.map(|v| round6(v.0)),
+            "penetration_high": interval.map(|v| round6(v.1)),
+            "lift": stat(m.lift()),
+            "lift_low": interval.zip(base).map(|(v, b)| round6(v.0 / b)),
+            "lift_high": interval.zip(base).map(|(v, b)| round6(v.1 / b)),
+            "max_gi": round6(m.max_gi),
+            "centroid_lat": round6(m.centroid_lat),
+            "centroid_lon": round6(m.centroid_lng),
+        });
+        file.write_all(b"{\"type\":\"Feature\",\"properties\":")?;
+        serde_json::to_writer(&mut file, &properties)?;
+        file.write_all(b",\"geometry\":")?;
+        write_multipolygon(&mut file, &m.geometry)?;
+        file.write_all(b"}")?;
+    }
+    file.write_all(b"\n]}\n")?;
+    file.commit()
 }
 
 /// Writes a CSV file at the root atomically; `fill` writes the records and returns the row count.
@@ -340,7 +411,8 @@ fn write_csv(
     Ok(OutputRecord::new(kind, name.into(), rows, written))
 }
 
-/// Writes `summary.csv`: a row per scope × segment with N, K and the base rate `K / N`.
+/// Writes `summary.csv`: a row per scope × segment with N, K, the base rate `K / N`, hot cells,
+/// micro-markets and the best micro-market's id.
 ///
 /// # Errors
 ///
@@ -348,6 +420,7 @@ fn write_csv(
 pub fn write_summary(
     root: &Path,
     all: &[ScopeCounts],
+    records: &[ScopeRecord],
     segment_names: &[String],
     privacy: Privacy,
     suppressed: &mut Suppressed,
@@ -361,9 +434,12 @@ pub fn write_summary(
             "population",
             "consumers",
             "base_rate",
+            "hot_cells",
+            "micromarkets",
+            "best_micromarket",
         ])?;
         let mut rows = 0;
-        for counts in all {
+        for (counts, record) in all.iter().zip(records) {
             let big_n = counts.total_population();
             for (s, name) in segment_names.iter().enumerate() {
                 let big_k = counts.total_members(s);
@@ -393,6 +469,9 @@ pub fn write_summary(
                     &population,
                     &consumers,
                     &base_rate,
+                    &record.segments[s].hot_cells.to_string(),
+                    &record.segments[s].micromarkets.to_string(),
+                    record.segments[s].best_micromarket.as_deref().unwrap_or(""),
                 ])?;
                 rows += 1;
             }

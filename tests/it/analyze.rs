@@ -244,7 +244,7 @@ fn bundled_sample_runs_with_no_arguments() {
     for scope in manifest["scopes"].as_array().expect("scopes") {
         outputs.extend(scope["outputs"].as_array().expect("outputs"));
     }
-    assert_eq!(outputs.len(), 2 + 15 * 2);
+    assert_eq!(outputs.len(), 2 + 15 * 3);
     for o in outputs {
         let bytes =
             std::fs::read(out.path().join(o["path"].as_str().expect("path"))).expect("listed file");
@@ -296,4 +296,55 @@ fn same_inputs_give_identical_bytes_whatever_the_threads() {
             "{file}"
         );
     }
+}
+
+#[test]
+fn micro_markets_carry_their_figures_and_obey_the_minimum_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = analyze_tiny(dir.path(), &tiny().join("consumers.csv"), &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // In Valley, site C's 10 young consumers stand alone among hundreds of empty cells: a
+    // significant Gi* and a one-cell micro-market of exactly 10 members (the minimum count).
+    let layer = json(&dir.path().join("out/valley/micromarkets.geojson"));
+    let young: Vec<&serde_json::Value> = layer["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .filter(|f| f["properties"]["segment"] == "young")
+        .collect();
+    assert_eq!(young.len(), 1, "{layer}");
+    let p = &young[0]["properties"];
+    let c = hex8(C.0, C.1);
+    assert_eq!(p["id"], format!("v:young:{c}"));
+    assert_eq!(p["cells"], 1);
+    assert_eq!(p["consumers"], 10);
+    assert_eq!(p["population"], 15);
+    assert_eq!(p["penetration"], 0.666_667);
+    assert_eq!(p["lift"], 1.75);
+    assert_eq!(p["scope_kind"], "region");
+    assert!(p["max_gi"].as_f64().expect("gi") > 3.0);
+    let summary = csv_rows(&dir.path().join("out/summary.csv"));
+    let row = summary
+        .iter()
+        .find(|r| r["scope_kind"] == "region" && r["segment"] == "young")
+        .expect("row");
+    assert_eq!(row["micromarkets"], "1");
+    assert_eq!(row["best_micromarket"], format!("v:young:{c}"));
+
+    // With a minimum count of 11 the same micro-market is dropped.
+    let run = analyze_tiny(
+        dir.path(),
+        &tiny().join("consumers.csv"),
+        &["--min-count", "11", "--out", "k11"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let layer = json(&dir.path().join("k11/valley/micromarkets.geojson"));
+    assert!(
+        layer["features"]
+            .as_array()
+            .expect("features")
+            .iter()
+            .all(|f| f["properties"]["segment"] != "young"),
+        "{layer}"
+    );
 }
