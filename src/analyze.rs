@@ -4,7 +4,7 @@ use crate::boundary::{Boundaries, BoundaryOptions, BoundaryText, Locator};
 use crate::consumer::{ColumnNames, IngestOptions, Ingested, Source, ingest};
 use crate::error::Error;
 use crate::export::{self, InputRecord, Manifest, OutputRecord, Parameters, Suppressed, Tool, hex};
-use crate::market;
+use crate::market::{self, BudgetUnit};
 use crate::segment::{self, SegmentsFile};
 use crate::stats::{self, HotSpotOptions, Privacy};
 use h3o::Resolution;
@@ -70,6 +70,10 @@ pub struct AnalyzeConfig {
     pub fdr: f64,
     /// Disk radius K of the Gi* weights.
     pub neighbours: u32,
+    /// Campaign budget in population reached; no campaign without it.
+    pub budget: Option<u64>,
+    /// What the budget buys: cells or whole micro-markets.
+    pub budget_unit: BudgetUnit,
     /// Output folder.
     pub out: PathBuf,
 }
@@ -89,6 +93,8 @@ impl AnalyzeConfig {
             max_reject_ratio: 0.01,
             fdr: 0.05,
             neighbours: 1,
+            budget: None,
+            budget_unit: BudgetUnit::Cells,
             out,
         }
     }
@@ -270,6 +276,8 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
             max_reject_ratio: config.max_reject_ratio,
             fdr: config.fdr,
             neighbours: config.neighbours,
+            budget: config.budget,
+            budget_unit: config.budget_unit,
             segments: segment_names.clone(),
             containment: BTreeMap::from([
                 ("consumers".into(), "exact point-in-polygon, boundary inclusive; first feature in file order wins; a consumer in a city counts for that city's region".into()),
@@ -337,9 +345,23 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
         .map(|c| {
             let hot = stats::scope_hot_spots(&prepared.boundaries, c, options);
             let markets = market::micro_markets(c, &hot, &segment_names, privacy);
-            export::write_scope(&config.out, c, &hot, &markets, &segment_names, privacy)
+            let mut record =
+                export::write_scope(&config.out, c, &hot, &markets, &segment_names, privacy)?;
+            if let Some(budget) = config.budget {
+                let chosen = market::campaigns(c, &markets, budget, config.budget_unit, privacy);
+                export::write_campaigns(
+                    &config.out,
+                    &mut record,
+                    &c.scope,
+                    &chosen,
+                    &segment_names,
+                    (budget, config.budget_unit),
+                    privacy,
+                )?;
+            }
+            Ok(record)
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, export::ExportError>>()?;
     manifest.timings_ms.insert(
         "hot_spots_markets_and_scope_export".into(),
         elapsed_ms(started),

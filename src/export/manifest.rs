@@ -128,6 +128,12 @@ pub struct SegmentRecord {
     pub micromarkets: u64,
     /// Id of the best-ranked micro-market, if any.
     pub best_micromarket: Option<String>,
+    /// Members reached by the campaign (with `--budget`; null when below the minimum count).
+    pub campaign_members: Option<u64>,
+    /// Population reached by the campaign (with `--budget`).
+    pub campaign_population: Option<u64>,
+    /// The campaign's lift over the scope's base rate (with `--budget`).
+    pub campaign_lift: Option<f64>,
 }
 
 /// Parameters of a run, as used.
@@ -141,6 +147,10 @@ pub struct Parameters {
     pub fdr: f64,
     /// Disk radius of the Gi* weights.
     pub neighbours: u32,
+    /// Campaign budget in population reached, if any.
+    pub budget: Option<u64>,
+    /// What the budget buys.
+    pub budget_unit: crate::market::BudgetUnit,
     /// Allowed share of rejected rows.
     pub max_reject_ratio: f64,
     /// Segment names, in output order.

@@ -11,7 +11,7 @@ pub use manifest::{
 };
 
 use crate::consumer::Reject;
-use crate::market::MicroMarket;
+use crate::market::{BudgetUnit, Campaign, MicroMarket};
 use crate::stats::{
     HotSpots, Privacy, Scope, ScopeCounts, lift, penetration, upper_tail_p, wilson,
 };
@@ -190,6 +190,10 @@ fn json_opt<T: serde::Serialize>(w: &mut impl Write, value: Option<&T>) -> io::R
     serde_json::to_writer(w, &value).map_err(io::Error::other)
 }
 
+fn opt_text<T: ToString>(value: Option<T>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
 fn json_text(text: &str) -> Option<&str> {
     (!text.is_empty()).then_some(text)
 }
@@ -317,6 +321,9 @@ pub fn write_scope(
                 hot_cells: hot_spots.segments[s].hot.iter().filter(|&&h| h).count() as u64,
                 micromarkets: u64::from(best.is_some()) + of_segment.count() as u64,
                 best_micromarket: best,
+                campaign_members: None,
+                campaign_population: None,
+                campaign_lift: None,
             }
         })
         .collect();
@@ -394,6 +401,146 @@ fn write_micromarkets(
     file.commit()
 }
 
+/// Writes a scope's `campaign.geojson` (a Feature per segment: its selected cells dissolved) and
+/// `campaign.csv` (a row per segment), and fills the campaign figures of `record`. Members below
+/// the minimum count are written as null, with the penetration and lift that would reveal them.
+///
+/// # Errors
+///
+/// [`ExportError`] naming the file.
+pub fn write_campaigns(
+    root: &Path,
+    record: &mut ScopeRecord,
+    scope: &Scope,
+    campaigns: &[Campaign],
+    segment_names: &[String],
+    (budget, unit): (u64, BudgetUnit),
+    privacy: Privacy,
+) -> Result<(), ExportError> {
+    let folder = root.join(&scope.folder);
+    let geojson_path = folder.join("campaign.geojson");
+    let csv_path = folder.join("campaign.csv");
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> = campaigns
+        .iter()
+        .map(|c| {
+            let hidden = privacy.hides_count(c.members);
+            let interval = if hidden {
+                None
+            } else {
+                wilson(c.members, c.population)
+            };
+            let base = penetration(c.scope_members, c.scope_population).filter(|&b| b > 0.0);
+            let figures = serde_json::json!({
+                "scope_kind": scope.kind,
+                "region": json_text(&scope.region),
+                "city": json_text(&scope.city),
+                "segment": segment_names[c.segment],
+                "unit": unit,
+                "budget": budget,
+                "cells": c.cells.len(),
+                "area_km2": round6(c.cells.iter().map(|cell| cell.area_km2()).sum()),
+                "members": (!hidden).then_some(c.members),
+                "population": c.population,
+                "penetration": if hidden { None } else { stat(c.penetration()) },
+                "penetration_low": interval.map(|v| round6(v.0)),
+                "penetration_high": interval.map(|v| round6(v.1)),
+                "lift": if hidden { None } else { stat(c.lift()) },
+                "lift_low": interval.zip(base).map(|(v, b)| round6(v.0 / b)),
+                "lift_high": interval.zip(base).map(|(v, b)| round6(v.1 / b)),
+                "suppressed": hidden,
+            });
+            let serde_json::Value::Object(map) = figures else {
+                unreachable!("json! of an object literal is an object")
+            };
+            map
+        })
+        .collect();
+    let write_geojson = || -> io::Result<Written> {
+        let mut file = AtomicFile::create(&geojson_path)?;
+        file.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?;
+        let mut first = true;
+        for (c, properties) in campaigns.iter().zip(&rows) {
+            if c.cells.is_empty() {
+                continue;
+            }
+            if !first {
+                file.write_all(b",\n")?;
+            }
+            first = false;
+            file.write_all(b"{\"type\":\"Feature\",\"properties\":")?;
+            serde_json::to_writer(&mut file, properties)?;
+            file.write_all(b",\"geometry\":")?;
+            let geometry = crate::market::dissolve(&c.cells).map_err(io::Error::other)?;
+            write_multipolygon(&mut file, &geometry)?;
+            file.write_all(b"}")?;
+        }
+        file.write_all(b"\n]}\n")?;
+        file.commit()
+    };
+    let geo_written = write_geojson().map_err(io_error(&geojson_path))?;
+    let columns = [
+        "scope_kind",
+        "region",
+        "city",
+        "segment",
+        "unit",
+        "budget",
+        "cells",
+        "area_km2",
+        "members",
+        "population",
+        "penetration",
+        "penetration_low",
+        "penetration_high",
+        "lift",
+        "lift_low",
+        "lift_high",
+        "suppressed",
+    ];
+    let mut csv =
+        csv::Writer::from_writer(AtomicFile::create(&csv_path).map_err(io_error(&csv_path))?);
+    let result: Result<(), csv::Error> = (|| {
+        csv.write_record(columns)?;
+        for row in &rows {
+            csv.write_record(columns.iter().map(|&k| {
+                match row.get(k).unwrap_or(&serde_json::Value::Null) {
+                    serde_json::Value::Null => String::new(),
+                    serde_json::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                }
+            }))?;
+        }
+        Ok(())
+    })();
+    result.map_err(|e| io_error(&csv_path)(io::Error::other(e)))?;
+    let csv_written = csv
+        .into_inner()
+        .map_err(|e| io_error(&csv_path)(e.into_error()))?
+        .commit()
+        .map_err(io_error(&csv_path))?;
+    let relative = |name: &str| scope.folder.join(name).to_string_lossy().replace('\\', "/");
+    let features = campaigns.iter().filter(|c| !c.cells.is_empty()).count() as u64;
+    record.outputs.push(OutputRecord::new(
+        "campaign",
+        relative("campaign.geojson"),
+        features,
+        geo_written,
+    ));
+    record.outputs.push(OutputRecord::new(
+        "campaign_csv",
+        relative("campaign.csv"),
+        rows.len() as u64,
+        csv_written,
+    ));
+    for (segment, c) in record.segments.iter_mut().zip(campaigns) {
+        let hidden = privacy.hides_count(c.members);
+        segment.campaign_members = (!hidden).then_some(c.members);
+        segment.campaign_population = Some(c.population);
+        segment.campaign_lift = if hidden { None } else { stat(c.lift()) };
+    }
+    Ok(())
+}
+
 /// Writes a CSV file at the root atomically; `fill` writes the records and returns the row count.
 fn write_csv(
     root: &Path,
@@ -437,6 +584,9 @@ pub fn write_summary(
             "hot_cells",
             "micromarkets",
             "best_micromarket",
+            "campaign_members",
+            "campaign_population",
+            "campaign_lift",
         ])?;
         let mut rows = 0;
         for (counts, record) in all.iter().zip(records) {
@@ -472,6 +622,9 @@ pub fn write_summary(
                     &record.segments[s].hot_cells.to_string(),
                     &record.segments[s].micromarkets.to_string(),
                     record.segments[s].best_micromarket.as_deref().unwrap_or(""),
+                    &opt_text(record.segments[s].campaign_members),
+                    &opt_text(record.segments[s].campaign_population),
+                    &opt_text(record.segments[s].campaign_lift),
                 ])?;
                 rows += 1;
             }

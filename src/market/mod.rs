@@ -1,6 +1,10 @@
 //! Micro-markets: connected hot cells of one scope × segment, dissolved into one shape, with their
 //! figures, a stable id and a rank.
 
+mod campaign;
+
+pub use campaign::{BudgetUnit, Campaign, Candidate, campaigns, greedy};
+
 use crate::stats::{HotSpots, Privacy, Scope, ScopeCounts, lift, penetration};
 use geo::{Centroid, MultiPolygon};
 use h3o::CellIndex;

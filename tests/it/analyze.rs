@@ -348,3 +348,61 @@ fn micro_markets_carry_their_figures_and_obey_the_minimum_count() {
         "{layer}"
     );
 }
+
+#[test]
+fn campaigns_pick_cells_greedily_within_the_budget() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = analyze_tiny(
+        dir.path(),
+        &tiny().join("consumers.csv"),
+        &["--min-count", "1", "--budget", "25"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let rows = csv_rows(&dir.path().join("out/valley/campaign.csv"));
+    let row = |segment: &str| rows.iter().find(|r| r["segment"] == segment).expect("row");
+    // young: C (10/15) first; A (4/12) would make 27 > 25; D (2/10) fits (25); B does not.
+    let young = row("young");
+    assert_eq!(
+        (
+            young["cells"].as_str(),
+            young["population"].as_str(),
+            young["members"].as_str()
+        ),
+        ("2", "25", "12")
+    );
+    assert_eq!(young["penetration"], "0.48");
+    assert_eq!(young["lift"], "1.26");
+    // women: A and D tie at 0.5, A (more members) first: 12 + 10 = 22; C (15) and B (5) no longer fit.
+    let women = row("women");
+    assert_eq!(
+        (
+            women["cells"].as_str(),
+            women["population"].as_str(),
+            women["members"].as_str()
+        ),
+        ("2", "22", "11")
+    );
+    assert_eq!(women["lift"], "1.4");
+    let summary = csv_rows(&dir.path().join("out/summary.csv"));
+    let s = summary
+        .iter()
+        .find(|r| r["scope_kind"] == "region" && r["segment"] == "young")
+        .expect("row");
+    assert_eq!(
+        (
+            s["campaign_members"].as_str(),
+            s["campaign_population"].as_str()
+        ),
+        ("12", "25")
+    );
+    let layer = json(&dir.path().join("out/valley/campaign.geojson"));
+    assert_eq!(layer["features"].as_array().expect("features").len(), 2);
+    for scope in json(&dir.path().join("out/manifest.json"))["scopes"]
+        .as_array()
+        .expect("scopes")
+    {
+        for segment in scope["segments"].as_array().expect("segments") {
+            assert!(segment["campaign_population"].as_u64().expect("population") <= 25);
+        }
+    }
+}

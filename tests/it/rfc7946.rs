@@ -84,7 +84,10 @@ fn check_layer(path: &Path) -> (usize, usize) {
 fn sample_layers_follow_rfc_7946() {
     let out = tempfile::tempdir().expect("tempdir");
     let out_arg = out.path().display().to_string();
-    let run = run_in(&repo(), &["analyze", "-q", "--out", &out_arg]);
+    let run = run_in(
+        &repo(),
+        &["analyze", "-q", "--out", &out_arg, "--budget", "2000"],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let manifest = json(&out.path().join("manifest.json"));
     let mut layers = 0;

@@ -35,6 +35,22 @@ pub struct Args {
     /// Gi* neighbourhood: cells within this many rings (grid_disk radius) weigh 1.
     #[arg(long, default_value_t = 1, value_name = "K")]
     neighbours: u32,
+    /// Campaign budget in population reached: per scope and segment, cells (or micro-markets)
+    /// are chosen greedily by penetration without exceeding it; writes campaign.geojson/.csv.
+    #[arg(long, value_name = "PEOPLE")]
+    budget: Option<u64>,
+    /// What the budget buys.
+    #[arg(long, value_enum, default_value_t = Unit::Cells, requires = "budget")]
+    budget_unit: Unit,
+}
+
+/// What a campaign budget buys.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Unit {
+    /// Single cells.
+    Cells,
+    /// Whole micro-markets.
+    Micromarkets,
 }
 
 /// Runs the command.
@@ -60,6 +76,11 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
     config.max_reject_ratio = args.max_reject_ratio;
     config.fdr = args.fdr;
     config.neighbours = args.neighbours;
+    config.budget = args.budget;
+    config.budget_unit = match args.budget_unit {
+        Unit::Cells => micromarket::market::BudgetUnit::Cells,
+        Unit::Micromarkets => micromarket::market::BudgetUnit::Micromarkets,
+    };
     if let Some(note) = note {
         global.note(&note);
     }
