@@ -1,6 +1,7 @@
 //! `synth`: determinism, and the planted hot spots show up as the top-lift cells.
 
-use crate::common::{csv_rows, hex8, run_in};
+use crate::common::{csv_rows, hex8, json, run_in};
+use geo::{Contains, MultiPolygon, Point};
 use std::collections::HashMap;
 
 #[test]
@@ -99,4 +100,83 @@ fn same_seed_same_files_and_planted_spots_are_top_lift_cells() {
             ranked.len()
         );
     }
+}
+
+/// A GeoJSON Polygon or MultiPolygon as geo's type.
+fn multipolygon(geometry: &serde_json::Value) -> MultiPolygon<f64> {
+    let parsed: geojson::Geometry = serde_json::from_value(geometry.clone()).expect("geometry");
+    match geo::Geometry::<f64>::try_from(parsed).expect("convertible") {
+        geo::Geometry::Polygon(p) => MultiPolygon::new(vec![p]),
+        geo::Geometry::MultiPolygon(m) => m,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn planted_centres_fall_in_micro_markets_of_their_segment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let made = run_in(
+        dir.path(),
+        &[
+            "synth",
+            "--seed",
+            "11",
+            "--consumers",
+            "200000",
+            "--out",
+            "in",
+        ],
+    );
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let run = run_in(
+        dir.path(),
+        &[
+            "analyze",
+            "-q",
+            "--consumers",
+            "in/consumers.csv",
+            "--regions",
+            "in/regions.geojson",
+            "--cities",
+            "in/cities.geojson",
+            "--segments",
+            "in/segments.toml",
+            "--out",
+            "out",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let layer = json(&dir.path().join("out/all/micromarkets.geojson"));
+    let markets: Vec<(String, MultiPolygon<f64>)> = layer["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .map(|f| {
+            (
+                f["properties"]["segment"]
+                    .as_str()
+                    .expect("segment")
+                    .to_string(),
+                multipolygon(&f["geometry"]),
+            )
+        })
+        .collect();
+    let planted = csv_rows(&dir.path().join("in/planted.csv"));
+    let found = planted
+        .iter()
+        .filter(|p| {
+            let point = Point::new(
+                p["lon"].parse().expect("lon"),
+                p["lat"].parse().expect("lat"),
+            );
+            markets
+                .iter()
+                .any(|(segment, shape)| *segment == p["segment"] && shape.contains(&point))
+        })
+        .count();
+    assert!(
+        found * 10 >= planted.len() * 9,
+        "{found} of {} planted centres found",
+        planted.len()
+    );
 }
