@@ -4,22 +4,46 @@ use crate::common::{csv_rows, hex8, json, run_in};
 use geo::{Contains, MultiPolygon, Point};
 use std::collections::HashMap;
 
-#[test]
-fn same_seed_same_files_and_planted_spots_are_top_lift_cells() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let gen_a = run_in(
-        dir.path(),
+/// Writes a synth dataset to `dir/in` and analyzes it into `dir/out`.
+fn synth_and_analyze(dir: &std::path::Path, seed: &str, consumers: &str) {
+    let made = run_in(
+        dir,
         &[
             "synth",
             "--seed",
-            "7",
+            seed,
             "--consumers",
-            "150000",
+            consumers,
             "--out",
-            "a",
+            "in",
         ],
     );
-    let gen_b = run_in(
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let run = run_in(
+        dir,
+        &[
+            "analyze",
+            "-q",
+            "--consumers",
+            "in/consumers.csv",
+            "--regions",
+            "in/regions.geojson",
+            "--cities",
+            "in/cities.geojson",
+            "--segments",
+            "in/segments.toml",
+            "--out",
+            "out",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn same_seed_same_files_and_planted_spots_are_top_lift_cells() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    synth_and_analyze(dir.path(), "7", "150000");
+    let again = run_in(
         dir.path(),
         &[
             "synth",
@@ -33,7 +57,7 @@ fn same_seed_same_files_and_planted_spots_are_top_lift_cells() {
             "1",
         ],
     );
-    assert_eq!((gen_a.code, gen_b.code), (0, 0), "{}", gen_a.stderr);
+    assert_eq!(again.code, 0, "{}", again.stderr);
     for file in [
         "consumers.csv",
         "regions.geojson",
@@ -41,30 +65,13 @@ fn same_seed_same_files_and_planted_spots_are_top_lift_cells() {
         "segments.toml",
         "planted.csv",
     ] {
-        let a = std::fs::read(dir.path().join("a").join(file)).expect("a");
+        let a = std::fs::read(dir.path().join("in").join(file)).expect("a");
         assert_eq!(
             a,
             std::fs::read(dir.path().join("b").join(file)).expect("b"),
             "{file}"
         );
     }
-    let run = run_in(
-        dir.path(),
-        &[
-            "analyze",
-            "--consumers",
-            "a/consumers.csv",
-            "--regions",
-            "a/regions.geojson",
-            "--cities",
-            "a/cities.geojson",
-            "--segments",
-            "a/segments.toml",
-            "--out",
-            "out",
-        ],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
 
     // Lift per (segment, cell) in the `all` scope, for cells with enough people to be stable.
     let mut lifts: HashMap<String, Vec<(String, f64)>> = HashMap::new();
@@ -79,7 +86,7 @@ fn same_seed_same_files_and_planted_spots_are_top_lift_cells() {
                 .push((r["hex_id"].clone(), lift));
         }
     }
-    let planted = csv_rows(&dir.path().join("a/planted.csv"));
+    let planted = csv_rows(&dir.path().join("in/planted.csv"));
     assert_eq!(planted.len(), 12);
     for spot in &planted {
         let cell = hex8(
@@ -115,37 +122,7 @@ fn multipolygon(geometry: &serde_json::Value) -> MultiPolygon<f64> {
 #[test]
 fn planted_centres_fall_in_micro_markets_of_their_segment() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let made = run_in(
-        dir.path(),
-        &[
-            "synth",
-            "--seed",
-            "11",
-            "--consumers",
-            "200000",
-            "--out",
-            "in",
-        ],
-    );
-    assert_eq!(made.code, 0, "{}", made.stderr);
-    let run = run_in(
-        dir.path(),
-        &[
-            "analyze",
-            "-q",
-            "--consumers",
-            "in/consumers.csv",
-            "--regions",
-            "in/regions.geojson",
-            "--cities",
-            "in/cities.geojson",
-            "--segments",
-            "in/segments.toml",
-            "--out",
-            "out",
-        ],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    synth_and_analyze(dir.path(), "11", "200000");
     let layer = json(&dir.path().join("out/all/micromarkets.geojson"));
     let markets: Vec<(String, MultiPolygon<f64>)> = layer["features"]
         .as_array()
