@@ -5,6 +5,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use h3o::{LatLng, Resolution};
 use micromarket::boundary::{Boundaries, Locator};
 use micromarket::consumer::{IngestOptions, Source, ingest};
+use micromarket::index::ConsumerIndex;
 use micromarket::segment::{self, SegmentsFile};
 use micromarket::stats::{self, HotSpotOptions, Privacy};
 use micromarket::synth::{SynthOptions, World};
@@ -15,6 +16,8 @@ use std::sync::Arc;
 /// Seed of every bench dataset.
 const SEED: u64 = 42;
 const SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
+const QUERIES: usize = 10_000;
+const STORES: usize = 500;
 
 struct Data {
     csv: Arc<[u8]>,
@@ -53,10 +56,10 @@ fn boundaries(world: &World) -> Boundaries {
 
 fn stages(c: &mut Criterion) {
     for size in SIZES {
-        let d = data(size);
+        let dataset = data(size);
         let source = Source::Bytes {
             name: "consumers.csv".into(),
-            data: Arc::clone(&d.csv),
+            data: Arc::clone(&dataset.csv),
         };
         let segments_file =
             SegmentsFile::parse("segments.toml", &World::segments_toml()).expect("valid");
@@ -65,7 +68,7 @@ fn stages(c: &mut Criterion) {
             ..IngestOptions::default()
         };
         let table = ingest(&source, &options).expect("ingest").table;
-        let b = boundaries(&d.world);
+        let areas = boundaries(&dataset.world);
 
         let mut g = c.benchmark_group("micromarket");
         g.throughput(Throughput::Elements(size as u64));
@@ -96,7 +99,7 @@ fn stages(c: &mut Criterion) {
                 });
             },
         );
-        let locator = Locator::new(&b, Resolution::Eight);
+        let locator = Locator::new(&areas, Resolution::Eight);
         g.bench_with_input(BenchmarkId::new("locate", size), &size, |bench, _| {
             bench.iter(|| locator.locate(&table.lat, &table.lng));
         });
@@ -108,9 +111,9 @@ fn stages(c: &mut Criterion) {
         let (segments, _) =
             segment::compile("segments.toml", &segments_file, &table).expect("valid");
         g.bench_with_input(BenchmarkId::new("aggregate", size), &size, |bench, _| {
-            bench.iter(|| stats::aggregate(&b, &located, &segments));
+            bench.iter(|| stats::aggregate(&areas, &located, &segments));
         });
-        let counts = stats::aggregate(&b, &located, &segments);
+        let counts = stats::aggregate(&areas, &located, &segments);
         let names: Vec<String> = segments.iter().map(|s| s.name.clone()).collect();
         let options = HotSpotOptions {
             resolution: Resolution::Eight,
@@ -118,9 +121,9 @@ fn stages(c: &mut Criterion) {
             fdr: 0.05,
         };
         g.bench_with_input(BenchmarkId::new("hot_spots", size), &size, |bench, _| {
-            bench.iter(|| stats::hot_spots(&b, &counts, options));
+            bench.iter(|| stats::hot_spots(&areas, &counts, options));
         });
-        let hot = stats::hot_spots(&b, &counts, options);
+        let hot = stats::hot_spots(&areas, &counts, options);
         g.bench_with_input(
             BenchmarkId::new("micro_markets", size),
             &size,
@@ -153,6 +156,50 @@ fn stages(c: &mut Criterion) {
                     )
                     .expect("write")
                 });
+            },
+        );
+        g.bench_with_input(
+            BenchmarkId::new("rtree_bulk_load", size),
+            &size,
+            |bench, _| {
+                bench.iter(|| ConsumerIndex::new(&table.lat, &table.lng));
+            },
+        );
+        let index = ConsumerIndex::new(&table.lat, &table.lng);
+        // 10,000 queries of 2 km around consumers spread over the data.
+        let step = (size / QUERIES).max(1);
+        g.bench_with_input(
+            BenchmarkId::new("rtree_radius_2km_x10k", size),
+            &size,
+            |bench, _| {
+                bench.iter(|| {
+                    (0..QUERIES)
+                        .map(|q| {
+                            let i = (q * step) % size;
+                            index
+                                .within_radius_km(table.lat[i], table.lng[i], 2.0)
+                                .len()
+                        })
+                        .sum::<usize>()
+                });
+            },
+        );
+        // Nearest of 500 stores, placed on every (size / 500)-th consumer, for every consumer.
+        let stride = (size / STORES).max(1);
+        let (store_lat, store_lng): (Vec<f64>, Vec<f64>) = (0..STORES)
+            .map(|s| {
+                (
+                    table.lat[(s * stride) % size],
+                    table.lng[(s * stride) % size],
+                )
+            })
+            .unzip();
+        let stores = ConsumerIndex::new(&store_lat, &store_lng);
+        g.bench_with_input(
+            BenchmarkId::new("nearest_of_500_stores", size),
+            &size,
+            |bench, _| {
+                bench.iter(|| stores.assign_nearest(&table.lat, &table.lng, None));
             },
         );
         g.finish();
