@@ -39,11 +39,19 @@ fn unit_vector(lat: f64, lng: f64) -> [f64; 3] {
     [p.cos() * l.cos(), p.cos() * l.sin(), p.sin()]
 }
 
-/// Squared chord of a great-circle distance, widened for candidate searches.
-fn chord2(distance_km: f64) -> f64 {
+/// Squared chords of a great-circle distance, narrowed and widened by [`WIDEN`]: a point closer
+/// than the first is surely within the distance, one farther than the second surely beyond.
+fn chord2_bounds(distance_km: f64) -> (f64, f64) {
     let angle = (distance_km / EARTH_RADIUS_KM).min(std::f64::consts::PI);
     let chord = 2.0 * (angle / 2.0).sin();
-    (chord * (1.0 + WIDEN) + WIDEN).powi(2)
+    (
+        (chord * (1.0 - WIDEN) - WIDEN).max(0.0).powi(2),
+        (chord * (1.0 + WIDEN) + WIDEN).powi(2),
+    )
+}
+
+fn distance2(a: &[f64; 3], b: &[f64; 3]) -> f64 {
+    (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)
 }
 
 /// An R-tree over consumers (rows of a consumer table).
@@ -94,11 +102,17 @@ impl ConsumerIndex {
     ///
     /// O(log n + k) for k consumers found.
     pub fn within_radius_km(&self, lat: f64, lng: f64, radius_km: f64) -> Vec<u32> {
+        let centre = unit_vector(lat, lng);
+        let (inner, outer) = chord2_bounds(radius_km);
+        // Only points in the thin band between the two chords need the haversine itself.
         let mut rows: Vec<u32> = self
             .tree
-            .locate_within_distance(unit_vector(lat, lng), chord2(radius_km))
+            .locate_within_distance(centre, outer)
+            .filter(|e| {
+                distance2(e.geom(), &centre) < inner
+                    || self.distance_km(lat, lng, e.data) <= radius_km
+            })
             .map(|e| e.data)
-            .filter(|&row| self.distance_km(lat, lng, row) <= radius_km)
             .collect();
         rows.sort_unstable();
         rows
