@@ -395,3 +395,135 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
     export::write_manifest(&config.out, &manifest)?;
     Ok(manifest)
 }
+
+/// Runs a store-catchment analysis: consumers within a radius of, or nearest to, each store of
+/// `stores` (a CSV of `id,name,lat,lon`; bad rows are rejected as for consumers), with their
+/// segment figures against each store's scope, written under `config.out`.
+///
+/// # Errors
+///
+/// [`Error`] for invalid inputs (including a stores file with no valid store), too many rejected
+/// consumer rows, or a write failure.
+pub fn catchment(
+    config: &AnalyzeConfig,
+    stores: &Source,
+    mode: crate::catchment::CatchmentMode,
+    hook: StageHook<'_>,
+) -> Result<export::CatchmentManifest, Error> {
+    let run_started = Instant::now();
+    let mut timings = BTreeMap::new();
+    let prepared = prepare(config, &mut timings, hook)?;
+    hook("stores");
+    let store_options = IngestOptions {
+        keep_ids: true,
+        ..IngestOptions::default()
+    };
+    let store_rows = ingest(stores, &store_options)?;
+    if store_rows.table.is_empty() {
+        return Err(Error::Parameter(format!(
+            "{} holds no valid store ({} rows rejected); expected id,name,lat,lon",
+            stores.name(),
+            store_rows.rows.rejected
+        )));
+    }
+    let names: Vec<String> = match store_rows.table.attribute("name").map(|a| &a.column) {
+        Some(crate::consumer::Column::Categorical { codes, dictionary }) => codes
+            .iter()
+            .zip(&store_rows.table.ids)
+            .map(|(&c, id)| {
+                dictionary
+                    .get(c as usize)
+                    .cloned()
+                    .unwrap_or_else(|| id.clone())
+            })
+            .collect(),
+        _ => store_rows.table.ids.clone(),
+    };
+    let store_set = crate::catchment::Stores {
+        ids: store_rows.table.ids.clone(),
+        names,
+        lat: store_rows.table.lat.clone(),
+        lng: store_rows.table.lng.clone(),
+    };
+    let rows = &prepared.ingested.rows;
+    if rows.reject_ratio() > config.max_reject_ratio {
+        return Err(Error::TooManyRejects {
+            read: rows.read,
+            rejected: rows.rejected,
+            ratio: rows.reject_ratio(),
+            max: config.max_reject_ratio,
+        });
+    }
+    hook("locate and index");
+    let started = Instant::now();
+    let table = &prepared.ingested.table;
+    let locator = Locator::new(&prepared.boundaries, config.resolution);
+    let located = locator.locate(&table.lat, &table.lng);
+    let scopes = stats::aggregate(&prepared.boundaries, &located, &prepared.segments);
+    let index = crate::index::ConsumerIndex::new(&table.lat, &table.lng);
+    timings.insert("locate_and_index".into(), elapsed_ms(started));
+    hook("catchments");
+    let started = Instant::now();
+    let result = crate::catchment::catchments(
+        &index,
+        &located,
+        &prepared.segments,
+        &store_set,
+        &locator,
+        &scopes,
+        mode,
+    );
+    timings.insert("catchments".into(), elapsed_ms(started));
+    hook("export");
+    let started = Instant::now();
+    let segment_names: Vec<String> = prepared.segments.iter().map(|s| s.name.clone()).collect();
+    let privacy = Privacy {
+        min_count: config.min_count,
+    };
+    let with_overlap = matches!(mode, crate::catchment::CatchmentMode::Radius { .. });
+    let mut outputs = export::write_catchments(
+        &config.out,
+        &store_set,
+        &result,
+        &scopes,
+        &segment_names,
+        privacy,
+        with_overlap,
+    )?;
+    outputs.push(export::write_rejects(
+        &config.out,
+        &prepared.ingested.rejects,
+    )?);
+    outputs.push(export::write_rejects_as(
+        &config.out,
+        "store_rejects.csv",
+        "store_rejects",
+        &store_rows.rejects,
+    )?);
+    timings.insert("export".into(), elapsed_ms(started));
+    timings.insert("total".into(), elapsed_ms(run_started));
+    let mut inputs = prepared.inputs;
+    inputs.push(InputRecord {
+        role: "stores".into(),
+        ..consumers_record(stores).map_err(|source| crate::consumer::IngestError::Io {
+            file: stores.name(),
+            source,
+        })?
+    });
+    let manifest = export::CatchmentManifest {
+        tool: Tool::default(),
+        status: "ok".into(),
+        mode,
+        min_count: config.min_count,
+        resolution: u8::from(config.resolution),
+        inputs,
+        rows: prepared.ingested.rows.clone(),
+        store_rows: store_rows.rows,
+        assigned: result.assigned,
+        outputs,
+        warnings: prepared.warnings,
+        timings_ms: timings,
+    };
+    export::write_manifest(&config.out, &manifest)?;
+    Ok(manifest)
+}

@@ -34,6 +34,7 @@
 
 pub mod analyze;
 pub mod boundary;
+pub mod catchment;
 pub mod consumer;
 pub mod error;
 pub mod export;

@@ -7,6 +7,7 @@ use micromarket::segment::Evaluator;
 
 fuzz_target!(|filter: &str| {
     let table = ConsumerTable {
+        ids: Vec::new(),
         lat: vec![0.0; 3],
         lng: vec![0.0; 3],
         attributes: vec![

@@ -34,6 +34,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Analyze(commands::analyze::Args),
+    Catchment(commands::catchment::Args),
     Validate(commands::validate::Args),
     Synth(commands::synth::Args),
 }
@@ -109,6 +110,7 @@ pub fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Analyze(args) => commands::analyze::run(&args, &global),
+        Command::Catchment(args) => commands::catchment::run(&args, &global),
         Command::Validate(args) => commands::validate::run(&args, &global),
         Command::Synth(args) => commands::synth::run(&args, &global),
     };

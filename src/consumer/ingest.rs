@@ -172,6 +172,9 @@ pub struct IngestOptions {
     pub schema: BTreeMap<String, AttributeKind>,
     /// Bytes read per block; each block is parsed in parallel.
     pub block_bytes: usize,
+    /// Keep the id of every accepted row in [`ConsumerTable::ids`] (for small files such as
+    /// stores; consumer ids are never kept).
+    pub keep_ids: bool,
 }
 
 impl Default for IngestOptions {
@@ -180,6 +183,7 @@ impl Default for IngestOptions {
             columns: ColumnNames::default(),
             schema: BTreeMap::new(),
             block_bytes: 32 << 20,
+            keep_ids: false,
         }
     }
 }
@@ -293,7 +297,9 @@ fn ingest_once(
         let outs: Vec<ChunkOut> = chunks
             .par_iter()
             .zip(starts.par_iter())
-            .map(|(&(s, e), &first_line)| parse_chunk(&buf[s..e], first_line, &plan))
+            .map(|(&(s, e), &first_line)| {
+                parse_chunk(&buf[s..e], first_line, &plan, options.keep_ids)
+            })
             .collect();
         if let Some(col) = outs.iter().find_map(|o| o.retype) {
             return Ok(Pass::Retype(header[plan.attrs[col].0].clone()));
@@ -537,6 +543,8 @@ struct ChunkOut {
     lat: Vec<f64>,
     lng: Vec<f64>,
     fingerprints: Vec<u128>,
+    /// Ids of accepted rows, when kept.
+    ids: Vec<String>,
     /// Accepted rows of each id shard, in order.
     shard_rows: Vec<Vec<u32>>,
     /// Byte span (within the chunk) and line of each accepted row, to report duplicates.
@@ -559,11 +567,12 @@ fn record_text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
-fn parse_chunk(bytes: &[u8], first_line: u64, plan: &Plan) -> ChunkOut {
+fn parse_chunk(bytes: &[u8], first_line: u64, plan: &Plan, keep_ids: bool) -> ChunkOut {
     let mut out = ChunkOut {
         lat: Vec::new(),
         lng: Vec::new(),
         fingerprints: Vec::new(),
+        ids: Vec::new(),
         shard_rows: vec![Vec::new(); ID_SHARDS],
         spans: Vec::new(),
         columns: plan
@@ -709,6 +718,9 @@ fn parse_chunk(bytes: &[u8], first_line: u64, plan: &Plan) -> ChunkOut {
         let fp = fingerprint(id);
         out.shard_rows[shard_of(fp)].push(out.fingerprints.len() as u32);
         out.fingerprints.push(fp);
+        if keep_ids {
+            out.ids.push(String::from_utf8_lossy(id).into_owned());
+        }
         out.spans.push((start as u32, end as u32, line));
         for (column, value) in out.columns.iter_mut().zip(&scratch) {
             match (column, value) {
@@ -826,6 +838,7 @@ impl Merged {
             .collect();
         Merged {
             table: ConsumerTable {
+                ids: Vec::new(),
                 lat: Vec::new(),
                 lng: Vec::new(),
                 attributes,
@@ -854,6 +867,15 @@ impl Merged {
         self.table
             .lat
             .extend(rows.clone().filter(keep).map(|r| out.lat[r]));
+        let mut ids = out.ids;
+        if !ids.is_empty() {
+            let mut r = 0;
+            ids.retain(|_| {
+                r += 1;
+                !duplicate[r - 1]
+            });
+            self.table.ids.extend(ids);
+        }
         self.table
             .lng
             .extend(rows.clone().filter(keep).map(|r| out.lng[r]));

@@ -56,7 +56,8 @@ pub struct Attribute {
 
 /// Accepted consumers, stored column by column; row `i` of every column is the same consumer.
 ///
-/// Consumer ids are checked for uniqueness at ingest and then dropped: no export ever holds them.
+/// Consumer ids are checked for uniqueness at ingest and then dropped (no export ever holds
+/// them), unless [`IngestOptions::keep_ids`] asks for them, as for a stores file.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConsumerTable {
     /// Latitude in degrees, per row.
@@ -65,6 +66,8 @@ pub struct ConsumerTable {
     pub lng: Vec<f64>,
     /// Attribute columns, in header order.
     pub attributes: Vec<Attribute>,
+    /// Ids per row, only when the ingest kept them (empty otherwise).
+    pub ids: Vec<String>,
 }
 
 impl ConsumerTable {

@@ -187,3 +187,32 @@ pub struct Manifest {
     /// Milliseconds per stage.
     pub timings_ms: BTreeMap<String, u64>,
 }
+
+/// The manifest of a `catchment` run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CatchmentManifest {
+    /// Tool name and version.
+    pub tool: Tool,
+    /// ok or failed.
+    pub status: String,
+    /// Radius or nearest, with its distance.
+    pub mode: crate::catchment::CatchmentMode,
+    /// Minimum count k.
+    pub min_count: u32,
+    /// H3 resolution of catchment shapes.
+    pub resolution: u8,
+    /// Input files.
+    pub inputs: Vec<InputRecord>,
+    /// Consumer rows: read = accepted + rejected.
+    pub rows: RowCounts,
+    /// Store rows: read = accepted + rejected.
+    pub store_rows: RowCounts,
+    /// Consumers in at least one catchment.
+    pub assigned: u64,
+    /// Files written.
+    pub outputs: Vec<OutputRecord>,
+    /// Non-fatal problems found in the inputs.
+    pub warnings: Vec<String>,
+    /// Milliseconds per stage.
+    pub timings_ms: BTreeMap<String, u64>,
+}

@@ -1,13 +1,16 @@
 //! Outputs: streamed RFC 7946 GeoJSON, CSV files and the manifest, each written atomically.
 
 mod atomic;
+mod catchment;
 mod geometry;
 mod manifest;
 
 pub use atomic::{AtomicFile, Written, hex};
+pub use catchment::write_catchments;
 pub use geometry::{cell_geometry, round6, write_multipolygon};
 pub use manifest::{
-    InputRecord, Manifest, OutputRecord, Parameters, ScopeRecord, SegmentRecord, Suppressed, Tool,
+    CatchmentManifest, InputRecord, Manifest, OutputRecord, Parameters, ScopeRecord, SegmentRecord,
+    Suppressed, Tool,
 };
 
 use crate::consumer::Reject;
@@ -29,7 +32,7 @@ pub struct ExportError {
     pub source: io::Error,
 }
 
-fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '_ {
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '_ {
     move |source| ExportError {
         path: path.display().to_string(),
         source,
@@ -37,7 +40,7 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '_ {
 }
 
 /// Rounds a statistic for output; statistics are written with 6 decimals.
-fn stat(x: Option<f64>) -> Option<f64> {
+pub(crate) fn stat(x: Option<f64>) -> Option<f64> {
     x.map(round6)
 }
 
@@ -190,11 +193,11 @@ fn json_opt<T: serde::Serialize>(w: &mut impl Write, value: Option<&T>) -> io::R
     serde_json::to_writer(w, &value).map_err(io::Error::other)
 }
 
-fn opt_text<T: ToString>(value: Option<T>) -> String {
+pub(crate) fn opt_text<T: ToString>(value: Option<T>) -> String {
     value.map(|v| v.to_string()).unwrap_or_default()
 }
 
-fn json_text(text: &str) -> Option<&str> {
+pub(crate) fn json_text(text: &str) -> Option<&str> {
     (!text.is_empty()).then_some(text)
 }
 
@@ -542,7 +545,7 @@ pub fn write_campaigns(
 }
 
 /// Writes a CSV file at the root atomically; `fill` writes the records and returns the row count.
-fn write_csv(
+pub(crate) fn write_csv(
     root: &Path,
     name: &str,
     kind: &str,
@@ -639,7 +642,21 @@ pub fn write_summary(
 ///
 /// [`ExportError`] naming the file.
 pub fn write_rejects(root: &Path, rejects: &[Reject]) -> Result<OutputRecord, ExportError> {
-    write_csv(root, "rejects.csv", "rejects", |csv| {
+    write_rejects_as(root, "rejects.csv", "rejects", rejects)
+}
+
+/// Writes rejected rows to `root/name`, listed as `kind`.
+///
+/// # Errors
+///
+/// [`ExportError`] naming the file.
+pub fn write_rejects_as(
+    root: &Path,
+    name: &str,
+    kind: &str,
+    rejects: &[Reject],
+) -> Result<OutputRecord, ExportError> {
+    write_csv(root, name, kind, |csv| {
         csv.write_record(["line", "reason", "detail", "text"])?;
         for r in rejects {
             csv.write_record([&r.line.to_string(), r.reason.code(), &r.detail, &r.text])?;
@@ -653,7 +670,10 @@ pub fn write_rejects(root: &Path, rejects: &[Reject]) -> Result<OutputRecord, Ex
 /// # Errors
 ///
 /// [`ExportError`] naming the file.
-pub fn write_manifest(root: &Path, manifest: &Manifest) -> Result<PathBuf, ExportError> {
+pub fn write_manifest(
+    root: &Path,
+    manifest: &impl serde::Serialize,
+) -> Result<PathBuf, ExportError> {
     std::fs::create_dir_all(root).map_err(io_error(root))?;
     let path = root.join("manifest.json");
     let mut file = AtomicFile::create(&path).map_err(io_error(&path))?;

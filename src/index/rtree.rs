@@ -81,6 +81,11 @@ impl ConsumerIndex {
         }
     }
 
+    /// The indexed points' latitudes and longitudes, by row.
+    pub fn coordinates(&self) -> (&[f64], &[f64]) {
+        (&self.lat, &self.lng)
+    }
+
     /// Number of consumers indexed.
     pub fn len(&self) -> usize {
         self.lat.len()

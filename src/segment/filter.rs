@@ -479,6 +479,7 @@ mod tests {
 
     fn table() -> ConsumerTable {
         ConsumerTable {
+            ids: Vec::new(),
             lat: vec![0.0; 5],
             lng: vec![0.0; 5],
             attributes: vec![

@@ -285,6 +285,7 @@ mod tests {
             },
         };
         ConsumerTable {
+            ids: Vec::new(),
             lat: vec![0.0; 4],
             lng: vec![0.0; 4],
             attributes: vec![

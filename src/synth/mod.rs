@@ -322,6 +322,33 @@ impl World {
         out
     }
 
+    /// Stores as CSV (`id,name,lat,lon`): two or three per city, near its centre.
+    pub fn stores_csv(&self) -> String {
+        let mut rng = SplitMix64::new(self.options.seed ^ 0x0057_0E5E);
+        let mut out = String::from("id,name,lat,lon\n");
+        let mut n = 0;
+        for city in &self.cities {
+            let count = if city.radius_km >= 8.0 { 3 } else { 2 };
+            for (k, label) in ["Central", "North", "South"].iter().take(count).enumerate() {
+                n += 1;
+                let angle = rng.unit() * TAU;
+                let dist = if k == 0 {
+                    0.3
+                } else {
+                    city.radius_km * (0.3 + 0.3 * rng.unit())
+                };
+                let north = match k {
+                    1 => dist.abs(),
+                    2 => -dist.abs(),
+                    _ => dist * angle.sin(),
+                };
+                let (lat, lng) = offset(city.lat, city.lng, dist * angle.cos(), north);
+                let _ = writeln!(out, "s{n:02},{} {label},{lat:.6},{lng:.6}", city.name);
+            }
+        }
+        out
+    }
+
     /// The planted hot spots as CSV: segment, lat, lon, radius_km, city.
     pub fn planted_csv(&self) -> String {
         let mut out = String::from("segment,lat,lon,radius_km,city\n");

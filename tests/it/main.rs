@@ -3,6 +3,7 @@
 
 mod analyze;
 mod bad_input;
+mod catchment;
 mod common;
 mod properties;
 mod rfc7946;

@@ -138,3 +138,18 @@ fn sample(out: PathBuf) -> Result<(AnalyzeConfig, Option<String>)> {
         )),
     ))
 }
+
+/// The stores of the bundled sample (generated in memory outside the repository).
+pub fn sample_stores() -> Source {
+    let path = Path::new(SAMPLE_DIR).join("stores.csv");
+    if path.exists() {
+        return Source::Path(path);
+    }
+    Source::Bytes {
+        name: "(generated) stores.csv".into(),
+        data: World::new(SynthOptions::default())
+            .stores_csv()
+            .into_bytes()
+            .into(),
+    }
+}

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// Write a deterministic synthetic dataset: consumers clustered around ten cities, four regions,
 /// irregular city boundaries (one with a lake, one with an island), a segments file and the
-/// planted hot spots (planted.csv).
+/// planted hot spots (planted.csv), and stores (stores.csv).
 ///
 /// Example (the bundled sample):
 ///   micromarket synth --seed 42 --consumers 100000 --out data/sample
@@ -57,6 +57,9 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
     })?;
     write_file(&args.out.join("segments.toml"), |f| {
         f.write_all(World::segments_toml().as_bytes())
+    })?;
+    write_file(&args.out.join("stores.csv"), |f| {
+        f.write_all(world.stores_csv().as_bytes())
     })?;
     write_file(&args.out.join("planted.csv"), |f| {
         f.write_all(world.planted_csv().as_bytes())
