@@ -55,6 +55,19 @@ fn distance2(a: &[f64; 3], b: &[f64; 3]) -> f64 {
 }
 
 /// An R-tree over consumers (rows of a consumer table).
+///
+/// # Examples
+///
+/// ```
+/// use micromarket::index::ConsumerIndex;
+///
+/// // Two consumers on either side of the antimeridian, one far away.
+/// let index = ConsumerIndex::new(&[10.0, 10.0, 47.0], &[179.99, -179.99, 8.0]);
+/// assert_eq!(index.within_radius_km(10.0, 179.995, 2.0), vec![0, 1]);
+/// let nearest = index.nearest(46.9, 8.1, 1);
+/// assert_eq!(nearest[0].0, 2);
+/// assert!((nearest[0].1 - 13.4).abs() < 0.1);
+/// ```
 pub struct ConsumerIndex {
     tree: RTree<Entry>,
     lat: Vec<f64>,

@@ -6,14 +6,16 @@ use anyhow::Result;
 use micromarket::export::Manifest;
 use std::path::PathBuf;
 
-/// Count consumers per region, city, segment and H3 cell, and write GeoJSON and CSV per scope.
+/// Count segments per region, city and H3 cell; find Gi* hot spots and micro-markets; with
+/// --budget, select campaign cells. Writes GeoJSON and CSV per scope, and a manifest.
 ///
 /// With no input options it runs on the bundled sample in data/sample/.
 ///
 /// Example:
 ///   micromarket analyze --consumers consumers.csv --regions regions.geojson \
-///     --cities cities.geojson --segments segments.toml --out out/
+///     --cities cities.geojson --segments segments.toml --out out/ --budget 5000
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     #[command(flatten)]
     inputs: InputArgs,

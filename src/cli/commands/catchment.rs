@@ -19,6 +19,7 @@ use std::path::PathBuf;
 ///   micromarket catchment --consumers consumers.csv --segments segments.toml \
 ///     --stores stores.csv --nearest --max-km 10
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     #[command(flatten)]
     inputs: InputArgs,

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 /// Example (the bundled sample):
 ///   micromarket synth --seed 42 --consumers 100000 --out data/sample
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// Seed of every random choice; the same seed gives the same bytes.
     #[arg(long, default_value_t = 42)]

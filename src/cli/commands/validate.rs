@@ -14,6 +14,7 @@ use micromarket::segment::{self, SegmentsFile};
 ///   micromarket validate --consumers consumers.csv --regions regions.geojson \
 ///     --cities cities.geojson --segments segments.toml
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     #[command(flatten)]
     inputs: InputArgs,
