@@ -17,6 +17,9 @@ pub enum Error {
     /// Writing outputs failed.
     #[error(transparent)]
     Export(#[from] crate::export::ExportError),
+    /// A launch plan is invalid.
+    #[error(transparent)]
+    Plan(#[from] crate::batch::PlanError),
     /// A parameter is out of range.
     #[error("invalid parameter: {0}")]
     Parameter(String),

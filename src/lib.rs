@@ -33,6 +33,7 @@
 //! ```
 
 pub mod analyze;
+pub mod batch;
 pub mod boundary;
 pub mod catchment;
 pub mod consumer;

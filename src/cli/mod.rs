@@ -35,6 +35,7 @@ pub struct Cli {
 enum Command {
     Analyze(commands::analyze::Args),
     Catchment(commands::catchment::Args),
+    Launch(commands::launch::Args),
     Validate(commands::validate::Args),
     Synth(commands::synth::Args),
 }
@@ -111,6 +112,7 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Analyze(args) => commands::analyze::run(&args, &global),
         Command::Catchment(args) => commands::catchment::run(&args, &global),
+        Command::Launch(args) => commands::launch::run(&args, &global),
         Command::Validate(args) => commands::validate::run(&args, &global),
         Command::Synth(args) => commands::synth::run(&args, &global),
     };

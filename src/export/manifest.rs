@@ -37,7 +37,7 @@ pub struct InputRecord {
 }
 
 /// One output file.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct OutputRecord {
     /// cells, cells_csv, summary, rejects...
     pub kind: String,

@@ -10,7 +10,7 @@ use crate::stats::{Privacy, ScopeCounts, lift, penetration};
 use h3o::CellIndex;
 
 /// What a budget buys: single cells or whole micro-markets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BudgetUnit {
     /// Cells, one at a time.

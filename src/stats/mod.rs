@@ -285,6 +285,26 @@ pub fn aggregate(
         .collect()
 }
 
+/// Counts of one scope from its own consumers: `rows` are their rows in the table and `cells`
+/// their cells (at any resolution), in the same order.
+pub fn aggregate_scope(
+    scope: Scope,
+    rows: &[u32],
+    cells: &[CellIndex],
+    segments: &[Segment],
+) -> ScopeCounts {
+    let width = 1 + segments.len();
+    let mut zones = ZoneCounts::new(width);
+    for (&row, &cell) in rows.iter().zip(cells) {
+        let at = zones.slot((0, u64::from(cell)));
+        zones.counts[at] += 1;
+        for (s, segment) in segments.iter().enumerate() {
+            zones.counts[at + 1 + s] += u32::from(segment.members.contains(row as usize));
+        }
+    }
+    collect_scope(scope, &zones, segments.len(), |_| true)
+}
+
 fn collect_scope(
     scope: Scope,
     zones: &ZoneCounts,

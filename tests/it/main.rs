@@ -5,6 +5,7 @@ mod analyze;
 mod bad_input;
 mod catchment;
 mod common;
+mod launch;
 mod properties;
 mod rfc7946;
 mod synth;

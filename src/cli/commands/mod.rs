@@ -3,5 +3,6 @@
 pub mod analyze;
 pub mod catchment;
 pub mod inputs;
+pub mod launch;
 pub mod synth;
 pub mod validate;

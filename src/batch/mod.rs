@@ -1,0 +1,7 @@
+//! City launches: plans, validation, parallel resumable runs and their manifest.
+
+mod plan;
+mod run;
+
+pub use plan::{Launch, LaunchParameters, Plan, PlanError};
+pub use run::{Event, LaunchManifest, LaunchRecord, LaunchStatus, RunOptions, run_plan};

@@ -1,0 +1,403 @@
+//! Launch plans: the TOML file, its validation, and the launches it expands to.
+
+use crate::boundary::{Boundaries, BoundaryOptions};
+use crate::market::BudgetUnit;
+use crate::segment::SegmentsFile;
+use crate::{TextInput, export::hex};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// A plan that cannot run: every problem found, each naming the plan, the launch or the file.
+#[derive(Debug, Error)]
+#[error("{file}: {} problem(s):\n  - {}", problems.len(), problems.join("\n  - "))]
+pub struct PlanError {
+    /// The plan file.
+    pub file: String,
+    /// Every problem found.
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanFile {
+    consumers: String,
+    regions: Option<String>,
+    cities: String,
+    out: Option<String>,
+    #[serde(default)]
+    defaults: Defaults,
+    #[serde(default)]
+    launch: Vec<LaunchDef>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Defaults {
+    segments: Option<String>,
+    resolution: Option<u8>,
+    min_count: Option<u32>,
+    fdr: Option<f64>,
+    neighbours: Option<u32>,
+    budget: Option<u64>,
+    budget_unit: Option<BudgetUnit>,
+    max_reject_ratio: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LaunchDef {
+    city: Option<String>,
+    region: Option<String>,
+    segments: Option<String>,
+    resolution: Option<u8>,
+    budget: Option<u64>,
+    budget_unit: Option<BudgetUnit>,
+}
+
+/// The parameters of one launch, as run (and compared on `--resume`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LaunchParameters {
+    /// Segments file, as written in the plan.
+    pub segments: String,
+    /// SHA-256 of the segments file.
+    pub segments_sha256: String,
+    /// H3 resolution.
+    pub resolution: u8,
+    /// Minimum count k.
+    pub min_count: u32,
+    /// False discovery rate.
+    pub fdr: f64,
+    /// Gi* disk radius.
+    pub neighbours: u32,
+    /// Campaign budget, if any.
+    pub budget: Option<u64>,
+    /// What the budget buys.
+    pub budget_unit: BudgetUnit,
+    /// SHA-256 of the consumers, regions and cities files.
+    pub inputs_sha256: String,
+}
+
+/// One launch: a city and its parameters.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// `region-slug/city-slug`, also its folder under the output root.
+    pub id: String,
+    /// City index in the boundaries.
+    pub city: usize,
+    /// Its parameters.
+    pub parameters: LaunchParameters,
+}
+
+/// A validated plan, ready to run.
+#[derive(Debug)]
+pub struct Plan {
+    /// The plan file, as given.
+    pub file: String,
+    /// SHA-256 of the plan file.
+    pub sha256: String,
+    /// Consumers file.
+    pub consumers: PathBuf,
+    /// Regions, cities (loaded).
+    pub boundaries: Boundaries,
+    /// Boundary inputs as read.
+    pub boundary_inputs: Vec<TextInput>,
+    /// Segments files by the name used in the plan.
+    pub segments: BTreeMap<String, TextInput>,
+    /// Output root.
+    pub out: PathBuf,
+    /// Share of rejected consumer rows above which nothing runs.
+    pub max_reject_ratio: f64,
+    /// The launches, in plan order (a region expands to its cities in file order).
+    pub launches: Vec<Launch>,
+}
+
+fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> String {
+    let mut scored: Vec<(f64, &str)> = known
+        .map(|k| {
+            (
+                strsim::normalized_levenshtein(&name.to_lowercase(), &k.to_lowercase()),
+                k,
+            )
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    let picks: Vec<String> = scored
+        .iter()
+        .filter(|(score, _)| *score >= 0.5)
+        .take(3)
+        .map(|(_, k)| format!("'{k}'"))
+        .collect();
+    if picks.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", picks.join(" or "))
+    }
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    Ok(hex(&Sha256::digest(std::fs::read(path)?)))
+}
+
+impl Plan {
+    /// Reads and validates a plan: inputs exist, boundaries and segments files are valid, every
+    /// launch names a known city or region, values are in range, no city is launched twice.
+    /// Paths in the plan are relative to the plan file; `out` overrides the plan's output root.
+    ///
+    /// # Errors
+    ///
+    /// [`PlanError`] listing every problem found.
+    pub fn load(path: &Path, out: Option<PathBuf>) -> Result<Plan, PlanError> {
+        let file = path.display().to_string();
+        let fail = |problems: Vec<String>| PlanError {
+            file: file.clone(),
+            problems,
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| fail(vec![format!("cannot read the plan: {e}")]))?;
+        let plan: PlanFile =
+            toml::from_str(&text).map_err(|e| fail(vec![e.to_string().trim_end().to_string()]))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut problems = Vec::new();
+        let read = |role: &str, name: &str, problems: &mut Vec<String>| -> Option<TextInput> {
+            let full = base.join(name);
+            match TextInput::read(&full) {
+                Ok(mut t) => {
+                    t.name = name.to_string();
+                    Some(t)
+                }
+                Err(e) => {
+                    problems.push(format!("{role} file '{name}' cannot be read: {e}"));
+                    None
+                }
+            }
+        };
+        let consumers = base.join(&plan.consumers);
+        if !consumers.is_file() {
+            problems.push(format!("consumers file '{}' not found", plan.consumers));
+        }
+        let regions = plan
+            .regions
+            .as_deref()
+            .and_then(|r| read("regions", r, &mut problems));
+        let cities = read("cities", &plan.cities, &mut problems);
+        let d = &plan.defaults;
+        let default_segments = d.segments.clone();
+        let mut segments: BTreeMap<String, TextInput> = BTreeMap::new();
+        let mut wanted: Vec<String> = default_segments.iter().cloned().collect();
+        wanted.extend(plan.launch.iter().filter_map(|l| l.segments.clone()));
+        for name in wanted {
+            if segments.contains_key(&name) {
+                continue;
+            }
+            if let Some(t) = read("segments", &name, &mut problems) {
+                if let Err(e) = SegmentsFile::parse(&t.name, &t.text) {
+                    problems.push(e.to_string());
+                }
+                segments.insert(name, t);
+            }
+        }
+        let boundaries = match (&regions, &cities) {
+            (_, Some(c)) if plan.regions.is_none() || regions.is_some() => {
+                match Boundaries::load(
+                    regions.as_ref().map(TextInput::as_boundary),
+                    Some(c.as_boundary()),
+                    &BoundaryOptions::default(),
+                ) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        problems.push(e.to_string());
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let check = |ok: bool, what: String, problems: &mut Vec<String>| {
+            if !ok {
+                problems.push(what);
+            }
+        };
+        let resolution = d.resolution.unwrap_or(8);
+        let min_count = d.min_count.unwrap_or(10);
+        let fdr = d.fdr.unwrap_or(0.05);
+        let neighbours = d.neighbours.unwrap_or(1);
+        let max_reject_ratio = d.max_reject_ratio.unwrap_or(0.01);
+        check(
+            (5..=12).contains(&resolution),
+            format!("defaults: resolution {resolution} is outside 5..=12"),
+            &mut problems,
+        );
+        check(
+            min_count >= 1,
+            "defaults: min_count must be at least 1".into(),
+            &mut problems,
+        );
+        check(
+            fdr > 0.0 && fdr < 1.0,
+            format!("defaults: fdr {fdr} is outside (0, 1)"),
+            &mut problems,
+        );
+        check(
+            (1..=10).contains(&neighbours),
+            format!("defaults: neighbours {neighbours} is outside 1..=10"),
+            &mut problems,
+        );
+        check(
+            (0.0..=1.0).contains(&max_reject_ratio),
+            format!("defaults: max_reject_ratio {max_reject_ratio} is outside 0..=1"),
+            &mut problems,
+        );
+        check(
+            d.budget != Some(0),
+            "defaults: budget must be more than 0".into(),
+            &mut problems,
+        );
+        if plan.launch.is_empty() {
+            problems
+                .push("no [[launch]]: add one per city, e.g. [[launch]] city = \"Ashford\"".into());
+        }
+        let inputs_sha256 = {
+            let mut h = Sha256::new();
+            for p in [
+                Some(consumers.clone()),
+                plan.regions.as_ref().map(|r| base.join(r)),
+                Some(base.join(&plan.cities)),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                h.update(sha256_file(&p).unwrap_or_default().as_bytes());
+            }
+            hex(&h.finalize())
+        };
+        let mut launches = Vec::new();
+        if let Some(b) = &boundaries {
+            let mut seen: HashMap<usize, usize> = HashMap::new();
+            for (i, l) in plan.launch.iter().enumerate() {
+                let n = i + 1;
+                let region = if let Some(r) = &l.region {
+                    let found = b
+                        .regions
+                        .iter()
+                        .position(|x| &x.name == r || x.id.as_deref() == Some(r.as_str()));
+                    if found.is_none() {
+                        problems.push(format!(
+                            "launch {n}: unknown region '{r}'{}",
+                            closest(r, b.regions.iter().map(|x| x.name.as_str()))
+                        ));
+                        continue;
+                    }
+                    found
+                } else {
+                    None
+                };
+                let cities: Vec<usize> = match (&l.city, region) {
+                    (Some(c), _) => {
+                        let matches: Vec<usize> = (0..b.cities.len())
+                            .filter(|&k| {
+                                b.cities[k].name == *c
+                                    && (region.is_none() || b.cities[k].region == region)
+                            })
+                            .collect();
+                        match matches.len() {
+                            0 => {
+                                let known = b
+                                    .cities
+                                    .iter()
+                                    .filter(|x| region.is_none() || x.region == region)
+                                    .map(|x| x.name.as_str());
+                                problems.push(format!(
+                                    "launch {n}: unknown city '{c}'{}",
+                                    closest(c, known)
+                                ));
+                                continue;
+                            }
+                            1 => matches,
+                            _ => {
+                                problems.push(format!("launch {n}: {} cities are called '{c}'; add region = \"...\" to choose", matches.len()));
+                                continue;
+                            }
+                        }
+                    }
+                    (None, Some(r)) => (0..b.cities.len())
+                        .filter(|&k| b.cities[k].region == Some(r))
+                        .collect(),
+                    (None, None) => {
+                        problems.push(format!("launch {n}: name a city (city = \"...\") or a region (region = \"...\")"));
+                        continue;
+                    }
+                };
+                let resolution = l.resolution.unwrap_or(resolution);
+                check(
+                    (5..=12).contains(&resolution),
+                    format!("launch {n}: resolution {resolution} is outside 5..=12"),
+                    &mut problems,
+                );
+                check(
+                    l.budget != Some(0),
+                    format!("launch {n}: budget must be more than 0"),
+                    &mut problems,
+                );
+                let Some(segments_name) = l.segments.clone().or_else(|| default_segments.clone())
+                else {
+                    problems.push(format!(
+                        "launch {n}: no segments file (set defaults.segments or segments)"
+                    ));
+                    continue;
+                };
+                let segments_sha256 = segments
+                    .get(&segments_name)
+                    .map(|t| hex(&Sha256::digest(t.text.as_bytes())))
+                    .unwrap_or_default();
+                for c in cities {
+                    if let Some(first) = seen.insert(c, n) {
+                        problems.push(format!(
+                            "launch {n} repeats city '{}' (already in launch {first})",
+                            b.cities[c].name
+                        ));
+                        continue;
+                    }
+                    let parent = b.cities[c]
+                        .region
+                        .map_or(crate::boundary::ALL_SLUG, |r| b.regions[r].slug.as_str());
+                    launches.push(Launch {
+                        id: format!("{parent}/{}", b.cities[c].slug),
+                        city: c,
+                        parameters: LaunchParameters {
+                            segments: segments_name.clone(),
+                            segments_sha256: segments_sha256.clone(),
+                            resolution,
+                            min_count,
+                            fdr,
+                            neighbours,
+                            budget: l.budget.or(d.budget),
+                            budget_unit: l
+                                .budget_unit
+                                .or(d.budget_unit)
+                                .unwrap_or(BudgetUnit::Cells),
+                            inputs_sha256: inputs_sha256.clone(),
+                        },
+                    });
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(fail(problems));
+        }
+        let boundaries = boundaries.expect("no problem means the boundaries loaded");
+        Ok(Plan {
+            file,
+            sha256: hex(&Sha256::digest(text.as_bytes())),
+            consumers,
+            boundaries,
+            boundary_inputs: regions.into_iter().chain(cities).collect(),
+            segments,
+            out: out.unwrap_or_else(|| base.join(plan.out.as_deref().unwrap_or("out-launch"))),
+            max_reject_ratio,
+            launches,
+        })
+    }
+}

@@ -1,0 +1,362 @@
+//! Running a plan: ingest and locate once, then every launch as an independent job, each
+//! written atomically, the manifest rewritten after each one.
+
+use super::plan::{Launch, LaunchParameters, Plan};
+use crate::boundary::{Locator, NO_AREA};
+use crate::consumer::{IngestOptions, Source, ingest};
+use crate::error::Error;
+use crate::export::{self, OutputRecord, Tool, hex};
+use crate::segment::{self, Segment, SegmentsFile};
+use crate::stats::{self, HotSpotOptions, Privacy, ScopeKind};
+use crate::{index, market};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// How a launch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LaunchStatus {
+    /// Ran and wrote its outputs.
+    Ok,
+    /// Failed; see its error. The other launches went on.
+    Failed,
+    /// Not run again: its outputs matched the manifest (`--resume`).
+    Skipped,
+}
+
+/// One launch in the manifest.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LaunchRecord {
+    /// `region/city` folder.
+    pub id: String,
+    /// City name.
+    pub city: String,
+    /// Region name, empty when none.
+    pub region: String,
+    /// How it ended.
+    pub status: LaunchStatus,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Wall time of the launch.
+    pub duration_ms: u64,
+    /// Parameters it ran with.
+    pub parameters: LaunchParameters,
+    /// Consumers in the city.
+    pub consumers: u64,
+    /// Micro-markets exported, over all segments.
+    pub micromarkets: u64,
+    /// Campaign members reached, over all segments (with a budget).
+    pub campaign_members: Option<u64>,
+    /// Files written, relative to the output root.
+    pub outputs: Vec<OutputRecord>,
+}
+
+/// `manifest.json` of a launch run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LaunchManifest {
+    /// Tool name and version.
+    pub tool: Tool,
+    /// The plan file and its SHA-256.
+    pub plan: BTreeMap<String, String>,
+    /// Consumer rows: read = accepted + rejected.
+    pub rows: crate::consumer::RowCounts,
+    /// Every launch, in plan order; not yet run ones are absent.
+    pub launches: Vec<LaunchRecord>,
+    /// Milliseconds of the shared stages (ingest, locate, segments).
+    pub timings_ms: BTreeMap<String, u64>,
+}
+
+/// Options of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// Launches run at once.
+    pub jobs: usize,
+    /// Skip launches whose outputs match the existing manifest.
+    pub resume: bool,
+}
+
+/// Something to show: a launch finished (its record) or a shared stage started.
+pub enum Event<'a> {
+    /// A shared stage started.
+    Stage(&'a str),
+    /// A launch ended.
+    Done(&'a LaunchRecord),
+}
+
+const PARTIAL: &str = ".partial";
+
+fn sha256_file(path: &Path) -> Option<String> {
+    std::fs::read(path).ok().map(|b| hex(&Sha256::digest(b)))
+}
+
+/// Records of the previous run whose outputs are intact and whose parameters are the same.
+fn reusable(out: &Path, launches: &[Launch]) -> BTreeMap<String, LaunchRecord> {
+    let Ok(text) = std::fs::read_to_string(out.join("manifest.json")) else {
+        return BTreeMap::new();
+    };
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return BTreeMap::new();
+    };
+    let old: Vec<LaunchRecord> = value
+        .get("launches")
+        .and_then(|l| serde_json::from_value(l.clone()).ok())
+        .unwrap_or_default();
+    old.into_iter()
+        .filter(|r| r.status != LaunchStatus::Failed)
+        .filter(|r| {
+            launches
+                .iter()
+                .any(|l| l.id == r.id && l.parameters == r.parameters)
+        })
+        .filter(|r| {
+            r.outputs
+                .iter()
+                .all(|o| sha256_file(&out.join(&o.path)).as_deref() == Some(o.sha256.as_str()))
+        })
+        .map(|r| (r.id.clone(), r))
+        .collect()
+}
+
+/// Runs every launch of `plan`. Consumers are read and located once; launches run `jobs` at a
+/// time, each into a temporary folder renamed into place when complete; `manifest.json` is
+/// rewritten (atomically) after every launch, so it is always a true picture of the outputs.
+///
+/// # Errors
+///
+/// [`Error`] when the consumers or a segments file cannot be used (before any launch runs) or the
+/// output root cannot be written. A failing launch is not an error: it is recorded as failed.
+pub fn run_plan(
+    plan: &Plan,
+    options: RunOptions,
+    notify: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<LaunchManifest, Error> {
+    let mut timings = BTreeMap::new();
+    notify(Event::Stage("ingest"));
+    let started = Instant::now();
+    let mut schema = BTreeMap::new();
+    let mut files = BTreeMap::new();
+    for (name, input) in &plan.segments {
+        let file = SegmentsFile::parse(&input.name, &input.text)?;
+        schema.extend(file.schema.clone());
+        files.insert(name.clone(), file);
+    }
+    let ingest_options = IngestOptions {
+        schema,
+        ..IngestOptions::default()
+    };
+    let ingested = ingest(&Source::Path(plan.consumers.clone()), &ingest_options)?;
+    let rows = ingested.rows.clone();
+    if rows.reject_ratio() > plan.max_reject_ratio {
+        return Err(Error::TooManyRejects {
+            read: rows.read,
+            rejected: rows.rejected,
+            ratio: rows.reject_ratio(),
+            max: plan.max_reject_ratio,
+        });
+    }
+    timings.insert("ingest".into(), started.elapsed().as_millis() as u64);
+    notify(Event::Stage("locate and segments"));
+    let started = Instant::now();
+    let table = &ingested.table;
+    let locator = Locator::new(&plan.boundaries, h3o::Resolution::Eight);
+    let located = locator.locate(&table.lat, &table.lng);
+    let mut compiled: BTreeMap<String, Vec<Segment>> = BTreeMap::new();
+    for (name, file) in &files {
+        let (segments, _) = segment::compile(name, file, table)?;
+        compiled.insert(name.clone(), segments);
+    }
+    let mut rows_of_city: Vec<Vec<u32>> = vec![Vec::new(); plan.boundaries.cities.len()];
+    for (row, &city) in located.city.iter().enumerate() {
+        if city != NO_AREA {
+            rows_of_city[city as usize].push(row as u32);
+        }
+    }
+    timings.insert(
+        "locate_and_segments".into(),
+        started.elapsed().as_millis() as u64,
+    );
+
+    let out = &plan.out;
+    std::fs::create_dir_all(out).map_err(|source| export::ExportError {
+        path: out.display().to_string(),
+        source,
+    })?;
+    // Folders of a killed run are never under a final name; clear them.
+    let _ = std::fs::remove_dir_all(out.join(PARTIAL));
+    let reuse = if options.resume {
+        reusable(out, &plan.launches)
+    } else {
+        BTreeMap::new()
+    };
+    let manifest = Mutex::new(LaunchManifest {
+        tool: Tool::default(),
+        plan: BTreeMap::from([
+            ("path".into(), plan.file.clone()),
+            ("sha256".into(), plan.sha256.clone()),
+        ]),
+        rows,
+        launches: Vec::new(),
+        timings_ms: timings,
+    });
+    let record_done = |record: LaunchRecord| -> Result<(), Error> {
+        notify(Event::Done(&record));
+        let mut m = manifest
+            .lock()
+            .expect("no launch panics while holding the manifest");
+        m.launches.push(record);
+        let order: BTreeMap<&str, usize> = plan
+            .launches
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.id.as_str(), i))
+            .collect();
+        m.launches
+            .sort_by_key(|r| order.get(r.id.as_str()).copied());
+        export::write_manifest(out, &*m)?;
+        Ok(())
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.jobs.max(1))
+        .build()
+        .map_err(|e| Error::Parameter(format!("cannot start {} jobs: {e}", options.jobs)))?;
+    let scopes = stats::scopes(&plan.boundaries);
+    pool.install(|| {
+        plan.launches
+            .par_iter()
+            .enumerate()
+            .try_for_each(|(n, launch)| {
+                if let Some(old) = reuse.get(&launch.id) {
+                    let mut record = old.clone();
+                    record.status = LaunchStatus::Skipped;
+                    return record_done(record);
+                }
+                let started = Instant::now();
+                let city = &plan.boundaries.cities[launch.city];
+                let scope = scopes
+                    .iter()
+                    .find(|s| s.kind == ScopeKind::City && s.area == Some(launch.city))
+                    .expect("every city has a scope");
+                let segments = &compiled[&launch.parameters.segments];
+                let result = run_launch(
+                    plan,
+                    launch,
+                    n,
+                    scope,
+                    &rows_of_city[launch.city],
+                    table,
+                    segments,
+                );
+                let (status, error, figures) = match result {
+                    Ok(figures) => (LaunchStatus::Ok, None, figures),
+                    Err(e) => (LaunchStatus::Failed, Some(e), Figures::default()),
+                };
+                record_done(LaunchRecord {
+                    id: launch.id.clone(),
+                    city: city.name.clone(),
+                    region: city
+                        .region
+                        .map(|r| plan.boundaries.regions[r].name.clone())
+                        .unwrap_or_default(),
+                    status,
+                    error,
+                    duration_ms: started.elapsed().as_millis() as u64,
+                    parameters: launch.parameters.clone(),
+                    consumers: figures.consumers,
+                    micromarkets: figures.micromarkets,
+                    campaign_members: figures.campaign_members,
+                    outputs: figures.outputs,
+                })
+            })
+    })?;
+    let _ = std::fs::remove_dir_all(out.join(PARTIAL));
+    Ok(manifest.into_inner().expect("no launch panicked"))
+}
+
+#[derive(Default)]
+struct Figures {
+    consumers: u64,
+    micromarkets: u64,
+    campaign_members: Option<u64>,
+    outputs: Vec<OutputRecord>,
+}
+
+/// One launch: its city's counts at its resolution, hot spots, micro-markets, campaign, written
+/// into `OUT/.partial/<n>/` and renamed to `OUT/<region>/<city>/` when complete.
+fn run_launch(
+    plan: &Plan,
+    launch: &Launch,
+    n: usize,
+    scope: &stats::Scope,
+    rows: &[u32],
+    table: &crate::consumer::ConsumerTable,
+    segments: &[Segment],
+) -> Result<Figures, String> {
+    let city = &plan.boundaries.cities[launch.city];
+    if rows.is_empty() {
+        return Err(format!("city '{}' has no consumers", city.name));
+    }
+    let p = &launch.parameters;
+    let resolution = h3o::Resolution::try_from(p.resolution).map_err(|e| e.to_string())?;
+    let lat: Vec<f64> = rows.iter().map(|&r| table.lat[r as usize]).collect();
+    let lng: Vec<f64> = rows.iter().map(|&r| table.lng[r as usize]).collect();
+    let cells = index::assign_cells(&lat, &lng, resolution);
+    let counts = stats::aggregate_scope(scope.clone(), rows, &cells, segments);
+    let privacy = Privacy {
+        min_count: p.min_count,
+    };
+    let options = HotSpotOptions {
+        resolution,
+        neighbours: p.neighbours,
+        fdr: p.fdr,
+    };
+    let hot = stats::scope_hot_spots(&plan.boundaries, &counts, options);
+    let names: Vec<String> = segments.iter().map(|s| s.name.clone()).collect();
+    let markets = market::micro_markets(&counts, &hot, &names, privacy);
+    let partial = plan.out.join(PARTIAL).join(n.to_string());
+    let _ = std::fs::remove_dir_all(&partial);
+    let mut record = export::write_scope(&partial, &counts, &hot, &markets, &names, privacy)
+        .map_err(|e| e.to_string())?;
+    if let Some(budget) = p.budget {
+        let chosen = market::campaigns(&counts, &markets, budget, p.budget_unit, privacy);
+        export::write_campaigns(
+            &partial,
+            &mut record,
+            scope,
+            &chosen,
+            &names,
+            (budget, p.budget_unit),
+            privacy,
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    let final_dir = plan.out.join(&scope.folder);
+    let move_into_place = || -> std::io::Result<()> {
+        if final_dir.exists() {
+            std::fs::remove_dir_all(&final_dir)?;
+        }
+        if let Some(parent) = final_dir.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::rename(partial.join(&scope.folder), &final_dir)?;
+        std::fs::remove_dir_all(&partial)
+    };
+    move_into_place()
+        .map_err(|e| format!("cannot move the outputs into {}: {e}", final_dir.display()))?;
+    let campaign_members = p.budget.map(|_| {
+        record
+            .segments
+            .iter()
+            .filter_map(|s| s.campaign_members)
+            .sum()
+    });
+    Ok(Figures {
+        consumers: counts.total_population(),
+        micromarkets: record.segments.iter().map(|s| s.micromarkets).sum(),
+        campaign_members,
+        outputs: record.outputs,
+    })
+}

@@ -1,0 +1,133 @@
+//! `micromarket launch`: every city of a launch plan, unattended, in parallel, resumable.
+
+use crate::cli::{EXIT_INVALID, Global};
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+use micromarket::batch::{Event, LaunchStatus, Plan, RunOptions, run_plan};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// Run a city launch plan: consumers are read and located once, then each launch (a city, with
+/// the plan's defaults and its own overrides) runs as an independent job and writes
+/// OUT/<region>/<city>/ atomically. manifest.json at OUT is rewritten after every launch.
+///
+/// Exit codes: 0 all launches ok, 3 some failed and the rest completed, 2 invalid plan,
+/// 1 nothing ran.
+///
+/// Example:
+///   micromarket launch data/sample/launch.toml --jobs 2
+///   micromarket launch data/sample/launch.toml --resume
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The plan (TOML); its paths are relative to it.
+    plan: PathBuf,
+    /// Output root (default: the plan's `out`, else out-launch next to the plan).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Launches run at once.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    jobs: usize,
+    /// Skip launches whose outputs exist and match the manifest's checksums and parameters.
+    #[arg(long)]
+    resume: bool,
+}
+
+/// Runs the command.
+pub fn run(args: &Args, global: &Global) -> Result<u8> {
+    let plan = match Plan::load(&args.plan, args.out.clone()) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_INVALID);
+        }
+    };
+    let total = plan.launches.len() as u64;
+    let bar = (!global.quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} launches {elapsed:>4} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let notify = |event: Event<'_>| match event {
+        Event::Stage(stage) => {
+            if let Some(bar) = &bar {
+                bar.set_message(stage.to_string());
+            }
+        }
+        Event::Done(record) => {
+            if let Some(bar) = &bar {
+                bar.inc(1);
+                bar.set_message(record.id.clone());
+            } else if !global.quiet {
+                eprintln!(
+                    "launch {} {} in {} ms{}",
+                    record.id,
+                    status(record.status),
+                    record.duration_ms,
+                    record
+                        .error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    };
+    let result = run_plan(
+        &plan,
+        RunOptions {
+            jobs: args.jobs,
+            resume: args.resume,
+        },
+        &notify,
+    );
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let manifest = result?;
+    if global.json {
+        println!("{}", serde_json::to_string_pretty(&manifest)?);
+    } else if !global.quiet {
+        println!(
+            "{:<32} {:>10} {:>13} {:>17} status",
+            "launch", "consumers", "micromarkets", "campaign_members"
+        );
+        for r in &manifest.launches {
+            println!(
+                "{:<32} {:>10} {:>13} {:>17} {}",
+                r.id,
+                r.consumers,
+                r.micromarkets,
+                r.campaign_members
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
+                status(r.status)
+            );
+        }
+        println!(
+            "outputs in {}/ (manifest.json lists every file)",
+            plan.out.display()
+        );
+    }
+    let failed = manifest
+        .launches
+        .iter()
+        .filter(|r| r.status == LaunchStatus::Failed)
+        .count();
+    Ok(match failed {
+        0 => 0,
+        n if n == manifest.launches.len() => 1,
+        _ => 3,
+    })
+}
+
+fn status(s: LaunchStatus) -> &'static str {
+    match s {
+        LaunchStatus::Ok => "ok",
+        LaunchStatus::Failed => "failed",
+        LaunchStatus::Skipped => "skipped",
+    }
+}
