@@ -221,6 +221,23 @@ fn invalid_plans_list_every_problem() {
         !dir.path().join("out").exists(),
         "nothing is written for an invalid plan"
     );
+    let text = std::fs::read_to_string(&p)
+        .expect("plan")
+        .replace("budget = 3000", "budget = 0\nfdr = 2.0\nmin_count = 0");
+    std::fs::write(&p, text).expect("write");
+    let run = launch(dir.path(), &p, "out", &[]);
+    assert_eq!(run.code, 2);
+    for message in [
+        "defaults: fdr 2 is outside (0, 1)",
+        "defaults: budget must be more than 0",
+        "defaults: min_count must be at least 1",
+    ] {
+        assert!(
+            run.stderr.contains(message),
+            "expected '{message}' in: {}",
+            run.stderr
+        );
+    }
     std::fs::write(&p, "consumers = \"nope.csv\"\ncities = \"nope.geojson\"\n").expect("write");
     let run = launch(dir.path(), &p, "out", &[]);
     assert_eq!(run.code, 2);
