@@ -51,18 +51,28 @@ pub struct Global {
 }
 
 impl Global {
-    /// A stage spinner on stderr, only when stderr is a terminal and not quiet.
-    pub fn spinner(&self) -> Option<ProgressBar> {
-        if self.quiet || !std::io::stderr().is_terminal() {
-            return None;
+    /// Runs `work` with a stage spinner on stderr (only when stderr is a terminal and not
+    /// quiet); `work` reports each stage through the hook it is given.
+    pub fn with_spinner<T>(&self, work: impl FnOnce(&(dyn Fn(&str) + Sync)) -> T) -> T {
+        let spinner = (!self.quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        let hook = |stage: &str| {
+            if let Some(bar) = &spinner {
+                bar.set_message(stage.to_string());
+            }
+        };
+        let result = work(&hook);
+        if let Some(bar) = spinner {
+            bar.finish_and_clear();
         }
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        bar.enable_steady_tick(Duration::from_millis(120));
-        Some(bar)
+        result
     }
 
     /// Prints a message on stderr unless quiet.

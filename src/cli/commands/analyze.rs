@@ -86,17 +86,7 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
     if let Some(note) = note {
         global.note(&note);
     }
-    let spinner = global.spinner();
-    let hook = |stage: &str| {
-        if let Some(bar) = &spinner {
-            bar.set_message(stage.to_string());
-        }
-    };
-    let result = micromarket::analyze(&config, &hook);
-    if let Some(bar) = spinner {
-        bar.finish_and_clear();
-    }
-    let manifest = result?;
+    let manifest = global.with_spinner(|hook| micromarket::analyze(&config, hook))?;
     report(&manifest, &args.out, global)?;
     Ok(0)
 }

@@ -85,17 +85,8 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
     if let Some(note) = note {
         global.note(&note);
     }
-    let spinner = global.spinner();
-    let hook = |stage: &str| {
-        if let Some(bar) = &spinner {
-            bar.set_message(stage.to_string());
-        }
-    };
-    let result = micromarket::analyze::catchment(&config, &stores, mode, &hook);
-    if let Some(bar) = spinner {
-        bar.finish_and_clear();
-    }
-    let manifest = result?;
+    let manifest = global
+        .with_spinner(|hook| micromarket::analyze::catchment(&config, &stores, mode, hook))?;
     if global.json {
         println!("{}", serde_json::to_string_pretty(&manifest)?);
     } else if !global.quiet {
