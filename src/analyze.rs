@@ -297,14 +297,7 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
         path: config.out.display().to_string(),
         source,
     })?;
-    let rows = &prepared.ingested.rows;
-    if rows.reject_ratio() > config.max_reject_ratio {
-        let error = Error::TooManyRejects {
-            read: rows.read,
-            rejected: rows.rejected,
-            ratio: rows.reject_ratio(),
-            max: config.max_reject_ratio,
-        };
+    if let Some(error) = Error::too_many_rejects(&prepared.ingested.rows, config.max_reject_ratio) {
         manifest.outputs.push(export::write_rejects(
             &config.out,
             &prepared.ingested.rejects,
@@ -445,14 +438,8 @@ pub fn catchment(
         lat: store_rows.table.lat.clone(),
         lng: store_rows.table.lng.clone(),
     };
-    let rows = &prepared.ingested.rows;
-    if rows.reject_ratio() > config.max_reject_ratio {
-        return Err(Error::TooManyRejects {
-            read: rows.read,
-            rejected: rows.rejected,
-            ratio: rows.reject_ratio(),
-            max: config.max_reject_ratio,
-        });
+    if let Some(error) = Error::too_many_rejects(&prepared.ingested.rows, config.max_reject_ratio) {
+        return Err(error);
     }
     hook("locate and index");
     let started = Instant::now();

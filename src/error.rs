@@ -40,6 +40,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// [`Error::TooManyRejects`] when the share of rejected rows is above `max`.
+    pub fn too_many_rejects(rows: &crate::consumer::RowCounts, max: f64) -> Option<Error> {
+        (rows.reject_ratio() > max).then(|| Error::TooManyRejects {
+            read: rows.read,
+            rejected: rows.rejected,
+            ratio: rows.reject_ratio(),
+            max,
+        })
+    }
+
     /// Whether this error comes from bad input (exit code 2) rather than a failure (exit code 1).
     pub fn is_invalid_input(&self) -> bool {
         match self {

@@ -150,13 +150,8 @@ pub fn run_plan(
     };
     let ingested = ingest(&Source::Path(plan.consumers.clone()), &ingest_options)?;
     let rows = ingested.rows.clone();
-    if rows.reject_ratio() > plan.max_reject_ratio {
-        return Err(Error::TooManyRejects {
-            read: rows.read,
-            rejected: rows.rejected,
-            ratio: rows.reject_ratio(),
-            max: plan.max_reject_ratio,
-        });
+    if let Some(error) = Error::too_many_rejects(&rows, plan.max_reject_ratio) {
+        return Err(error);
     }
     timings.insert("ingest".into(), started.elapsed().as_millis() as u64);
     notify(Event::Stage("locate and segments"));
