@@ -88,6 +88,8 @@ pub enum Event<'a> {
 }
 
 const PARTIAL: &str = ".partial";
+/// Resolution of the shared locate pass; launches at it reuse its cells.
+const LOCATE_RESOLUTION: h3o::Resolution = h3o::Resolution::Eight;
 
 fn sha256_file(path: &Path) -> Option<String> {
     std::fs::read(path).ok().map(|b| hex(&Sha256::digest(b)))
@@ -157,7 +159,7 @@ pub fn run_plan(
     notify(Event::Stage("locate and segments"));
     let started = Instant::now();
     let table = &ingested.table;
-    let locator = Locator::new(&plan.boundaries, h3o::Resolution::Eight);
+    let locator = Locator::new(&plan.boundaries, LOCATE_RESOLUTION);
     let located = locator.locate(&table.lat, &table.lng);
     let mut compiled: BTreeMap<String, Vec<Segment>> = BTreeMap::new();
     for (name, file) in &files {
@@ -219,6 +221,11 @@ pub fn run_plan(
         .build()
         .map_err(|e| Error::Parameter(format!("cannot start {} jobs: {e}", options.jobs)))?;
     let scopes = stats::scopes(&plan.boundaries);
+    let shared = Shared {
+        table,
+        cells: &located.cell,
+        rows_of_city: &rows_of_city,
+    };
     pool.install(|| {
         plan.launches
             .par_iter()
@@ -236,15 +243,7 @@ pub fn run_plan(
                     .find(|s| s.kind == ScopeKind::City && s.area == Some(launch.city))
                     .expect("every city has a scope");
                 let segments = &compiled[&launch.parameters.segments];
-                let result = run_launch(
-                    plan,
-                    launch,
-                    n,
-                    scope,
-                    &rows_of_city[launch.city],
-                    table,
-                    segments,
-                );
+                let result = run_launch(plan, launch, n, scope, &shared, segments);
                 let (status, error, figures) = match result {
                     Ok(figures) => (LaunchStatus::Ok, None, figures),
                     Err(e) => (LaunchStatus::Failed, Some(e), Figures::default()),
@@ -271,6 +270,14 @@ pub fn run_plan(
     Ok(manifest.into_inner().expect("no launch panicked"))
 }
 
+/// What every launch reads: the consumers, their cells at [`LOCATE_RESOLUTION`], and the rows of
+/// each city.
+struct Shared<'a> {
+    table: &'a crate::consumer::ConsumerTable,
+    cells: &'a [h3o::CellIndex],
+    rows_of_city: &'a [Vec<u32>],
+}
+
 #[derive(Default)]
 struct Figures {
     consumers: u64,
@@ -286,19 +293,25 @@ fn run_launch(
     launch: &Launch,
     n: usize,
     scope: &stats::Scope,
-    rows: &[u32],
-    table: &crate::consumer::ConsumerTable,
+    shared: &Shared<'_>,
     segments: &[Segment],
 ) -> Result<Figures, String> {
+    let rows = &shared.rows_of_city[launch.city];
     let city = &plan.boundaries.cities[launch.city];
     if rows.is_empty() {
         return Err(format!("city '{}' has no consumers", city.name));
     }
     let p = &launch.parameters;
     let resolution = h3o::Resolution::try_from(p.resolution).map_err(|e| e.to_string())?;
-    let lat: Vec<f64> = rows.iter().map(|&r| table.lat[r as usize]).collect();
-    let lng: Vec<f64> = rows.iter().map(|&r| table.lng[r as usize]).collect();
-    let cells = index::assign_cells(&lat, &lng, resolution);
+    // Cells are computed directly at the launch's resolution; the shared pass already has them
+    // at its own.
+    let cells = if resolution == LOCATE_RESOLUTION {
+        rows.iter().map(|&r| shared.cells[r as usize]).collect()
+    } else {
+        let lat: Vec<f64> = rows.iter().map(|&r| shared.table.lat[r as usize]).collect();
+        let lng: Vec<f64> = rows.iter().map(|&r| shared.table.lng[r as usize]).collect();
+        index::assign_cells(&lat, &lng, resolution)
+    };
     let counts = stats::aggregate_scope(scope.clone(), rows, &cells, segments);
     let privacy = Privacy {
         min_count: p.min_count,

@@ -200,11 +200,6 @@ impl Locator {
             .unzip();
         Located { cell, region, city }
     }
-
-    /// Number of shortcut cells (for reports and benches).
-    pub fn interior_cells(&self) -> usize {
-        self.regions.interior.len() + self.cities.interior.len()
-    }
 }
 
 #[cfg(test)]

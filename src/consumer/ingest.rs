@@ -318,7 +318,7 @@ fn ingest_once(
         buf.truncate(old + n);
         eof = n < block_bytes;
     }
-    Ok(Pass::Done(merged.finish(&header, &plan)))
+    Ok(Pass::Done(merged.finish()))
 }
 
 fn resolve_columns(
@@ -921,7 +921,7 @@ impl Merged {
         }
     }
 
-    fn finish(self, _header: &[String], _plan: &Plan) -> Ingested {
+    fn finish(self) -> Ingested {
         let rows = RowCounts::new(self.table.len() as u64, &self.rejects);
         Ingested {
             table: self.table,

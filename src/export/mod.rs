@@ -143,30 +143,24 @@ impl CellFigures {
         }
     }
 
+    /// Writes the properties in [`CELL_PROPERTIES`] order, each after its key from `keys`.
     fn write_json(&self, w: &mut impl Write, keys: &[String]) -> io::Result<()> {
-        let lo_hi = |x: Option<(f64, f64)>| (x.map(|v| v.0), x.map(|v| v.1));
-        let (p_lo, p_hi) = lo_hi(self.penetration_interval);
-        let (l_lo, l_hi) = lo_hi(self.lift_interval);
-        let numbers = [
-            self.count.map(|c| c as f64),
-            self.penetration,
-            p_lo,
-            p_hi,
-            self.lift,
-            l_lo,
-            l_hi,
-            Some(self.gi),
+        let (p, l) = (self.penetration_interval, self.lift_interval);
+        let values = [
+            serde_json::json!(self.count),
+            serde_json::json!(self.penetration),
+            serde_json::json!(p.map(|v| v.0)),
+            serde_json::json!(p.map(|v| v.1)),
+            serde_json::json!(self.lift),
+            serde_json::json!(l.map(|v| v.0)),
+            serde_json::json!(l.map(|v| v.1)),
+            serde_json::json!(self.gi),
+            serde_json::json!(self.hot),
+            serde_json::json!(self.suppressed),
         ];
-        for (key, value) in keys.iter().zip(numbers) {
+        for (key, value) in keys.iter().zip(&values) {
             w.write_all(key.as_bytes())?;
-            match (key.ends_with("_count\":"), value) {
-                (true, Some(v)) => write!(w, "{}", v as u64)?,
-                (_, v) => json_opt(w, v.as_ref())?,
-            }
-        }
-        for (key, flag) in keys[8..].iter().zip([self.hot, self.suppressed]) {
-            w.write_all(key.as_bytes())?;
-            w.write_all(if flag { b"true" } else { b"false" })?;
+            serde_json::to_writer(&mut *w, value)?;
         }
         Ok(())
     }
@@ -187,10 +181,6 @@ impl CellFigures {
             self.q_value.to_string(),
         ]
     }
-}
-
-fn json_opt<T: serde::Serialize>(w: &mut impl Write, value: Option<&T>) -> io::Result<()> {
-    serde_json::to_writer(w, &value).map_err(io::Error::other)
 }
 
 pub(crate) fn opt_text<T: ToString>(value: Option<T>) -> String {

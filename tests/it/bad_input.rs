@@ -1,6 +1,6 @@
 //! Bad input: every rejected-row case, boundary and segment errors, exit codes and messages.
 
-use crate::common::{analyze_tiny, csv_rows, json, run_in, tiny};
+use crate::common::{analyze_tiny, assert_rejects, csv_rows, json, run_in, tiny};
 use std::path::Path;
 
 /// The fixture's consumers followed by `extra` rows, written to `dir/consumers.csv`.
@@ -36,13 +36,9 @@ bad9,10.0,-180.5,F,30
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let rejects = csv_rows(&dir.path().join("out/rejects.csv"));
-    let got: Vec<(&str, &str)> = rejects
-        .iter()
-        .map(|r| (r["line"].as_str(), r["reason"].as_str()))
-        .collect();
-    assert_eq!(
-        got,
-        vec![
+    assert_rejects(
+        &dir.path().join("out/rejects.csv"),
+        &[
             ("47", "invalid_latitude"),
             ("48", "invalid_latitude"),
             ("49", "invalid_latitude"),
@@ -52,7 +48,7 @@ bad9,10.0,-180.5,F,30
             ("53", "duplicate_id"),
             ("54", "wrong_field_count"),
             ("55", "invalid_longitude"),
-        ]
+        ],
     );
     assert_eq!(rejects[0]["text"], "bad1,abc,20.0,F,30");
     assert!(

@@ -1,38 +1,13 @@
 //! `catchment`: radius and nearest modes on the tiny fixture, overlap, bad stores files.
 
-use crate::common::{csv_rows, json, run_in, tiny};
+use crate::common::{assert_rejects, csv_rows, json, run_tiny, tiny};
 use std::path::Path;
 
 fn catchment(dir: &Path, stores: &Path, extra: &[&str]) -> crate::common::Run {
-    let t = tiny();
-    let arg = |name: &str| t.join(name).display().to_string();
     let stores = stores.display().to_string();
-    let (consumers, regions, cities, segments) = (
-        arg("consumers.csv"),
-        arg("regions.geojson"),
-        arg("cities.geojson"),
-        arg("segments.toml"),
-    );
-    let mut args = vec![
-        "catchment",
-        "--consumers",
-        &consumers,
-        "--regions",
-        &regions,
-        "--cities",
-        &cities,
-        "--segments",
-        &segments,
-        "--stores",
-        &stores,
-        "--min-count",
-        "1",
-    ];
-    if !extra.contains(&"--out") {
-        args.extend_from_slice(&["--out", "out"]);
-    }
+    let mut args = vec!["--stores", stores.as_str(), "--min-count", "1"];
     args.extend_from_slice(extra);
-    run_in(dir, &args)
+    run_tiny(dir, "catchment", &tiny().join("consumers.csv"), &args)
 }
 
 /// Consumers per store from catchments.csv (one row per store and segment).
@@ -118,19 +93,14 @@ fn bad_store_rows_are_rejected_with_lines() {
     .expect("write");
     let run = catchment(dir.path(), &stores, &["--radius-km", "1"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let rejects = csv_rows(&dir.path().join("out/store_rejects.csv"));
-    let got: Vec<(&str, &str)> = rejects
-        .iter()
-        .map(|r| (r["line"].as_str(), r["reason"].as_str()))
-        .collect();
-    assert_eq!(
-        got,
-        vec![
+    assert_rejects(
+        &dir.path().join("out/store_rejects.csv"),
+        &[
             ("3", "invalid_latitude"),
             ("4", "duplicate_id"),
             ("5", "wrong_field_count"),
-            ("6", "missing_id")
-        ]
+            ("6", "missing_id"),
+        ],
     );
     let manifest = json(&dir.path().join("out/manifest.json"));
     assert_eq!(manifest["store_rows"]["read"], 5);

@@ -38,6 +38,12 @@ pub fn run_in(dir: &Path, args: &[&str]) -> Run {
 
 /// Runs `analyze` on the tiny fixture with `consumers` as the consumers file and extra args.
 pub fn analyze_tiny(dir: &Path, consumers: &Path, extra: &[&str]) -> Run {
+    run_tiny(dir, "analyze", consumers, extra)
+}
+
+/// Runs `command` with the tiny fixture's regions, cities and segments, `consumers` as the
+/// consumers file, `--out out` unless `extra` names another, then `extra`.
+pub fn run_tiny(dir: &Path, command: &str, consumers: &Path, extra: &[&str]) -> Run {
     let t = tiny();
     let path = |name: &str| t.join(name).display().to_string();
     let consumers = consumers.display().to_string();
@@ -47,7 +53,7 @@ pub fn analyze_tiny(dir: &Path, consumers: &Path, extra: &[&str]) -> Run {
         path("segments.toml"),
     );
     let mut args = vec![
-        "analyze",
+        command,
         "--consumers",
         &consumers,
         "--regions",
@@ -62,6 +68,16 @@ pub fn analyze_tiny(dir: &Path, consumers: &Path, extra: &[&str]) -> Run {
     }
     args.extend_from_slice(extra);
     run_in(dir, &args)
+}
+
+/// Asserts the `(line, reason)` of every row of a rejects file, in order.
+pub fn assert_rejects(path: &Path, expected: &[(&str, &str)]) {
+    let rows = csv_rows(path);
+    let got: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["line"].as_str(), r["reason"].as_str()))
+        .collect();
+    assert_eq!(got, expected, "{}", path.display());
 }
 
 /// Parses a JSON file.
