@@ -74,6 +74,8 @@ pub struct AnalyzeConfig {
     pub budget: Option<u64>,
     /// What the budget buys: cells or whole micro-markets.
     pub budget_unit: BudgetUnit,
+    /// Maps (`map.html` per scope, `index.html` at the root); `None` writes none.
+    pub maps: Option<export::MapOptions>,
     /// Output folder.
     pub out: PathBuf,
 }
@@ -95,6 +97,7 @@ impl AnalyzeConfig {
             neighbours: 1,
             budget: None,
             budget_unit: BudgetUnit::Cells,
+            maps: Some(export::MapOptions::default()),
             out,
         }
     }
@@ -352,6 +355,18 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
                     privacy,
                 )?;
             }
+            if let Some(map_options) = &config.maps {
+                let areas = stats::scope_areas(&prepared.boundaries, &c.scope);
+                let inputs = export::MapInputs {
+                    counts: c,
+                    hot_spots: &hot,
+                    areas: &areas,
+                    segment_names: &segment_names,
+                    privacy,
+                    fdr: config.fdr,
+                };
+                export::write_map(&config.out, &mut record, &inputs, map_options)?;
+            }
             Ok(record)
         })
         .collect::<Result<Vec<_>, export::ExportError>>()?;
@@ -375,6 +390,15 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
     )?;
     manifest.suppressed.add(&summary_suppressed);
     manifest.outputs.push(summary);
+    if config.maps.is_some() {
+        manifest.outputs.push(export::write_index(
+            &config.out,
+            &counts,
+            &manifest.scopes,
+            &segment_names,
+            privacy,
+        )?);
+    }
     manifest.outputs.push(export::write_rejects(
         &config.out,
         &prepared.ingested.rejects,

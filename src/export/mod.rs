@@ -4,6 +4,7 @@ mod atomic;
 mod catchment;
 mod geometry;
 mod manifest;
+mod map;
 
 pub use atomic::{AtomicFile, Written, hex};
 pub use catchment::write_catchments;
@@ -12,6 +13,7 @@ pub use manifest::{
     CatchmentManifest, InputRecord, Manifest, OutputRecord, Parameters, ScopeRecord, SegmentRecord,
     Suppressed, Tool,
 };
+pub use map::{MapInputs, MapOptions, write_index, write_map};
 
 use crate::consumer::Reject;
 use crate::market::{BudgetUnit, Campaign, MicroMarket};

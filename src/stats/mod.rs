@@ -374,6 +374,20 @@ pub struct SegmentHotSpots {
     pub hot: Vec<bool>,
 }
 
+/// The boundaries of a scope: its region or city, or for `all` every region and every city
+/// outside the regions.
+pub fn scope_areas<'a>(boundaries: &'a Boundaries, scope: &Scope) -> Vec<&'a Area> {
+    match (scope.kind, scope.area) {
+        (ScopeKind::Region, Some(r)) => vec![&boundaries.regions[r]],
+        (ScopeKind::City, Some(c)) => vec![&boundaries.cities[c]],
+        _ => boundaries
+            .regions
+            .iter()
+            .chain(boundaries.cities.iter().filter(|c| c.region.is_none()))
+            .collect(),
+    }
+}
+
 /// The study area of a scope: every cell whose centre lies in the scope's polygons (h3o's tiler,
 /// centroid containment, so neighbouring cities never share a cell) plus every cell holding one of
 /// its consumers, sorted. `all` takes every region and every city outside the regions.
@@ -382,15 +396,7 @@ pub fn study_area(
     counts: &ScopeCounts,
     resolution: Resolution,
 ) -> Vec<CellIndex> {
-    let areas: Vec<&Area> = match (counts.scope.kind, counts.scope.area) {
-        (ScopeKind::Region, Some(r)) => vec![&boundaries.regions[r]],
-        (ScopeKind::City, Some(c)) => vec![&boundaries.cities[c]],
-        _ => boundaries
-            .regions
-            .iter()
-            .chain(boundaries.cities.iter().filter(|c| c.region.is_none()))
-            .collect(),
-    };
+    let areas = scope_areas(boundaries, &counts.scope);
     let mut tiler = TilerBuilder::new(resolution)
         .containment_mode(ContainmentMode::ContainsCentroid)
         .build();

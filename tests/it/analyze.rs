@@ -244,7 +244,8 @@ fn bundled_sample_runs_with_no_arguments() {
     for scope in manifest["scopes"].as_array().expect("scopes") {
         outputs.extend(scope["outputs"].as_array().expect("outputs"));
     }
-    assert_eq!(outputs.len(), 2 + 15 * 3);
+    // summary, rejects and index; per scope cells (GeoJSON and CSV), micro-markets and map.
+    assert_eq!(outputs.len(), 3 + 15 * 4);
     for o in outputs {
         let bytes =
             std::fs::read(out.path().join(o["path"].as_str().expect("path"))).expect("listed file");
@@ -252,6 +253,43 @@ fn bundled_sample_runs_with_no_arguments() {
         let digest = micromarket::export::hex(&Sha256::digest(&bytes));
         assert_eq!(o["sha256"], digest.as_str(), "{}", o["path"]);
     }
+}
+
+#[test]
+fn no_maps_writes_and_lists_none() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let consumers = tiny().join("consumers.csv");
+    let run = analyze_tiny(dir.path(), &consumers, &["--no-maps"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let files = walk(&dir.path().join("out"));
+    assert!(
+        files
+            .iter()
+            .all(|f| f.extension().is_none_or(|e| e != "html")),
+        "{files:?}"
+    );
+    let manifest = json(&dir.path().join("out/manifest.json"));
+    assert!(!manifest.to_string().contains(".html"));
+
+    let with_maps = analyze_tiny(dir.path(), &consumers, &["--out", "maps"]);
+    assert_eq!(with_maps.code, 0, "{}", with_maps.stderr);
+    let manifest = json(&dir.path().join("maps/manifest.json"));
+    for scope in manifest["scopes"].as_array().expect("scopes") {
+        let map = scope["outputs"]
+            .as_array()
+            .expect("outputs")
+            .iter()
+            .find(|o| o["kind"] == "map")
+            .expect("every scope has a map");
+        assert!(
+            dir.path()
+                .join("maps")
+                .join(map["path"].as_str().expect("path"))
+                .exists()
+        );
+    }
+    let index = std::fs::read_to_string(dir.path().join("maps/index.html")).expect("index");
+    assert!(index.contains("href=\"valley/map.html#segment="), "{index}");
 }
 
 #[test]
@@ -287,6 +325,8 @@ fn same_inputs_give_identical_bytes_whatever_the_threads() {
     for file in [
         "all/cells.geojson",
         "valley/cells.csv",
+        "all/map.html",
+        "index.html",
         "summary.csv",
         "rejects.csv",
     ] {

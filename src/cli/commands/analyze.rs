@@ -7,7 +7,8 @@ use micromarket::export::Manifest;
 use std::path::PathBuf;
 
 /// Count segments per region, city and H3 cell; find Gi* hot spots and micro-markets; with
-/// --budget, select campaign cells. Writes GeoJSON and CSV per scope, and a manifest.
+/// --budget, select campaign cells. Writes GeoJSON and CSV per scope, a map.html per scope that
+/// opens offline in a browser, index.html at the root, and a manifest.
 ///
 /// With no input options it runs on the bundled sample in data/sample/.
 ///
@@ -44,6 +45,14 @@ pub struct Args {
     /// What the budget buys.
     #[arg(long, value_enum, default_value_t = Unit::Cells, requires = "budget")]
     budget_unit: Unit,
+    /// Skip map.html per scope and index.html at the root.
+    #[arg(long, conflicts_with = "basemap")]
+    no_maps: bool,
+    /// Tile-server URL template for a base map under the maps, e.g.
+    /// https://tile.example.org/{z}/{x}/{y}.png (the maps then need that server; without it
+    /// they open offline).
+    #[arg(long, value_name = "URL")]
+    basemap: Option<String>,
 }
 
 /// What a campaign budget buys.
@@ -83,6 +92,9 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
         Unit::Cells => micromarket::market::BudgetUnit::Cells,
         Unit::Micromarkets => micromarket::market::BudgetUnit::Micromarkets,
     };
+    config.maps = (!args.no_maps).then(|| micromarket::export::MapOptions {
+        basemap: args.basemap.clone(),
+    });
     if let Some(note) = note {
         global.note(&note);
     }

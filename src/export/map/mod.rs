@@ -1,0 +1,673 @@
+//! Maps a planner can open by double-click: a self-contained `map.html` per scope, with Leaflet
+//! embedded in the binary, and an `index.html` at the output root linking them.
+//!
+//! A map carries its own data. Cells are packed as little-endian integer arrays (the narrowest
+//! typed-array type that holds them) in base64: centres and vertex offsets in millionths of a
+//! degree, population, and per segment the member counts (`-1` where the minimum-count rule hides
+//! them) and Gi* in hundredths, plus the positions of the hot cells. Penetration, lift and their
+//! Wilson intervals are derived in the page from those counts with the formulas of the exports.
+//! Micro-markets and the campaign are the scope's own `micromarkets.geojson` and
+//! `campaign.geojson`, embedded as written. Cells hidden by the minimum count are not in the page
+//! at all. Nothing is fetched when the page opens unless `--basemap` names a tile server.
+
+use super::{AtomicFile, ExportError, OutputRecord, ScopeRecord, io_error};
+use crate::boundary::Area;
+use crate::stats::{HotSpots, Privacy, ScopeCounts, penetration};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::path::Path;
+
+const PAGE: &str = include_str!("map.html");
+const INDEX: &str = include_str!("index.html");
+const VIEWER_JS: &str = include_str!("viewer.js");
+const VIEWER_CSS: &str = include_str!("viewer.css");
+/// Leaflet 1.9.4 from the npm registry, byte for byte (the browser test compares it).
+const LEAFLET_JS: &str = include_str!("leaflet/leaflet.js");
+const LEAFLET_CSS: &str = include_str!("leaflet/leaflet.css");
+const LEAFLET_LICENSE: &str = include_str!("leaflet/LICENSE");
+
+/// Choices for the maps of a run.
+#[derive(Debug, Clone, Default)]
+pub struct MapOptions {
+    /// A tile-server URL template (`https://…/{z}/{x}/{y}.png`) for a base map; none by default,
+    /// so maps need no network.
+    pub basemap: Option<String>,
+}
+
+/// Integers packed little-endian in the narrowest typed-array type that holds them, in base64.
+#[derive(Debug, Serialize)]
+struct Packed {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    data: String,
+}
+
+fn pack(values: &[i64]) -> Packed {
+    let (min, max) = values
+        .iter()
+        .fold((0i64, 0i64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let fits = |lo: i64, hi: i64| min >= lo && max <= hi;
+    let (kind, width) = if fits(0, i64::from(u8::MAX)) {
+        ("u8", 1)
+    } else if fits(i64::from(i16::MIN), i64::from(i16::MAX)) {
+        ("i16", 2)
+    } else if fits(0, i64::from(u16::MAX)) {
+        ("u16", 2)
+    } else if fits(i64::from(i32::MIN), i64::from(i32::MAX)) {
+        ("i32", 4)
+    } else {
+        assert!(fits(0, i64::from(u32::MAX)), "packed values fit 32 bits");
+        ("u32", 4)
+    };
+    let mut bytes = Vec::with_capacity(values.len() * width);
+    for &v in values {
+        bytes.extend_from_slice(&v.to_le_bytes()[..width]);
+    }
+    Packed {
+        kind,
+        data: BASE64.encode(bytes),
+    }
+}
+
+/// The scope as the page shows it.
+#[derive(Debug, Serialize)]
+struct PageScope<'a> {
+    kind: &'a str,
+    name: &'a str,
+    region: &'a str,
+    city: &'a str,
+    population: Option<u64>,
+}
+
+/// Shown cells: hex ids, geometry and population.
+#[derive(Debug, Serialize)]
+struct PageCells {
+    ids: Vec<String>,
+    /// `lat, lng` per cell, in millionths of a degree.
+    centre: Packed,
+    /// Vertices per cell.
+    vertices: Packed,
+    /// `dlat, dlng` per vertex from its cell's centre, in millionths of a degree.
+    offsets: Packed,
+    population: Packed,
+}
+
+/// One segment's figures over the shown cells.
+#[derive(Debug, Serialize)]
+struct PageSegment<'a> {
+    name: &'a str,
+    /// `K`, unless hidden by the minimum count.
+    members: Option<u64>,
+    /// `K / N` (lift is penetration over it); `None` when `K = 0` or `N = 0`.
+    base_rate: Option<f64>,
+    /// `k_c`, `-1` where hidden.
+    count: Packed,
+    /// Gi* in hundredths.
+    gi: Packed,
+    /// Positions (in the shown cells) of the hot cells.
+    hot: Packed,
+}
+
+#[derive(Debug, Serialize)]
+struct PageData<'a> {
+    scope: PageScope<'a>,
+    min_count: u32,
+    fdr: f64,
+    basemap: Option<&'a str>,
+    /// The scope's boundaries as one GeoJSON MultiPolygon.
+    boundary: &'a RawValue,
+    cells: PageCells,
+    segments: Vec<PageSegment<'a>>,
+    micromarkets: &'a RawValue,
+    campaign: Option<&'a RawValue>,
+}
+
+/// What a map shows besides the counts.
+pub struct MapInputs<'a> {
+    /// The scope's counts.
+    pub counts: &'a ScopeCounts,
+    /// Its Gi* figures.
+    pub hot_spots: &'a HotSpots,
+    /// The scope's boundaries (see [`crate::stats::scope_areas`]).
+    pub areas: &'a [&'a Area],
+    /// Segment names, in segment order.
+    pub segment_names: &'a [String],
+    /// The minimum-count rule.
+    pub privacy: Privacy,
+    /// FDR of the hot-spot test, shown in the legend.
+    pub fdr: f64,
+}
+
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+/// JSON made safe inside a `<script>` element: `<` only occurs in strings, where `\u003c`
+/// means the same.
+fn script_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value)
+        .expect("page data serializes")
+        .replace('<', "\\u003c")
+}
+
+/// Fills `{{NAME}}` markers of `template` from `values`; markers are looked for in the template
+/// only, never in the values.
+fn render(template: &str, values: &[(&str, &str)], out: &mut impl Write) -> io::Result<()> {
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let end = rest[start..]
+            .find("}}")
+            .expect("template markers are closed")
+            + start;
+        let name = &rest[start + 2..end];
+        let value = values
+            .iter()
+            .find(|(key, _)| *key == name)
+            .unwrap_or_else(|| panic!("template marker {name} has a value"))
+            .1;
+        out.write_all(&rest.as_bytes()[..start])?;
+        out.write_all(value.as_bytes())?;
+        rest = &rest[end + 2..];
+    }
+    out.write_all(rest.as_bytes())
+}
+
+fn page_cells(counts: &ScopeCounts, shown: &[usize]) -> PageCells {
+    let mut centre = Vec::with_capacity(shown.len() * 2);
+    let mut vertices = Vec::with_capacity(shown.len());
+    let mut offsets = Vec::with_capacity(shown.len() * 12);
+    let micro = |degrees: f64| (degrees * 1e6).round() as i64;
+    for &c in shown {
+        let cell = counts.cells[c];
+        let middle = h3o::LatLng::from(cell);
+        let (lat, lng) = (micro(middle.lat()), micro(middle.lng()));
+        centre.extend([lat, lng]);
+        let boundary = cell.boundary();
+        vertices.push(boundary.len() as i64);
+        for vertex in boundary.iter() {
+            // Offsets from the centre never wrap: a cell crossing the antimeridian is drawn
+            // whole, past ±180°.
+            let dlng = (vertex.lng() - middle.lng() + 540.0).rem_euclid(360.0) - 180.0;
+            offsets.extend([micro(vertex.lat()) - lat, micro(middle.lng() + dlng) - lng]);
+        }
+    }
+    PageCells {
+        ids: shown.iter().map(|&c| counts.cells[c].to_string()).collect(),
+        centre: pack(&centre),
+        vertices: pack(&vertices),
+        offsets: pack(&offsets),
+        population: pack(
+            &shown
+                .iter()
+                .map(|&c| i64::from(counts.population[c]))
+                .collect::<Vec<_>>(),
+        ),
+    }
+}
+
+fn boundary_json(areas: &[&Area]) -> io::Result<Box<RawValue>> {
+    let polygons: Vec<geo::Polygon<f64>> = areas
+        .iter()
+        .flat_map(|a| a.geometry.0.iter().cloned())
+        .collect();
+    let mut text = Vec::new();
+    super::write_multipolygon(&mut text, &geo::MultiPolygon::new(polygons))?;
+    let text = String::from_utf8(text).map_err(io::Error::other)?;
+    RawValue::from_string(text).map_err(io::Error::other)
+}
+
+fn layer_json(path: &Path) -> io::Result<Box<RawValue>> {
+    RawValue::from_string(std::fs::read_to_string(path)?.trim_end().to_string())
+        .map_err(io::Error::other)
+}
+
+/// Writes `map.html` into the scope's folder and lists it in `record`. The micro-markets (and
+/// the campaign, when `record` lists one) are read back from the files this run wrote there.
+///
+/// # Errors
+///
+/// [`ExportError`] naming the file that could not be read or written.
+pub fn write_map(
+    root: &Path,
+    record: &mut ScopeRecord,
+    inputs: &MapInputs<'_>,
+    options: &MapOptions,
+) -> Result<(), ExportError> {
+    let scope = &inputs.counts.scope;
+    let folder = root.join(&scope.folder);
+    let path = folder.join("map.html");
+    let layer = |name: &str| -> Result<Box<RawValue>, ExportError> {
+        let file = folder.join(name);
+        layer_json(&file).map_err(io_error(&file))
+    };
+    let micromarkets = layer("micromarkets.geojson")?;
+    let campaign = if record.outputs.iter().any(|o| o.kind == "campaign") {
+        Some(layer("campaign.geojson")?)
+    } else {
+        None
+    };
+    let mut file = AtomicFile::create(&path).map_err(io_error(&path))?;
+    let shown = map_page(
+        inputs,
+        options,
+        &micromarkets,
+        campaign.as_deref(),
+        &mut file,
+    )
+    .map_err(io_error(&path))?;
+    let written = file.commit().map_err(io_error(&path))?;
+    let relative = scope
+        .folder
+        .join("map.html")
+        .to_string_lossy()
+        .replace('\\', "/");
+    record
+        .outputs
+        .push(OutputRecord::new("map", relative, shown, written));
+    Ok(())
+}
+
+/// Writes the page of one scope's map; returns the number of cells it shows.
+fn map_page(
+    inputs: &MapInputs<'_>,
+    options: &MapOptions,
+    micromarkets: &RawValue,
+    campaign: Option<&RawValue>,
+    out: &mut impl Write,
+) -> io::Result<u64> {
+    let counts = inputs.counts;
+    let scope = &counts.scope;
+    let privacy = inputs.privacy;
+    let boundary = boundary_json(inputs.areas)?;
+    let shown: Vec<usize> = (0..counts.cells.len())
+        .filter(|&c| privacy.shows_cell(u64::from(counts.population[c])))
+        .collect();
+    let big_n = counts.total_population();
+    let segments = inputs
+        .segment_names
+        .iter()
+        .enumerate()
+        .map(|(s, name)| page_segment(inputs, &shown, s, name))
+        .collect();
+    let data = PageData {
+        scope: PageScope {
+            kind: scope.kind.as_str(),
+            name: &scope.name,
+            region: &scope.region,
+            city: &scope.city,
+            population: (!privacy.hides_count(big_n)).then_some(big_n),
+        },
+        min_count: privacy.min_count,
+        fdr: inputs.fdr,
+        basemap: options.basemap.as_deref(),
+        boundary: &boundary,
+        cells: page_cells(counts, &shown),
+        segments,
+        micromarkets,
+        campaign,
+    };
+    let title = html_escape(&format!(
+        "{} ({}): micromarket map",
+        scope.name,
+        scope.kind.as_str()
+    ));
+    render(
+        PAGE,
+        &[
+            ("TITLE", &title),
+            ("LEAFLET_LICENSE", LEAFLET_LICENSE),
+            ("LEAFLET_CSS", LEAFLET_CSS),
+            ("VIEWER_CSS", VIEWER_CSS),
+            ("DATA", &script_json(&data)),
+            ("LEAFLET_JS", LEAFLET_JS),
+            ("VIEWER_JS", VIEWER_JS),
+        ],
+        out,
+    )?;
+    Ok(shown.len() as u64)
+}
+
+/// Segment `s`'s figures over the shown cells.
+fn page_segment<'a>(
+    inputs: &MapInputs<'_>,
+    shown: &[usize],
+    s: usize,
+    name: &'a str,
+) -> PageSegment<'a> {
+    let counts = inputs.counts;
+    let privacy = inputs.privacy;
+    let figures = &inputs.hot_spots.segments[s];
+    let big_k = counts.total_members(s);
+    let count: Vec<i64> = shown
+        .iter()
+        .map(|&c| {
+            let k = u64::from(counts.members_of(c, s));
+            if privacy.hides_count(k) { -1 } else { k as i64 }
+        })
+        .collect();
+    let gi: Vec<i64> = shown
+        .iter()
+        .map(|&c| (figures.gi[c] * 100.0).round() as i64)
+        .collect();
+    let hot: Vec<i64> = shown
+        .iter()
+        .enumerate()
+        .filter(|&(_, &c)| figures.hot[c])
+        .map(|(at, _)| at as i64)
+        .collect();
+    PageSegment {
+        name,
+        members: (!privacy.hides_count(big_k)).then_some(big_k),
+        base_rate: penetration(big_k, counts.total_population()).filter(|&b| b > 0.0),
+        count: pack(&count),
+        gi: pack(&gi),
+        hot: pack(&hot),
+    }
+}
+
+/// Writes `index.html` at the output root: a row per scope × segment with its headline figures
+/// (population, members, base rate, micro-markets, campaign lift), each linking to the scope's
+/// map with that segment chosen. Figures hidden by the minimum count are left blank.
+///
+/// # Errors
+///
+/// [`ExportError`] naming the file.
+pub fn write_index(
+    root: &Path,
+    all: &[ScopeCounts],
+    records: &[ScopeRecord],
+    segment_names: &[String],
+    privacy: Privacy,
+) -> Result<OutputRecord, ExportError> {
+    let path = root.join("index.html");
+    let mut rows = String::new();
+    let mut count = 0u64;
+    for (counts, record) in all.iter().zip(records) {
+        let big_n = counts.total_population();
+        let folder = counts.scope.folder.to_string_lossy().replace('\\', "/");
+        for ((s, name), figures) in segment_names.iter().enumerate().zip(&record.segments) {
+            let big_k = counts.total_members(s);
+            let hide_n = privacy.hides_count(big_n);
+            let hide_k = hide_n || privacy.hides_count(big_k);
+            let shown = |hidden: bool, text: String| if hidden { String::new() } else { text };
+            let cells = [
+                counts.scope.kind.as_str().to_string(),
+                counts.scope.name.clone(),
+                name.clone(),
+                shown(hide_n, big_n.to_string()),
+                shown(hide_k, big_k.to_string()),
+                shown(
+                    hide_k,
+                    penetration(big_k, big_n)
+                        .map(|p| format!("{:.2}%", p * 100.0))
+                        .unwrap_or_default(),
+                ),
+                figures.micromarkets.to_string(),
+                figures
+                    .campaign_lift
+                    .map(|l| format!("{l:.2}"))
+                    .unwrap_or_default(),
+            ];
+            rows.push_str("<tr>");
+            for cell in &cells {
+                let _ = write!(rows, "<td>{}</td>", html_escape(cell));
+            }
+            let link = format!("{folder}/map.html#segment={}", percent_encode(name));
+            let _ = writeln!(
+                rows,
+                "<td><a href=\"{}\">map</a></td></tr>",
+                html_escape(&link)
+            );
+            count += 1;
+        }
+    }
+    let mut file = AtomicFile::create(&path).map_err(io_error(&path))?;
+    render(
+        INDEX,
+        &[("VIEWER_CSS", VIEWER_CSS), ("ROWS", &rows)],
+        &mut file,
+    )
+    .map_err(io_error(&path))?;
+    let written = file.commit().map_err(io_error(&path))?;
+    Ok(OutputRecord::new(
+        "index",
+        "index.html".into(),
+        count,
+        written,
+    ))
+}
+
+/// Percent-encodes a segment name for a URL fragment.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{Scope, ScopeKind, SegmentHotSpots};
+    use geo::{BoundingRect, MultiPolygon, polygon};
+    use h3o::{LatLng, Resolution};
+
+    fn unpack(packed: &Packed) -> Vec<i64> {
+        let bytes = BASE64.decode(&packed.data).expect("base64");
+        let width = match packed.kind {
+            "u8" => 1,
+            "i16" | "u16" => 2,
+            _ => 4,
+        };
+        let signed = packed.kind.starts_with('i');
+        bytes
+            .chunks(width)
+            .map(|b| {
+                let mut wide = [0u8; 8];
+                wide[..width].copy_from_slice(b);
+                let unsigned = i64::from_le_bytes(wide);
+                let shift = 64 - 8 * width as u32;
+                if signed {
+                    (unsigned << shift) >> shift
+                } else {
+                    unsigned
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn packing_picks_the_narrowest_type_and_round_trips() {
+        for (values, kind) in [
+            (vec![0, 3, 255], "u8"),
+            (vec![-1, 0, 300], "i16"),
+            (vec![0, 40_000], "u16"),
+            (vec![-1, 40_000], "i32"),
+            (vec![0, 3_000_000_000], "u32"),
+            (vec![], "u8"),
+        ] {
+            let packed = pack(&values);
+            assert_eq!(packed.kind, kind, "{values:?}");
+            assert_eq!(unpack(&packed), values);
+        }
+    }
+
+    /// A city of three cells (one below the minimum count) and one segment.
+    fn page(basemap: Option<&str>, name: &str) -> String {
+        let centre = LatLng::new(47.0, 8.0)
+            .expect("ll")
+            .to_cell(Resolution::Eight);
+        let mut cells: Vec<_> = centre.grid_disk::<Vec<_>>(1)[..3].to_vec();
+        cells.sort_unstable();
+        let counts = ScopeCounts {
+            scope: Scope {
+                kind: ScopeKind::City,
+                id: "c1".into(),
+                name: name.into(),
+                region: String::new(),
+                city: name.into(),
+                folder: "all/town".into(),
+                area: Some(0),
+            },
+            cells,
+            population: vec![40, 3, 25],
+            members: vec![12, 1, 4],
+            segments: 1,
+        };
+        let hot_spots = HotSpots {
+            study_area_cells: 3,
+            segments: vec![SegmentHotSpots {
+                gi: vec![2.345, -0.5, 0.25],
+                q_value: vec![0.01, 0.9, 0.8],
+                hot: vec![true, false, false],
+            }],
+        };
+        let square: MultiPolygon<f64> =
+            polygon![(x: 7.9, y: 46.9), (x: 8.1, y: 46.9), (x: 8.1, y: 47.1), (x: 7.9, y: 47.1)]
+                .into();
+        let area = Area {
+            id: None,
+            name: name.into(),
+            slug: "town".into(),
+            region: None,
+            bbox: square.bounding_rect().expect("bbox"),
+            geometry: square,
+        };
+        let inputs = MapInputs {
+            counts: &counts,
+            hot_spots: &hot_spots,
+            areas: &[&area],
+            segment_names: &["cyclists".to_string()],
+            privacy: Privacy { min_count: 10 },
+            fdr: 0.05,
+        };
+        let options = MapOptions {
+            basemap: basemap.map(str::to_string),
+        };
+        let empty = RawValue::from_string(r#"{"type":"FeatureCollection","features":[]}"#.into())
+            .expect("json");
+        let mut out = Vec::new();
+        let shown = map_page(&inputs, &options, &empty, None, &mut out).expect("page");
+        assert_eq!(shown, 2, "the cell of 3 consumers is left out");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    fn data_of(page: &str) -> serde_json::Value {
+        let start = page.find(r#"type="application/json">"#).expect("data") + 24;
+        let end = start + page[start..].find("</script>").expect("end");
+        serde_json::from_str(&page[start..end]).expect("data is JSON")
+    }
+
+    /// The distinct addresses starting with `prefix` in `text`.
+    fn addresses<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+        let mut found: Vec<&str> = text
+            .match_indices(prefix)
+            .map(|(at, _)| {
+                let rest = &text[at..];
+                let end = rest
+                    .find(|c: char| c.is_whitespace() || "\"'<".contains(c))
+                    .unwrap_or(rest.len());
+                let end = rest[..end].find(')').map_or(end, |p| p + 1);
+                &rest[..end]
+            })
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
+    #[test]
+    fn no_remote_url_without_a_basemap() {
+        let page = page(None, "Town");
+        // Our own parts (template, viewer, data) name no address at all.
+        let ours = page
+            .replace(LEAFLET_JS, "")
+            .replace(LEAFLET_CSS, "")
+            .replace(LEAFLET_LICENSE, "");
+        for pattern in ["://", "src=", "href=", "url(", "@import"] {
+            assert!(!ours.contains(pattern), "the page names {pattern}");
+        }
+        // Leaflet's own addresses: in its code the banner, the SVG namespace and the link of its
+        // attribution control, which maps without a base map leave off; in its style sheet two
+        // bug reports in comments and the images of controls and markers the maps do not use.
+        // None is fetched (the browser test watches every request).
+        assert_eq!(
+            addresses(LEAFLET_JS, "http"),
+            ["http://www.w3.org/2000/svg", "https://leafletjs.com"]
+        );
+        assert_eq!(
+            addresses(LEAFLET_CSS, "http"),
+            [
+                "https://bugs.chromium.org/p/chromium/issues/detail?id=600120",
+                "https://bugzilla.mozilla.org/show_bug.cgi?id=888319",
+            ]
+        );
+        assert_eq!(
+            addresses(LEAFLET_CSS, "url("),
+            [
+                "url(#default#VML)",
+                "url(images/layers-2x.png)",
+                "url(images/layers.png)",
+                "url(images/marker-icon.png)",
+            ]
+        );
+        assert!(VIEWER_JS.contains("attributionControl: Boolean(data.basemap)"));
+        assert_eq!(data_of(&page)["basemap"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn a_basemap_is_the_only_address_added() {
+        let url = "https://tiles.example.org/{z}/{x}/{y}.png";
+        let page = page(Some(url), "Town");
+        assert_eq!(data_of(&page)["basemap"], url);
+        let ours = page
+            .replace(LEAFLET_JS, "")
+            .replace(LEAFLET_CSS, "")
+            .replace(url, "");
+        assert!(!ours.contains("://"));
+    }
+
+    #[test]
+    fn names_cannot_break_out_of_the_page() {
+        let name = "</script><script>alert(1)</script> {{DATA}}";
+        let page = page(None, name);
+        assert_eq!(page.matches("<script").count(), 3, "data, Leaflet, viewer");
+        assert!(page.contains("&lt;/script&gt;&lt;script&gt;alert(1)"));
+        let data = data_of(&page);
+        assert_eq!(data["scope"]["name"], name);
+        // Only shown cells are in the page; the hidden count is -1, the others as counted.
+        assert_eq!(data["cells"]["ids"].as_array().expect("ids").len(), 2);
+        let count: Packed = Packed {
+            kind: if data["segments"][0]["count"]["type"] == "i16" {
+                "i16"
+            } else {
+                "u8"
+            },
+            data: data["segments"][0]["count"]["data"]
+                .as_str()
+                .expect("data")
+                .into(),
+        };
+        assert_eq!(unpack(&count), [12, -1]);
+    }
+}

@@ -1,0 +1,174 @@
+// Opens micromarket's map.html files from disk in headless Chromium (Debian's, through
+// playwright-core) and checks what a planner sees.
+//
+//   node map.test.mjs SAMPLE_OUT SCREENSHOT [BIG_MAP]
+//
+// SAMPLE_OUT is an `analyze --budget` output of the bundled sample; SCREENSHOT is where the
+// sample city's picture goes; BIG_MAP is a map.html of a city of at least 50,000 cells, which
+// must stay under 15 MB and open in under 3 s. Prints one JSON line of figures per map.
+import { chromium } from 'playwright-core';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const [sampleOut, screenshot, bigMap] = process.argv.slice(2);
+assert.ok(sampleOut && screenshot, 'usage: node map.test.mjs SAMPLE_OUT SCREENSHOT [BIG_MAP]');
+
+// The Leaflet embedded in the binary is npm's, byte for byte, with its licence.
+const vendored = path.join(here, '../../src/export/map/leaflet');
+for (const [ours, theirs] of [['leaflet.js', 'dist/leaflet.js'], ['leaflet.css', 'dist/leaflet.css'], ['LICENSE', 'LICENSE']]) {
+  assert.ok(
+    fs.readFileSync(path.join(vendored, ours)).equals(fs.readFileSync(path.join(here, 'node_modules/leaflet', theirs))),
+    `src/export/map/leaflet/${ours} differs from the npm package's ${theirs}`
+  );
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync']
+});
+
+/** Opens a map; fails on console errors or any request that is not local. */
+async function open(file, viewport = { width: 1280, height: 860 }) {
+  const page = await browser.newPage({ viewport });
+  const errors = [];
+  const remote = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('request', (r) => { if (!/^(file|data|blob|about):/.test(r.url())) remote.push(r.url()); });
+  const started = Date.now();
+  await page.goto('file://' + path.resolve(file));
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+  // Two animation frames: the canvas has drawn.
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  const openMs = Date.now() - started;
+  return { page, errors, remote, openMs };
+}
+
+function features(file) {
+  return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')).features : null;
+}
+
+/** Every check of one map against the GeoJSON files beside it. */
+async function checkMap(file) {
+  const folder = path.dirname(file);
+  const { page, errors, remote, openMs } = await open(file);
+  const cells = features(path.join(folder, 'cells.geojson'));
+  const markets = features(path.join(folder, 'micromarkets.geojson'));
+  const campaign = features(path.join(folder, 'campaign.geojson'));
+  const segments = await page.evaluate(() => window.micromarket.segments);
+
+  assert.equal(await page.evaluate(() => window.micromarket.drawnCells()), cells.length, `${file}: drawn cells`);
+
+  // Micro-markets and campaign shapes drawn for each segment equal the features of that segment.
+  let drawnMarkets = 0;
+  let before = null;
+  let recoloured = 0;
+  for (let s = 0; s < segments.length; s++) {
+    await page.selectOption('#mm-segment', String(s));
+    const drawn = await page.evaluate(() => ({
+      markets: window.micromarket.drawnMicromarkets(),
+      campaign: window.micromarket.drawnCampaigns(),
+      colours: window.micromarket.cellColours()
+    }));
+    const wanted = markets.filter((f) => f.properties.segment === segments[s]).length;
+    assert.equal(drawn.markets, wanted, `${file}: micro-markets of ${segments[s]}`);
+    drawnMarkets += drawn.markets;
+    if (campaign) {
+      assert.equal(drawn.campaign, campaign.filter((f) => f.properties.segment === segments[s]).length,
+        `${file}: campaign of ${segments[s]}`);
+    }
+    if (before && drawn.colours.some((c, i) => c !== before[i])) recoloured++;
+    before = drawn.colours;
+  }
+  assert.equal(drawnMarkets, markets.length, `${file}: micro-markets over all segments`);
+  assert.ok(recoloured > 0, `${file}: choosing another segment recolours the cells`);
+
+  // Penetration and count are other colourings of the same segment.
+  await page.selectOption('#mm-segment', '0');
+  const lift = await page.evaluate(() => window.micromarket.cellColours());
+  await page.selectOption('#mm-measure', 'count');
+  const count = await page.evaluate(() => window.micromarket.cellColours());
+  assert.ok(count.some((c, i) => c !== lift[i]), `${file}: colouring by count differs from lift`);
+  await page.selectOption('#mm-measure', 'lift');
+
+  // A click on a cell shows that cell's figures, equal to cells.geojson's.
+  const segment = segments[0];
+  const target = cells.findIndex((f) => f.properties[`${segment}_count`] !== null);
+  assert.ok(target >= 0, `${file}: a cell with a shown count`);
+  const props = cells[target].properties;
+  const point = await page.evaluate((i) => {
+    const mm = window.micromarket;
+    mm.map.setView(mm.cellCentre(i), 16, { animate: false });
+    const p = mm.map.latLngToContainerPoint(mm.cellCentre(i));
+    return { x: p.x, y: p.y };
+  }, target);
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  const box = await page.locator('#map').boundingBox();
+  await page.mouse.click(box.x + point.x, box.y + point.y);
+  await page.waitForSelector('.leaflet-popup-content [data-field="hex_id"]');
+  const popup = await page.evaluate(() => {
+    const content = document.querySelector('.leaflet-popup-content');
+    const field = (name) => content.querySelector(`[data-field="${name}"]`).textContent;
+    return { hex: field('hex_id'), population: field('population'), count: field('count'), gi: field('gi'), hot: field('hot'), text: content.textContent };
+  });
+  assert.equal(popup.hex, props.hex_id, `${file}: the popup is the clicked cell's`);
+  assert.equal(popup.population, String(props.population));
+  assert.equal(popup.count, String(props[`${segment}_count`]));
+  assert.equal(popup.gi, props[`${segment}_gi`].toFixed(2));
+  assert.equal(popup.hot, props[`${segment}_hot`] ? 'yes' : 'no');
+  const figures = await page.evaluate((i) => window.micromarket.cellFigures(i), target);
+  for (const key of ['penetration', 'penetration_low', 'penetration_high', 'lift', 'lift_low', 'lift_high']) {
+    const want = props[`${segment}_${key}`];
+    if (want === null) assert.equal(figures[key], null, `${key} of ${props.hex_id}`);
+    else assert.ok(Math.abs(figures[key] - want) <= 1.5e-6, `${key} of ${props.hex_id}: ${figures[key]} vs ${want}`);
+  }
+
+  assert.deepEqual(errors, [], `${file}: console errors`);
+  assert.deepEqual(remote, [], `${file}: requests beyond the file`);
+  console.log(JSON.stringify({ map: path.relative(sampleOut, file), bytes: fs.statSync(file).size, open_ms: openMs, cells: cells.length, micromarkets: markets.length }));
+  await page.close();
+}
+
+const maps = ['all/map.html', ...fs.readdirSync(sampleOut, { recursive: true })
+  .filter((f) => f.endsWith('map.html') && f.split(path.sep).length === 3).slice(0, 1)];
+for (const map of maps) await checkMap(path.join(sampleOut, map));
+
+// The screenshot for the README: the largest city with a micro-market of the first segment,
+// coloured by that segment's lift, with the top micro-market's popup open.
+{
+  const manifest = JSON.parse(fs.readFileSync(path.join(sampleOut, 'manifest.json'), 'utf8'));
+  const segment = manifest.parameters.segments[0];
+  const city = manifest.scopes
+    .filter((s) => s.kind === 'city' && s.segments.find((g) => g.segment === segment).micromarkets > 0)
+    .sort((a, b) => b.consumers - a.consumers)[0];
+  const file = path.join(sampleOut, city.outputs.find((o) => o.kind === 'map').path);
+  const { page, errors } = await open(`${file}#segment=${encodeURIComponent(segment)}&measure=lift`, { width: 1100, height: 760 });
+  await page.locator('.mm-rank').first().click();
+  await page.waitForSelector('.leaflet-popup-content');
+  await page.waitForTimeout(400); // the popup's fade-in
+  fs.mkdirSync(path.dirname(screenshot), { recursive: true });
+  await page.screenshot({ path: screenshot });
+  assert.deepEqual(errors, []);
+  await page.close();
+}
+
+// A big city: size and time to open.
+if (bigMap) {
+  const bytes = fs.statSync(bigMap).size;
+  const { page, errors, remote, openMs } = await open(bigMap);
+  const drawn = await page.evaluate(() => window.micromarket.drawnCells());
+  const segments = await page.evaluate(() => window.micromarket.segments.length);
+  console.log(JSON.stringify({ map: 'big city', bytes, open_ms: openMs, cells: drawn, segments }));
+  assert.ok(drawn >= 50000, `big map draws ${drawn} cells`);
+  assert.ok(bytes < 15 * 1024 * 1024, `big map is ${bytes} bytes`);
+  assert.ok(openMs < 3000, `big map opened in ${openMs} ms`);
+  assert.deepEqual(errors, []);
+  assert.deepEqual(remote, []);
+  await page.close();
+}
+
+await browser.close();
