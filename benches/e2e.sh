@@ -18,6 +18,7 @@ for n in "${sizes[@]}"; do
   data="target/bench-data/$n"
   [ -f "$data/consumers.csv" ] || "$bin" -q synth --seed 42 --consumers "$n" --out "$data"
   log=$(mktemp)
+  rm -rf "target/bench-out/$n"
   /usr/bin/time -v "$bin" -q analyze --consumers "$data/consumers.csv" \
     --regions "$data/regions.geojson" --cities "$data/cities.geojson" \
     --segments "$data/segments.toml" --out "target/bench-out/$n" 2>"$log"

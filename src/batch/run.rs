@@ -71,12 +71,14 @@ pub struct LaunchManifest {
 }
 
 /// Options of a run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Launches run at once.
     pub jobs: usize,
     /// Skip launches whose outputs match the existing manifest.
     pub resume: bool,
+    /// A `map.html` per launch; `None` writes none.
+    pub maps: Option<export::MapOptions>,
 }
 
 /// Something to show: a launch finished (its record) or a shared stage started.
@@ -225,6 +227,7 @@ pub fn run_plan(
         table,
         cells: &located.cell,
         rows_of_city: &rows_of_city,
+        maps: options.maps.as_ref(),
     };
     pool.install(|| {
         plan.launches
@@ -276,6 +279,7 @@ struct Shared<'a> {
     table: &'a crate::consumer::ConsumerTable,
     cells: &'a [h3o::CellIndex],
     rows_of_city: &'a [Vec<u32>],
+    maps: Option<&'a export::MapOptions>,
 }
 
 #[derive(Default)]
@@ -340,6 +344,17 @@ fn run_launch(
             privacy,
         )
         .map_err(|e| e.to_string())?;
+    }
+    if let Some(map_options) = shared.maps {
+        let inputs = export::MapInputs {
+            counts: &counts,
+            hot_spots: &hot,
+            areas: &[city],
+            segment_names: &names,
+            privacy,
+            fdr: p.fdr,
+        };
+        export::write_map(&partial, &mut record, &inputs, map_options).map_err(|e| e.to_string())?;
     }
     let final_dir = plan.out.join(&scope.folder);
     let move_into_place = || -> std::io::Result<()> {

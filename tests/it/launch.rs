@@ -66,7 +66,8 @@ fn a_plan_over_the_sample_lists_every_launch_with_checksums() {
     assert_eq!(launches.len(), 10);
     for l in launches {
         assert_eq!(l["status"], "ok", "{l}");
-        assert_eq!(l["outputs"].as_array().expect("outputs").len(), 5);
+        // cells (GeoJSON and CSV), micro-markets, campaign (GeoJSON and CSV) and the map.
+        assert_eq!(l["outputs"].as_array().expect("outputs").len(), 6);
         for o in l["outputs"].as_array().expect("outputs") {
             let bytes = std::fs::read(
                 dir.path()

@@ -1,6 +1,6 @@
 //! `micromarket analyze`: one run over consumers, boundaries and segments.
 
-use super::inputs::InputArgs;
+use super::inputs::{InputArgs, MapArgs};
 use crate::cli::{Global, Invalid};
 use anyhow::Result;
 use micromarket::export::Manifest;
@@ -45,14 +45,8 @@ pub struct Args {
     /// What the budget buys.
     #[arg(long, value_enum, default_value_t = Unit::Cells, requires = "budget")]
     budget_unit: Unit,
-    /// Skip map.html per scope and index.html at the root.
-    #[arg(long, conflicts_with = "basemap")]
-    no_maps: bool,
-    /// Tile-server URL template for a base map under the maps, e.g.
-    /// https://tile.example.org/{z}/{x}/{y}.png (the maps then need that server; without it
-    /// they open offline).
-    #[arg(long, value_name = "URL")]
-    basemap: Option<String>,
+    #[command(flatten)]
+    maps: MapArgs,
 }
 
 /// What a campaign budget buys.
@@ -92,9 +86,7 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
         Unit::Cells => micromarket::market::BudgetUnit::Cells,
         Unit::Micromarkets => micromarket::market::BudgetUnit::Micromarkets,
     };
-    config.maps = (!args.no_maps).then(|| micromarket::export::MapOptions {
-        basemap: args.basemap.clone(),
-    });
+    config.maps = args.maps.options();
     if let Some(note) = note {
         global.note(&note);
     }

@@ -153,3 +153,25 @@ pub fn sample_stores() -> Source {
             .into(),
     }
 }
+
+/// Map options shared by `analyze` and `launch`.
+#[derive(Debug, clap::Args)]
+pub struct MapArgs {
+    /// Skip map.html per scope (and index.html at the root).
+    #[arg(long, conflicts_with = "basemap")]
+    no_maps: bool,
+    /// Tile-server URL template for a base map under the maps, e.g.
+    /// https://tile.example.org/{z}/{x}/{y}.png (the maps then need that server; without it
+    /// they open offline).
+    #[arg(long, value_name = "URL")]
+    basemap: Option<String>,
+}
+
+impl MapArgs {
+    /// The maps to write, if any.
+    pub fn options(&self) -> Option<micromarket::export::MapOptions> {
+        (!self.no_maps).then(|| micromarket::export::MapOptions {
+            basemap: self.basemap.clone(),
+        })
+    }
+}

@@ -1,5 +1,6 @@
 //! `micromarket launch`: every city of a launch plan, unattended, in parallel, resumable.
 
+use super::inputs::MapArgs;
 use crate::cli::{EXIT_INVALID, Global};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -31,6 +32,8 @@ pub struct Args {
     /// Skip launches whose outputs exist and match the manifest's checksums and parameters.
     #[arg(long)]
     resume: bool,
+    #[command(flatten)]
+    maps: MapArgs,
 }
 
 /// Runs the command.
@@ -81,6 +84,7 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
         RunOptions {
             jobs: args.jobs,
             resume: args.resume,
+            maps: args.maps.options(),
         },
         &notify,
     );
