@@ -354,7 +354,8 @@ fn run_launch(
             privacy,
             fdr: p.fdr,
         };
-        export::write_map(&partial, &mut record, &inputs, map_options).map_err(|e| e.to_string())?;
+        export::write_map(&partial, &mut record, &inputs, map_options)
+            .map_err(|e| e.to_string())?;
     }
     let final_dir = plan.out.join(&scope.folder);
     let move_into_place = || -> std::io::Result<()> {
