@@ -135,7 +135,7 @@ fn reusable(out: &Path, launches: &[Launch]) -> BTreeMap<String, LaunchRecord> {
 /// output root cannot be written. A failing launch is not an error: it is recorded as failed.
 pub fn run_plan(
     plan: &Plan,
-    options: RunOptions,
+    options: &RunOptions,
     notify: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<LaunchManifest, Error> {
     let mut timings = BTreeMap::new();

@@ -81,7 +81,7 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
     };
     let result = run_plan(
         &plan,
-        RunOptions {
+        &RunOptions {
             jobs: args.jobs,
             resume: args.resume,
             maps: args.maps.options(),
