@@ -27,16 +27,16 @@ use thiserror::Error;
 /// Number of data rows used to infer attribute kinds.
 const INFERENCE_ROWS: usize = 10_000;
 /// Dictionaries up to this size are searched linearly.
-const SMALL_DICTIONARY: usize = 16;
+pub(super) const SMALL_DICTIONARY: usize = 16;
 /// Shards of the duplicate-id sets, processed in parallel.
-const ID_SHARDS: usize = 16;
+pub(super) const ID_SHARDS: usize = 16;
 
 /// Spellings recognised for each required column, tried in order, case-insensitively.
-const ID_SPELLINGS: &[&str] = &["id", "consumer_id", "customer_id"];
-const LAT_SPELLINGS: &[&str] = &["lat", "latitude", "y"];
-const LNG_SPELLINGS: &[&str] = &["lon", "lng", "long", "longitude", "x"];
+pub(super) const ID_SPELLINGS: &[&str] = &["id", "consumer_id", "customer_id"];
+pub(super) const LAT_SPELLINGS: &[&str] = &["lat", "latitude", "y"];
+pub(super) const LNG_SPELLINGS: &[&str] = &["lon", "lng", "long", "longitude", "x"];
 /// Numeric missing-value tokens (an empty field is missing for every kind).
-const NUMERIC_MISSING: &[&str] = &["NA", "N/A", "null", "NULL", "NaN", "nan"];
+pub(super) const NUMERIC_MISSING: &[&str] = &["NA", "N/A", "null", "NULL", "NaN", "nan"];
 
 /// Errors that stop an ingest (bad rows are not errors: they become [`Reject`]s).
 #[derive(Debug, Error)]
@@ -97,14 +97,23 @@ pub enum IngestError {
         /// File name.
         file: String,
     },
+    /// A Parquet file could not be read as consumers.
+    #[error("{file}: {detail}")]
+    Parquet {
+        /// File name.
+        file: String,
+        /// What is wrong and what to do.
+        detail: String,
+    },
 }
 
-/// Where consumers come from: a file (gzip detected by its magic bytes) or bytes in memory.
+/// Where consumers come from: a file (gzip and Parquet detected by their magic bytes) or bytes
+/// in memory.
 #[derive(Debug, Clone)]
 pub enum Source {
-    /// A CSV or gzip-compressed CSV file.
+    /// A CSV, gzip-compressed CSV or Parquet file.
     Path(PathBuf),
-    /// CSV text in memory, with a display name.
+    /// CSV text (or Parquet bytes) in memory, with a display name.
     Bytes {
         /// Name used in messages.
         name: String,
@@ -120,6 +129,16 @@ impl Source {
             Source::Path(p) => p.display().to_string(),
             Source::Bytes { name, .. } => name.clone(),
         }
+    }
+
+    /// Whether the input is Parquet (its magic bytes `PAR1` at the start).
+    fn is_parquet(&self) -> io::Result<bool> {
+        let mut magic = [0u8; 4];
+        let n = match self {
+            Source::Path(p) => read_full(&mut std::fs::File::open(p)?, &mut magic)?,
+            Source::Bytes { data, .. } => read_full(&mut &data[..], &mut magic)?,
+        };
+        Ok(n == 4 && &magic == b"PAR1")
     }
 
     fn open(&self) -> io::Result<Box<dyn Read + Send>> {
@@ -206,6 +225,12 @@ pub struct Ingested {
 /// [`IngestError`] when the file cannot be read or its header lacks a required column. Bad rows
 /// are not errors: they are returned as rejects.
 pub fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingested, IngestError> {
+    if source.is_parquet().map_err(|e| IngestError::Io {
+        file: source.name(),
+        source: e,
+    })? {
+        return super::parquet::ingest(source, options);
+    }
     let mut forced = options.schema.clone();
     let declared: HashSet<String> = options.schema.keys().cloned().collect();
     loop {
@@ -224,13 +249,13 @@ enum Pass {
 }
 
 /// Column positions and kinds resolved from the header.
-struct Plan {
-    width: usize,
-    id: usize,
-    lat: usize,
-    lng: usize,
+pub(super) struct Plan {
+    pub(super) width: usize,
+    pub(super) id: usize,
+    pub(super) lat: usize,
+    pub(super) lng: usize,
     /// (field index, kind, declared?) per attribute.
-    attrs: Vec<(usize, AttributeKind, bool)>,
+    pub(super) attrs: Vec<(usize, AttributeKind, bool)>,
 }
 
 fn ingest_once(
@@ -306,7 +331,10 @@ fn ingest_once(
         }
         let dups = find_duplicates(&outs, &mut seen);
         for (c, out) in outs.into_iter().enumerate() {
-            merged.append(out, &dups[c], &buf[chunks[c].0..chunks[c].1]);
+            let bytes = &buf[chunks[c].0..chunks[c].1];
+            merged.append(out, &dups[c], &|s, e| {
+                record_text(&bytes[s as usize..e as usize])
+            });
         }
         buf.drain(..consumed);
         if eof {
@@ -336,31 +364,9 @@ fn resolve_columns(
             });
         }
     }
-    let find =
-        |given: &Option<String>, spellings: &[&str], role: &'static str, flag: &'static str| {
-            let tried: Vec<String> = match given {
-                Some(name) => vec![name.clone()],
-                None => spellings.iter().map(|s| (*s).to_string()).collect(),
-            };
-            tried
-                .iter()
-                .find_map(|t| {
-                    header.iter().position(|h| {
-                        if given.is_some() {
-                            h == t
-                        } else {
-                            h.eq_ignore_ascii_case(t)
-                        }
-                    })
-                })
-                .ok_or_else(|| IngestError::MissingColumn {
-                    file: file.to_string(),
-                    role,
-                    tried: tried.join(", "),
-                    header: header.join(", "),
-                    flag,
-                })
-        };
+    let find = |given: &Option<String>, spellings: &[&str], role, flag| {
+        find_column(file, header, given.as_deref(), spellings, role, flag)
+    };
     let id = find(&names.id, ID_SPELLINGS, "id", "id-col")?;
     let lat = find(&names.lat, LAT_SPELLINGS, "latitude", "lat-col")?;
     let lng = find(&names.lng, LNG_SPELLINGS, "longitude", "lon-col")?;
@@ -389,6 +395,31 @@ fn resolve_columns(
         lat,
         lng,
         attrs,
+    })
+}
+
+/// The position of a required column: `given` exactly, else the first of `spellings` found
+/// (case-insensitively).
+pub(super) fn find_column(
+    file: &str,
+    header: &[String],
+    given: Option<&str>,
+    spellings: &[&str],
+    role: &'static str,
+    flag: &'static str,
+) -> Result<usize, IngestError> {
+    let found = match given {
+        Some(name) => header.iter().position(|h| h == name),
+        None => spellings
+            .iter()
+            .find_map(|t| header.iter().position(|h| h.eq_ignore_ascii_case(t))),
+    };
+    found.ok_or_else(|| IngestError::MissingColumn {
+        file: file.to_string(),
+        role,
+        tried: given.map_or_else(|| spellings.join(", "), str::to_string),
+        header: header.join(", "),
+        flag,
     })
 }
 
@@ -500,13 +531,13 @@ fn trim(bytes: &[u8]) -> &[u8] {
     bytes.trim_ascii()
 }
 
-enum NumberField {
+pub(super) enum NumberField {
     Missing,
     Value(f64),
     Invalid,
 }
 
-fn parse_number(bytes: &[u8]) -> NumberField {
+pub(super) fn parse_number(bytes: &[u8]) -> NumberField {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return NumberField::Invalid;
     };
@@ -521,7 +552,7 @@ fn parse_number(bytes: &[u8]) -> NumberField {
 
 /// 128-bit fingerprint of an id: two keyed SipHash values. A false duplicate would need a 128-bit
 /// collision (probability about n²/2¹²⁹, under 10⁻²⁴ for 10⁸ ids).
-fn fingerprint(id: &[u8]) -> u128 {
+pub(super) fn fingerprint(id: &[u8]) -> u128 {
     let mut a = DefaultHasher::new();
     (0u8, id).hash(&mut a);
     let mut b = DefaultHasher::new();
@@ -530,7 +561,7 @@ fn fingerprint(id: &[u8]) -> u128 {
 }
 
 /// Attribute values of one chunk, encoded locally.
-enum LocalColumn {
+pub(super) enum LocalColumn {
     Categorical {
         codes: Vec<u32>,
         dictionary: Vec<String>,
@@ -539,19 +570,21 @@ enum LocalColumn {
     Numeric(Vec<f64>),
 }
 
-struct ChunkOut {
-    lat: Vec<f64>,
-    lng: Vec<f64>,
-    fingerprints: Vec<u128>,
+/// The rows of one chunk (CSV) or row group (Parquet), parsed and checked, before duplicates.
+pub(super) struct ChunkOut {
+    pub(super) lat: Vec<f64>,
+    pub(super) lng: Vec<f64>,
+    pub(super) fingerprints: Vec<u128>,
     /// Ids of accepted rows, when kept.
-    ids: Vec<String>,
+    pub(super) ids: Vec<String>,
     /// Accepted rows of each id shard, in order.
-    shard_rows: Vec<Vec<u32>>,
-    /// Byte span (within the chunk) and line of each accepted row, to report duplicates.
-    spans: Vec<(u32, u32, u64)>,
-    columns: Vec<LocalColumn>,
-    rejects: Vec<Reject>,
-    retype: Option<usize>,
+    pub(super) shard_rows: Vec<Vec<u32>>,
+    /// Where each accepted row came from (a byte span within the chunk, or a batch and row) and
+    /// its line, to report duplicates.
+    pub(super) spans: Vec<(u32, u32, u64)>,
+    pub(super) columns: Vec<LocalColumn>,
+    pub(super) rejects: Vec<Reject>,
+    pub(super) retype: Option<usize>,
 }
 
 enum Scratch {
@@ -759,13 +792,13 @@ fn coordinate(
     }
 }
 
-fn shard_of(fp: u128) -> usize {
+pub(super) fn shard_of(fp: u128) -> usize {
     (fp % ID_SHARDS as u128) as usize
 }
 
 /// Hashes a fingerprint by its high 64 bits: they are already uniform (shards use the low bits).
 #[derive(Default)]
-struct FingerprintHasher(u64);
+pub(super) struct FingerprintHasher(u64);
 
 impl Hasher for FingerprintHasher {
     fn finish(&self) -> u64 {
@@ -783,11 +816,11 @@ impl Hasher for FingerprintHasher {
     }
 }
 
-type FingerprintSet = HashSet<u128, BuildHasherDefault<FingerprintHasher>>;
+pub(super) type FingerprintSet = HashSet<u128, BuildHasherDefault<FingerprintHasher>>;
 
 /// Marks, per chunk and row, the rows whose id was seen before (in input order). Each shard of
 /// the seen-set is updated by one task, walking the chunks in order.
-fn find_duplicates(outs: &[ChunkOut], seen: &mut [FingerprintSet]) -> Vec<Vec<bool>> {
+pub(super) fn find_duplicates(outs: &[ChunkOut], seen: &mut [FingerprintSet]) -> Vec<Vec<bool>> {
     let found: Vec<Vec<(usize, usize)>> = seen
         .par_iter_mut()
         .enumerate()
@@ -814,14 +847,14 @@ fn find_duplicates(outs: &[ChunkOut], seen: &mut [FingerprintSet]) -> Vec<Vec<bo
 }
 
 /// The growing global table while chunks are merged in input order.
-struct Merged {
+pub(super) struct Merged {
     table: ConsumerTable,
     lookups: Vec<HashMap<String, u32>>,
     rejects: Vec<Reject>,
 }
 
 impl Merged {
-    fn new(plan: &Plan, header: &[String]) -> Self {
+    pub(super) fn new(plan: &Plan, header: &[String]) -> Self {
         let attributes = plan
             .attrs
             .iter()
@@ -848,7 +881,13 @@ impl Merged {
         }
     }
 
-    fn append(&mut self, out: ChunkOut, duplicate: &[bool], bytes: &[u8]) {
+    /// Appends a chunk's rows but its duplicates, which become rejects with `text(span)`.
+    pub(super) fn append(
+        &mut self,
+        out: ChunkOut,
+        duplicate: &[bool],
+        text: &dyn Fn(u32, u32) -> String,
+    ) {
         let keep = |r: &usize| !duplicate[*r];
         let mut rejects = out.rejects;
         for (r, &(s, e, line)) in out.spans.iter().enumerate() {
@@ -857,7 +896,7 @@ impl Merged {
                     line,
                     reason: RejectReason::DuplicateId,
                     detail: "id already seen on an earlier row".into(),
-                    text: record_text(&bytes[s as usize..e as usize]),
+                    text: text(s, e),
                 });
             }
         }
@@ -921,7 +960,7 @@ impl Merged {
         }
     }
 
-    fn finish(self) -> Ingested {
+    pub(super) fn finish(self) -> Ingested {
         let rows = RowCounts::new(self.table.len() as u64, &self.rejects);
         Ingested {
             table: self.table,

@@ -1,6 +1,7 @@
 //! The consumer table: columnar storage of accepted consumers and their attributes, and its ingest.
 
 mod ingest;
+mod parquet;
 mod rejects;
 
 pub use ingest::{ColumnNames, IngestError, IngestOptions, Ingested, Source, ingest};

@@ -22,6 +22,8 @@ pub enum RejectReason {
     InvalidAttribute,
     /// The row is not valid UTF-8.
     InvalidUtf8,
+    /// The geometry (GeoParquet) is not a readable WKB point.
+    InvalidGeometry,
 }
 
 impl RejectReason {
@@ -36,6 +38,7 @@ impl RejectReason {
             RejectReason::InvalidLongitude => "invalid_longitude",
             RejectReason::InvalidAttribute => "invalid_attribute",
             RejectReason::InvalidUtf8 => "invalid_utf8",
+            RejectReason::InvalidGeometry => "invalid_geometry",
         }
     }
 }
@@ -43,7 +46,8 @@ impl RejectReason {
 /// One rejected row: where it was, why, and its original text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
-    /// 1-based line number of the row's first line in the input file (the header is line 1).
+    /// 1-based line number of the row's first line in a CSV file (the header is line 1); in a
+    /// Parquet file, the 1-based row number.
     pub line: u64,
     /// Reason code.
     pub reason: RejectReason,

@@ -7,6 +7,7 @@ mod browser;
 mod catchment;
 mod common;
 mod launch;
+mod parquet;
 mod properties;
 mod rfc7946;
 mod synth;

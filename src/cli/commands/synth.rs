@@ -25,6 +25,18 @@ pub struct Args {
     /// Output folder (created if needed).
     #[arg(long, default_value = "synth", value_name = "DIR")]
     out: PathBuf,
+    /// Consumers file format: consumers.csv or consumers.parquet (same rows and values).
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    format: Format,
+}
+
+/// Format of the consumers file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// CSV with a header row.
+    Csv,
+    /// Parquet (lat/lon doubles, Snappy, row groups of 262,144 rows).
+    Parquet,
 }
 
 fn write_file(
@@ -47,9 +59,14 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
         seed: args.seed,
         consumers: args.consumers,
     });
-    write_file(&args.out.join("consumers.csv"), |f| {
-        world.write_consumers(f)
-    })?;
+    match args.format {
+        Format::Csv => write_file(&args.out.join("consumers.csv"), |f| {
+            world.write_consumers(f)
+        })?,
+        Format::Parquet => write_file(&args.out.join("consumers.parquet"), |f| {
+            world.write_consumers_parquet(f)
+        })?,
+    }
     write_file(&args.out.join("regions.geojson"), |f| {
         f.write_all(world.regions_geojson().as_bytes())
     })?;

@@ -1,0 +1,645 @@
+//! Consumers from Parquet: lat/lon columns, or a GeoParquet point geometry column (WKB).
+//!
+//! # Algorithm
+//!
+//! The footer is read once; row groups are then decoded in parallel (a block of them at a time,
+//! so memory stays bounded) column by column through the `parquet` crate's Arrow reader. Each row
+//! group becomes the same [`ChunkOut`] a CSV chunk does: coordinates checked, ids fingerprinted,
+//! text dictionary-encoded locally. The chunks are merged in file order with the CSV path's
+//! duplicate detection and dictionary merge, so the rejects accounting is the same: rows read =
+//! accepted + rejected, with a reject's `line` the 1-based row number and its `text` the row's
+//! values joined by commas.
+//!
+//! Attribute kinds come from the Parquet types (numbers numeric, text and the rest categorical)
+//! unless the segments file declares them: a declared numeric text column has its values parsed,
+//! and a bad one rejects the row.
+
+use super::ingest::{
+    ChunkOut, FingerprintSet, ID_SHARDS, ID_SPELLINGS, IngestError, IngestOptions, Ingested,
+    LAT_SPELLINGS, LNG_SPELLINGS, LocalColumn, Merged, NumberField, Plan, SMALL_DICTIONARY, Source,
+    find_column, find_duplicates, fingerprint, parse_number, shard_of,
+};
+use super::{AttributeKind, MISSING, Reject, RejectReason};
+use arrow_array::cast::AsArray;
+use arrow_array::types::Float64Type;
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_cast::display::{ArrayFormatter, FormatOptions};
+use arrow_schema::DataType;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::file::reader::ChunkReader;
+use rayon::prelude::*;
+use std::collections::HashMap;
+
+/// Rows per decoded batch.
+const BATCH_ROWS: usize = 64 * 1024;
+
+/// Where the coordinates are.
+#[derive(Debug, Clone, Copy)]
+enum Position {
+    /// Latitude and longitude columns.
+    Columns { lat: usize, lng: usize },
+    /// A WKB point column (GeoParquet), longitude/latitude in CRS84.
+    Wkb(usize),
+}
+
+/// The input as something the reader can open once per row group.
+#[derive(Clone)]
+enum Input {
+    File(std::path::PathBuf),
+    Bytes(bytes::Bytes),
+}
+
+/// Reads the consumers of a Parquet `source`.
+pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingested, IngestError> {
+    let file = source.name();
+    let input = match source {
+        Source::Path(p) => Input::File(p.clone()),
+        Source::Bytes { data, .. } => Input::Bytes(bytes::Bytes::copy_from_slice(data)),
+    };
+    let error = |detail: String| IngestError::Parquet {
+        file: file.clone(),
+        detail,
+    };
+    let metadata = match &input {
+        Input::File(p) => {
+            let f = std::fs::File::open(p).map_err(|source| IngestError::Io {
+                file: file.clone(),
+                source,
+            })?;
+            ArrowReaderMetadata::load(&f, ArrowReaderOptions::default())
+        }
+        Input::Bytes(b) => ArrowReaderMetadata::load(b, ArrowReaderOptions::default()),
+    }
+    .map_err(|e| error(format!("not a readable Parquet file: {e}")))?;
+    let schema = metadata.schema().clone();
+    let header: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let (plan, position) = resolve(&file, &header, &schema, &metadata, options)?;
+
+    let groups = metadata.metadata().row_groups();
+    let mut first_row = Vec::with_capacity(groups.len());
+    let mut rows = 0u64;
+    for group in groups {
+        first_row.push(rows + 1);
+        rows += group.num_rows() as u64;
+    }
+    let mut merged = Merged::new(&plan, &header);
+    let mut seen: Vec<FingerprintSet> = (0..ID_SHARDS).map(|_| FingerprintSet::default()).collect();
+    let block = rayon::current_num_threads() * 2;
+    let all: Vec<usize> = (0..groups.len()).collect();
+    for block_groups in all.chunks(block) {
+        let decoded: Vec<(ChunkOut, Vec<RecordBatch>)> = block_groups
+            .par_iter()
+            .map(|&g| {
+                let batches = match &input {
+                    Input::File(p) => {
+                        let f = std::fs::File::open(p)
+                            .map_err(|e| format!("cannot reopen the file: {e}"))?;
+                        read_group(f, &metadata, g)
+                    }
+                    Input::Bytes(b) => read_group(b.clone(), &metadata, g),
+                }
+                .map_err(|e| format!("row group {g}: {e}"))?;
+                Ok((
+                    parse_group(&batches, first_row[g], &plan, position, options.keep_ids),
+                    batches,
+                ))
+            })
+            .collect::<Result<_, String>>()
+            .map_err(error)?;
+        let (outs, batches): (Vec<ChunkOut>, Vec<Vec<RecordBatch>>) = decoded.into_iter().unzip();
+        let duplicates = find_duplicates(&outs, &mut seen);
+        for ((out, batches), duplicate) in outs.into_iter().zip(&batches).zip(&duplicates) {
+            merged.append(out, duplicate, &|b, r| {
+                row_text(&batches[b as usize], r as usize)
+            });
+        }
+    }
+    let done = merged.finish();
+    debug_assert_eq!(done.rows.read, rows);
+    Ok(done)
+}
+
+fn read_group<T: ChunkReader + 'static>(
+    reader: T,
+    metadata: &ArrowReaderMetadata,
+    group: usize,
+) -> Result<Vec<RecordBatch>, String> {
+    ParquetRecordBatchReaderBuilder::new_with_metadata(reader, metadata.clone())
+        .with_row_groups(vec![group])
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| e.to_string())?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())
+}
+
+fn is_text(t: &DataType) -> bool {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, value) => is_text(value),
+        _ => false,
+    }
+}
+
+/// Columns, kinds and where the coordinates are.
+fn resolve(
+    file: &str,
+    header: &[String],
+    schema: &arrow_schema::Schema,
+    metadata: &ArrowReaderMetadata,
+    options: &IngestOptions,
+) -> Result<(Plan, Position), IngestError> {
+    let error = |detail: String| IngestError::Parquet {
+        file: file.to_string(),
+        detail,
+    };
+    let names = &options.columns;
+    let id = find_column(
+        file,
+        header,
+        names.id.as_deref(),
+        ID_SPELLINGS,
+        "id",
+        "id-col",
+    )?;
+    let lat = find_column(
+        file,
+        header,
+        names.lat.as_deref(),
+        LAT_SPELLINGS,
+        "latitude",
+        "lat-col",
+    );
+    let lng = find_column(
+        file,
+        header,
+        names.lng.as_deref(),
+        LNG_SPELLINGS,
+        "longitude",
+        "lon-col",
+    );
+    let position = match (lat, lng, geometry_column(metadata, header).map_err(&error)?) {
+        (Ok(lat), Ok(lng), _) => Position::Columns { lat, lng },
+        (_, _, Some(g)) => Position::Wkb(g),
+        (Err(e), _, None) | (_, Err(e), None) => return Err(e),
+    };
+    let used: Vec<usize> = match position {
+        Position::Columns { lat, lng } => vec![id, lat, lng],
+        Position::Wkb(g) => vec![id, g],
+    };
+    for name in options.schema.keys() {
+        if !header.contains(name) {
+            return Err(IngestError::UnknownSchemaColumn {
+                file: file.to_string(),
+                name: name.clone(),
+                header: header.join(", "),
+            });
+        }
+    }
+    let mut attrs = Vec::new();
+    for (i, field) in schema.fields().iter().enumerate() {
+        if used.contains(&i) {
+            continue;
+        }
+        let t = field.data_type();
+        let declared = options.schema.get(field.name()).copied();
+        let readable = t.is_numeric()
+            || is_text(t)
+            || arrow_cast::can_cast_types(t, &DataType::Utf8) && !t.is_nested();
+        if !readable {
+            return Err(error(format!(
+                "column '{}' has type {t}, which is neither a number nor text; drop it or cast it",
+                field.name()
+            )));
+        }
+        let kind = declared.unwrap_or(if t.is_numeric() {
+            AttributeKind::Numeric
+        } else {
+            AttributeKind::Categorical
+        });
+        if kind == AttributeKind::Numeric && !t.is_numeric() && !is_text(t) {
+            return Err(error(format!(
+                "column '{}' is declared numeric but has type {t}",
+                field.name()
+            )));
+        }
+        attrs.push((i, kind, declared.is_some()));
+    }
+    let (lat, lng) = match position {
+        Position::Columns { lat, lng } => (lat, lng),
+        Position::Wkb(g) => (g, g),
+    };
+    let plan = Plan {
+        width: header.len(),
+        id,
+        lat,
+        lng,
+        attrs,
+    };
+    Ok((plan, position))
+}
+
+/// The GeoParquet primary column, when the file says it has one (WKB, longitude/latitude).
+fn geometry_column(
+    metadata: &ArrowReaderMetadata,
+    header: &[String],
+) -> Result<Option<usize>, String> {
+    let Some(geo) = metadata
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|e| e.key == "geo"))
+        .and_then(|e| e.value.clone())
+    else {
+        return Ok(None);
+    };
+    let geo: serde_json::Value = serde_json::from_str(&geo)
+        .map_err(|e| format!("its GeoParquet 'geo' metadata is not JSON: {e}"))?;
+    let primary = geo["primary_column"]
+        .as_str()
+        .ok_or("its GeoParquet 'geo' metadata has no primary_column")?;
+    let column = &geo["columns"][primary];
+    if column["encoding"].as_str() != Some("WKB") {
+        return Err(format!(
+            "geometry column '{primary}' is encoded as {}; only WKB points are read",
+            column["encoding"]
+        ));
+    }
+    let crs = &column["crs"];
+    let lon_lat = crs.is_null()
+        || crs
+            .as_str()
+            .is_some_and(|s| s.contains("CRS84") || s.contains("4326"))
+        || crs["id"]["code"].as_str() == Some("CRS84")
+        || crs["id"]["code"].as_u64() == Some(4326);
+    if !lon_lat {
+        return Err(format!(
+            "geometry column '{primary}' is not in longitude/latitude (OGC:CRS84); reproject it first"
+        ));
+    }
+    header
+        .iter()
+        .position(|h| h == primary)
+        .map(Some)
+        .ok_or_else(|| format!("GeoParquet primary column '{primary}' is not in the file"))
+}
+
+/// A row's values joined by commas, for a reject's text.
+fn row_text(batch: &RecordBatch, row: usize) -> String {
+    let options = FormatOptions::default().with_null("");
+    batch
+        .columns()
+        .iter()
+        .map(|column| {
+            ArrayFormatter::try_new(column.as_ref(), &options)
+                .map(|f| f.value(row).to_string())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A column as text (`None` for null), whatever its type.
+fn as_text(column: &ArrayRef) -> ArrayRef {
+    arrow_cast::cast(column, &DataType::Utf8).expect("readable columns cast to text")
+}
+
+fn as_numbers(column: &ArrayRef) -> ArrayRef {
+    arrow_cast::cast(column, &DataType::Float64).expect("numeric columns cast to f64")
+}
+
+/// Longitude and latitude of a WKB point (either byte order, ISO or EWKB flags for Z/M/SRID).
+fn wkb_point(wkb: &[u8]) -> Result<(f64, f64), (RejectReason, String)> {
+    let bad = |what: &str| (RejectReason::InvalidGeometry, what.to_string());
+    let order = *wkb.first().ok_or_else(|| bad("empty WKB geometry"))?;
+    let read_u32 = |b: [u8; 4]| match order {
+        0 => Ok(u32::from_be_bytes(b)),
+        1 => Ok(u32::from_le_bytes(b)),
+        _ => Err(bad("WKB byte order is neither 0 nor 1")),
+    };
+    let read_f64 = |b: [u8; 8]| {
+        if order == 0 {
+            f64::from_be_bytes(b)
+        } else {
+            f64::from_le_bytes(b)
+        }
+    };
+    let word = |at: usize| -> Result<[u8; 4], (RejectReason, String)> {
+        wkb.get(at..at + 4)
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(|| bad("truncated WKB geometry"))
+    };
+    let kind = read_u32(word(1)?)?;
+    let has_srid = kind & 0x2000_0000 != 0;
+    let base = (kind & 0x0FFF_FFFF) % 1000;
+    if base != 1 {
+        return Err(bad(&format!("geometry is WKB type {base}, not a Point")));
+    }
+    let at = 5 + if has_srid { 4 } else { 0 };
+    let double = |at: usize| -> Result<f64, (RejectReason, String)> {
+        wkb.get(at..at + 8)
+            .and_then(|s| s.try_into().ok())
+            .map(read_f64)
+            .ok_or_else(|| bad("truncated WKB point"))
+    };
+    Ok((double(at)?, double(at + 8)?))
+}
+
+/// Checks a coordinate in [-limit, limit].
+fn checked(
+    value: Option<f64>,
+    what: &str,
+    limit: f64,
+    invalid: RejectReason,
+) -> Result<f64, (RejectReason, String)> {
+    match value {
+        None => Err((RejectReason::MissingCoordinate, format!("empty {what}"))),
+        Some(v) if !v.is_finite() => Err((invalid, format!("{what} {v} is not a finite number"))),
+        Some(v) if v.abs() > limit => Err((
+            invalid,
+            format!("{what} {v} is out of range [-{limit}, {limit}]"),
+        )),
+        Some(v) => Ok(v),
+    }
+}
+
+/// A coordinate column, read as numbers (text is parsed).
+fn coordinate_values(column: &ArrayRef) -> Vec<Option<f64>> {
+    if is_text(column.data_type()) {
+        let text = as_text(column);
+        text.as_string::<i32>()
+            .iter()
+            .map(|v| {
+                v.map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(|t| t.parse::<f64>().unwrap_or(f64::NAN))
+            })
+            .collect()
+    } else {
+        let numbers = as_numbers(column);
+        numbers.as_primitive::<Float64Type>().iter().collect()
+    }
+}
+
+/// Parses one row group's batches into a chunk; `first_row` is the 1-based number of its first
+/// row in the file.
+fn parse_group(
+    batches: &[RecordBatch],
+    first_row: u64,
+    plan: &Plan,
+    position: Position,
+    keep_ids: bool,
+) -> ChunkOut {
+    let mut out = ChunkOut {
+        lat: Vec::new(),
+        lng: Vec::new(),
+        fingerprints: Vec::new(),
+        ids: Vec::new(),
+        shard_rows: vec![Vec::new(); ID_SHARDS],
+        spans: Vec::new(),
+        columns: plan
+            .attrs
+            .iter()
+            .map(|(_, kind, _)| match kind {
+                AttributeKind::Categorical => LocalColumn::Categorical {
+                    codes: Vec::new(),
+                    dictionary: Vec::new(),
+                    lookup: HashMap::new(),
+                },
+                AttributeKind::Numeric => LocalColumn::Numeric(Vec::new()),
+            })
+            .collect(),
+        rejects: Vec::new(),
+        retype: None,
+    };
+    let mut row_number = first_row;
+    for (b, batch) in batches.iter().enumerate() {
+        let ids = as_text(batch.column(plan.id));
+        let ids = ids.as_string::<i32>();
+        let coordinates: Vec<Result<(f64, f64), (RejectReason, String)>> = match position {
+            Position::Columns { lat, lng } => {
+                let lat = coordinate_values(batch.column(lat));
+                let lng = coordinate_values(batch.column(lng));
+                lat.into_iter()
+                    .zip(lng)
+                    .map(|(la, ln)| {
+                        Ok((
+                            checked(la, "latitude", 90.0, RejectReason::InvalidLatitude)?,
+                            checked(ln, "longitude", 180.0, RejectReason::InvalidLongitude)?,
+                        ))
+                    })
+                    .collect()
+            }
+            Position::Wkb(g) => {
+                let column = arrow_cast::cast(batch.column(g), &DataType::Binary)
+                    .expect("a WKB column is binary");
+                column
+                    .as_binary::<i32>()
+                    .iter()
+                    .map(|wkb| {
+                        let (lng, lat) = match wkb {
+                            None => {
+                                return Err((
+                                    RejectReason::MissingCoordinate,
+                                    "empty geometry".into(),
+                                ));
+                            }
+                            Some(bytes) => wkb_point(bytes)?,
+                        };
+                        if lng.is_nan() && lat.is_nan() {
+                            return Err((RejectReason::MissingCoordinate, "empty point".into()));
+                        }
+                        Ok((
+                            checked(Some(lat), "latitude", 90.0, RejectReason::InvalidLatitude)?,
+                            checked(
+                                Some(lng),
+                                "longitude",
+                                180.0,
+                                RejectReason::InvalidLongitude,
+                            )?,
+                        ))
+                    })
+                    .collect()
+            }
+        };
+        let attributes: Vec<ArrayRef> = plan
+            .attrs
+            .iter()
+            .map(|&(i, kind, _)| {
+                let column = batch.column(i);
+                if kind == AttributeKind::Numeric && column.data_type().is_numeric() {
+                    as_numbers(column)
+                } else {
+                    as_text(column)
+                }
+            })
+            .collect();
+        for (r, coordinate) in coordinates.into_iter().enumerate() {
+            let line = row_number;
+            row_number += 1;
+            let reject = |out: &mut ChunkOut, reason, detail| {
+                out.rejects.push(Reject {
+                    line,
+                    reason,
+                    detail,
+                    text: row_text(batch, r),
+                });
+            };
+            let id = if ids.is_valid(r) {
+                ids.value(r).trim()
+            } else {
+                ""
+            };
+            if id.is_empty() {
+                reject(&mut out, RejectReason::MissingId, "empty id".into());
+                continue;
+            }
+            let (lat, lng) = match coordinate {
+                Ok(pair) => pair,
+                Err((reason, detail)) => {
+                    reject(&mut out, reason, detail);
+                    continue;
+                }
+            };
+            // Declared numeric text is parsed first: a bad value rejects the row before any
+            // value of it is kept.
+            let mut bad = None;
+            for (a, &(i, kind, _)) in plan.attrs.iter().enumerate() {
+                let column = &attributes[a];
+                if kind == AttributeKind::Numeric
+                    && column.data_type() == &DataType::Utf8
+                    && column.is_valid(r)
+                {
+                    let text = column.as_string::<i32>().value(r).trim();
+                    if let NumberField::Invalid = parse_number(text.as_bytes()) {
+                        bad = Some(format!(
+                            "attribute column {} is declared numeric but holds '{text}'",
+                            i + 1
+                        ));
+                        break;
+                    }
+                }
+            }
+            if let Some(detail) = bad {
+                reject(&mut out, RejectReason::InvalidAttribute, detail);
+                continue;
+            }
+            for (column, local) in attributes.iter().zip(&mut out.columns) {
+                match local {
+                    LocalColumn::Numeric(values) => values.push(if column.is_null(r) {
+                        f64::NAN
+                    } else if let Some(numbers) = column.as_primitive_opt::<Float64Type>() {
+                        numbers.value(r)
+                    } else {
+                        match parse_number(column.as_string::<i32>().value(r).trim().as_bytes()) {
+                            NumberField::Value(v) => v,
+                            _ => f64::NAN,
+                        }
+                    }),
+                    LocalColumn::Categorical {
+                        codes,
+                        dictionary,
+                        lookup,
+                    } => {
+                        let text = if column.is_null(r) {
+                            ""
+                        } else {
+                            column.as_string::<i32>().value(r)
+                        };
+                        codes.push(if text.is_empty() {
+                            MISSING
+                        } else if dictionary.len() <= SMALL_DICTIONARY {
+                            if let Some(p) = dictionary.iter().position(|d| d == text) {
+                                p as u32
+                            } else {
+                                push_value(dictionary, lookup, text)
+                            }
+                        } else if let Some(&code) = lookup.get(text) {
+                            code
+                        } else {
+                            push_value(dictionary, lookup, text)
+                        });
+                    }
+                }
+            }
+            out.lat.push(lat);
+            out.lng.push(lng);
+            let fp = fingerprint(id.as_bytes());
+            out.shard_rows[shard_of(fp)].push(out.fingerprints.len() as u32);
+            out.fingerprints.push(fp);
+            if keep_ids {
+                out.ids.push(id.to_string());
+            }
+            out.spans.push((b as u32, r as u32, line));
+        }
+    }
+    out
+}
+
+fn push_value(dictionary: &mut Vec<String>, lookup: &mut HashMap<String, u32>, text: &str) -> u32 {
+    let code = dictionary.len() as u32;
+    dictionary.push(text.to_string());
+    lookup.insert(text.to_string(), code);
+    code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(order: u8, kind: u32, srid: Option<u32>, coordinates: &[f64]) -> Vec<u8> {
+        let mut bytes = vec![order];
+        let word = |v: u32| {
+            if order == 0 {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        bytes.extend_from_slice(&word(kind | if srid.is_some() { 0x2000_0000 } else { 0 }));
+        if let Some(srid) = srid {
+            bytes.extend_from_slice(&word(srid));
+        }
+        for &c in coordinates {
+            bytes.extend_from_slice(&if order == 0 {
+                c.to_be_bytes()
+            } else {
+                c.to_le_bytes()
+            });
+        }
+        bytes
+    }
+
+    #[test]
+    fn wkb_points_in_every_flavour() {
+        assert_eq!(
+            wkb_point(&point(1, 1, None, &[8.5, 47.25])),
+            Ok((8.5, 47.25))
+        );
+        assert_eq!(
+            wkb_point(&point(0, 1, None, &[-8.5, 47.25])),
+            Ok((-8.5, 47.25))
+        );
+        // ISO Z and EWKB with an SRID: the first two coordinates are longitude and latitude.
+        assert_eq!(
+            wkb_point(&point(1, 1001, None, &[1.0, 2.0, 3.0])),
+            Ok((1.0, 2.0))
+        );
+        assert_eq!(
+            wkb_point(&point(1, 1, Some(4326), &[1.0, 2.0])),
+            Ok((1.0, 2.0))
+        );
+        for bad in [
+            point(1, 2, None, &[1.0, 2.0, 3.0, 4.0]),
+            point(1, 1, None, &[1.0]),
+            point(7, 1, None, &[1.0, 2.0]),
+            vec![],
+            vec![1, 1, 0],
+        ] {
+            let err = wkb_point(&bad).expect_err("not a point");
+            assert_eq!(err.0, RejectReason::InvalidGeometry, "{bad:?}: {}", err.1);
+        }
+    }
+}
