@@ -22,6 +22,7 @@ const STORES: usize = 500;
 
 struct Data {
     csv: Arc<[u8]>,
+    parquet: Arc<[u8]>,
     world: World,
 }
 
@@ -32,8 +33,13 @@ fn data(consumers: usize) -> Data {
     });
     let mut csv = Vec::new();
     world.write_consumers(&mut csv).expect("in-memory write");
+    let mut parquet = Vec::new();
+    world
+        .write_consumers_parquet(&mut parquet)
+        .expect("in-memory write");
     Data {
         csv: csv.into(),
+        parquet: parquet.into(),
         world,
     }
 }
@@ -77,6 +83,17 @@ fn stages(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("ingest_csv", size), &size, |bench, _| {
             bench.iter(|| ingest(black_box(&source), &options).expect("ingest"));
         });
+        let parquet = Source::Bytes {
+            name: "consumers.parquet".into(),
+            data: Arc::clone(&dataset.parquet),
+        };
+        g.bench_with_input(
+            BenchmarkId::new("ingest_parquet", size),
+            &size,
+            |bench, _| {
+                bench.iter(|| ingest(black_box(&parquet), &options).expect("ingest"));
+            },
+        );
         g.bench_with_input(BenchmarkId::new("h3_assign", size), &size, |bench, _| {
             bench.iter(|| {
                 micromarket::index::assign_cells(&table.lat, &table.lng, Resolution::Eight)

@@ -21,7 +21,7 @@ use super::ingest::{
 };
 use super::{AttributeKind, MISSING, Reject, RejectReason};
 use arrow_array::cast::AsArray;
-use arrow_array::types::Float64Type;
+use arrow_array::types::{Float64Type, Int32Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::DataType;
@@ -31,6 +31,7 @@ use parquet::arrow::arrow_reader::{
 use parquet::file::reader::ChunkReader;
 use rayon::prelude::*;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Rows per decoded batch.
 const BATCH_ROWS: usize = 64 * 1024;
@@ -56,7 +57,7 @@ pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingeste
     let file = source.name();
     let input = match source {
         Source::Path(p) => Input::File(p.clone()),
-        Source::Bytes { data, .. } => Input::Bytes(bytes::Bytes::copy_from_slice(data)),
+        Source::Bytes { data, .. } => Input::Bytes(bytes::Bytes::from_owner(Arc::clone(data))),
     };
     let error = |detail: String| IngestError::Parquet {
         file: file.clone(),
@@ -76,6 +77,24 @@ pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingeste
     let schema = metadata.schema().clone();
     let header: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let (plan, position) = resolve(&file, &header, &schema, &metadata, options)?;
+    // Categorical text is read as Arrow dictionaries: Parquet stores it dictionary-encoded, so
+    // each distinct value is looked up once per page instead of once per row.
+    let mut fields: Vec<arrow_schema::FieldRef> = schema.fields().iter().cloned().collect();
+    for &(i, kind, _) in &plan.attrs {
+        if kind == AttributeKind::Categorical && fields[i].data_type() == &DataType::Utf8 {
+            let keyed = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+            fields[i] = Arc::new(fields[i].as_ref().clone().with_data_type(keyed));
+        }
+    }
+    let reading = Arc::new(arrow_schema::Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    ));
+    let metadata = ArrowReaderMetadata::try_new(
+        Arc::clone(metadata.metadata()),
+        ArrowReaderOptions::new().with_schema(reading),
+    )
+    .map_err(|e| error(format!("cannot read its text columns: {e}")))?;
 
     let groups = metadata.metadata().row_groups();
     let mut first_row = Vec::with_capacity(groups.len());
@@ -133,6 +152,12 @@ fn read_group<T: ChunkReader + 'static>(
         .map_err(|e| e.to_string())?
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())
+}
+
+/// A dictionary of text with `i32` keys, as text columns are read.
+fn is_text_dictionary(column: &ArrayRef) -> bool {
+    matches!(column.data_type(), DataType::Dictionary(key, value)
+        if **key == DataType::Int32 && **value == DataType::Utf8)
 }
 
 fn is_text(t: &DataType) -> bool {
@@ -471,9 +496,20 @@ fn parse_group(
                 let column = batch.column(i);
                 if kind == AttributeKind::Numeric && column.data_type().is_numeric() {
                     as_numbers(column)
+                } else if kind == AttributeKind::Categorical && is_text_dictionary(column) {
+                    Arc::clone(column)
                 } else {
                     as_text(column)
                 }
+            })
+            .collect();
+        // Local codes of each dictionary column's values, found on first use (a value only on
+        // rejected rows never enters the dictionary).
+        let mut remaps: Vec<Vec<Option<u32>>> = attributes
+            .iter()
+            .map(|c| {
+                c.as_dictionary_opt::<Int32Type>()
+                    .map_or_else(Vec::new, |d| vec![None; d.values().len()])
             })
             .collect();
         for (r, coordinate) in coordinates.into_iter().enumerate() {
@@ -526,7 +562,8 @@ fn parse_group(
                 reject(&mut out, RejectReason::InvalidAttribute, detail);
                 continue;
             }
-            for (column, local) in attributes.iter().zip(&mut out.columns) {
+            for ((column, local), remap) in attributes.iter().zip(&mut out.columns).zip(&mut remaps)
+            {
                 match local {
                     LocalColumn::Numeric(values) => values.push(if column.is_null(r) {
                         f64::NAN
@@ -543,6 +580,23 @@ fn parse_group(
                         dictionary,
                         lookup,
                     } => {
+                        if let Some(keyed) = column.as_dictionary_opt::<Int32Type>() {
+                            let code = if column.is_null(r) {
+                                MISSING
+                            } else {
+                                let key = keyed.keys().value(r) as usize;
+                                *remap[key].get_or_insert_with(|| {
+                                    let text = keyed.values().as_string::<i32>().value(key);
+                                    if text.is_empty() {
+                                        MISSING
+                                    } else {
+                                        code_of(dictionary, lookup, text)
+                                    }
+                                })
+                            };
+                            codes.push(code);
+                            continue;
+                        }
                         let text = if column.is_null(r) {
                             ""
                         } else {
@@ -550,16 +604,8 @@ fn parse_group(
                         };
                         codes.push(if text.is_empty() {
                             MISSING
-                        } else if dictionary.len() <= SMALL_DICTIONARY {
-                            if let Some(p) = dictionary.iter().position(|d| d == text) {
-                                p as u32
-                            } else {
-                                push_value(dictionary, lookup, text)
-                            }
-                        } else if let Some(&code) = lookup.get(text) {
-                            code
                         } else {
-                            push_value(dictionary, lookup, text)
+                            code_of(dictionary, lookup, text)
                         });
                     }
                 }
@@ -578,7 +624,16 @@ fn parse_group(
     out
 }
 
-fn push_value(dictionary: &mut Vec<String>, lookup: &mut HashMap<String, u32>, text: &str) -> u32 {
+/// The local code of `text`, added to the chunk's dictionary when new.
+fn code_of(dictionary: &mut Vec<String>, lookup: &mut HashMap<String, u32>, text: &str) -> u32 {
+    let found = if dictionary.len() <= SMALL_DICTIONARY {
+        dictionary.iter().position(|d| d == text).map(|p| p as u32)
+    } else {
+        lookup.get(text).copied()
+    };
+    if let Some(code) = found {
+        return code;
+    }
     let code = dictionary.len() as u32;
     dictionary.push(text.to_string());
     lookup.insert(text.to_string(), code);
