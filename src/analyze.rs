@@ -336,10 +336,20 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
         neighbours: config.neighbours,
         fdr: config.fdr,
     };
+    // Gi* alone, summed over the scopes (which run in parallel) and over the city scopes, for
+    // comparisons with other hot-spot implementations.
+    let hot_spot_micros = std::sync::atomic::AtomicU64::new(0);
+    let city_hot_spot_micros = std::sync::atomic::AtomicU64::new(0);
     let scope_records = counts
         .par_iter()
         .map(|c| {
+            let gi_started = Instant::now();
             let hot = stats::scope_hot_spots(&prepared.boundaries, c, options);
+            let micros = gi_started.elapsed().as_micros() as u64;
+            hot_spot_micros.fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
+            if c.scope.kind == stats::ScopeKind::City {
+                city_hot_spot_micros.fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
+            }
             let markets = market::micro_markets(c, &hot, &segment_names, privacy);
             let mut record =
                 export::write_scope(&config.out, c, &hot, &markets, &segment_names, privacy)?;
@@ -373,6 +383,14 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
     manifest.timings_ms.insert(
         "hot_spots_markets_and_scope_export".into(),
         elapsed_ms(started),
+    );
+    manifest.timings_ms.insert(
+        "hot_spots_summed_over_scopes".into(),
+        hot_spot_micros.into_inner() / 1000,
+    );
+    manifest.timings_ms.insert(
+        "hot_spots_of_cities".into(),
+        city_hot_spot_micros.into_inner() / 1000,
     );
     let started = Instant::now();
     for record in &scope_records {

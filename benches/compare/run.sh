@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: micromarket against GeoPandas + h3-py, esda and DuckDB spatial on the
+# same synth data, with the answers checked against each other (see compare.py).
+#
+#   benches/compare/run.sh            # 1,000,000 consumers
+#   benches/compare/run.sh 100000     # another size
+#
+# The peers are installed from PyPI into target/compare-venv (pinned in requirements.txt); the
+# DuckDB spatial extension comes from its pip package's bundled file, so nothing is downloaded
+# while the benchmark runs.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+n=${1:-1000000}
+command -v /usr/bin/time >/dev/null || { echo "needs GNU time (apt-get install -y time)" >&2; exit 1; }
+venv=target/compare-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r benches/compare/requirements.txt
+cargo build --release --quiet
+data="target/bench-data/$n"
+[ -f "$data/consumers.csv" ] || target/release/micromarket -q synth --seed 42 --consumers "$n" --out "$data"
+"$venv/bin/python" benches/compare/compare.py "$data" "target/compare/$n" "$PWD/target/release/micromarket"
