@@ -229,7 +229,22 @@ pub fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingested, Inge
         file: source.name(),
         source: e,
     })? {
-        return super::parquet::ingest(source, options);
+        // The parquet crate can panic on a corrupt file instead of returning an error; such a
+        // file is bad input like any other.
+        return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            super::parquet::ingest(source, options)
+        }))
+        .unwrap_or_else(|panic| {
+            let reason = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown failure");
+            Err(IngestError::Parquet {
+                file: source.name(),
+                detail: format!("the file is corrupt (the Parquet reader failed: {reason})"),
+            })
+        });
     }
     let mut forced = options.schema.clone();
     let declared: HashSet<String> = options.schema.keys().cloned().collect();

@@ -276,3 +276,15 @@ fn geoparquet_points_give_the_same_outputs_as_csv() {
         );
     }
 }
+
+#[test]
+fn a_corrupt_parquet_file_is_a_clear_error_and_nothing_is_written() {
+    // Found by the ingest_parquet fuzz target: the parquet crate panics while decoding it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corrupt = crate::common::repo().join("tests/fixtures/corrupt.parquet");
+    let run = run_tiny(dir.path(), "analyze", &corrupt, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("corrupt.parquet"), "{}", run.stderr);
+    assert!(run.stderr.contains("the file is corrupt"), "{}", run.stderr);
+    assert!(!dir.path().join("out").exists());
+}
