@@ -602,6 +602,34 @@ pub(super) struct ChunkOut {
     pub(super) retype: Option<usize>,
 }
 
+impl ChunkOut {
+    /// An empty chunk with the columns of `plan`.
+    pub(super) fn new(plan: &Plan) -> Self {
+        ChunkOut {
+            lat: Vec::new(),
+            lng: Vec::new(),
+            fingerprints: Vec::new(),
+            ids: Vec::new(),
+            shard_rows: vec![Vec::new(); ID_SHARDS],
+            spans: Vec::new(),
+            columns: plan
+                .attrs
+                .iter()
+                .map(|(_, kind, _)| match kind {
+                    AttributeKind::Categorical => LocalColumn::Categorical {
+                        codes: Vec::new(),
+                        dictionary: Vec::new(),
+                        lookup: HashMap::new(),
+                    },
+                    AttributeKind::Numeric => LocalColumn::Numeric(Vec::new()),
+                })
+                .collect(),
+            rejects: Vec::new(),
+            retype: None,
+        }
+    }
+}
+
 enum Scratch {
     Code(u32),
     Number(f64),
@@ -616,28 +644,7 @@ fn record_text(bytes: &[u8]) -> String {
 }
 
 fn parse_chunk(bytes: &[u8], first_line: u64, plan: &Plan, keep_ids: bool) -> ChunkOut {
-    let mut out = ChunkOut {
-        lat: Vec::new(),
-        lng: Vec::new(),
-        fingerprints: Vec::new(),
-        ids: Vec::new(),
-        shard_rows: vec![Vec::new(); ID_SHARDS],
-        spans: Vec::new(),
-        columns: plan
-            .attrs
-            .iter()
-            .map(|(_, kind, _)| match kind {
-                AttributeKind::Categorical => LocalColumn::Categorical {
-                    codes: Vec::new(),
-                    dictionary: Vec::new(),
-                    lookup: HashMap::new(),
-                },
-                AttributeKind::Numeric => LocalColumn::Numeric(Vec::new()),
-            })
-            .collect(),
-        rejects: Vec::new(),
-        retype: None,
-    };
+    let mut out = ChunkOut::new(plan);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)

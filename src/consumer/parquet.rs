@@ -417,28 +417,7 @@ fn parse_group(
     position: Position,
     keep_ids: bool,
 ) -> ChunkOut {
-    let mut out = ChunkOut {
-        lat: Vec::new(),
-        lng: Vec::new(),
-        fingerprints: Vec::new(),
-        ids: Vec::new(),
-        shard_rows: vec![Vec::new(); ID_SHARDS],
-        spans: Vec::new(),
-        columns: plan
-            .attrs
-            .iter()
-            .map(|(_, kind, _)| match kind {
-                AttributeKind::Categorical => LocalColumn::Categorical {
-                    codes: Vec::new(),
-                    dictionary: Vec::new(),
-                    lookup: HashMap::new(),
-                },
-                AttributeKind::Numeric => LocalColumn::Numeric(Vec::new()),
-            })
-            .collect(),
-        rejects: Vec::new(),
-        retype: None,
-    };
+    let mut out = ChunkOut::new(plan);
     let mut row_number = first_row;
     for (b, batch) in batches.iter().enumerate() {
         let ids = as_text(batch.column(plan.id));
