@@ -99,6 +99,21 @@ fn stages(c: &mut Criterion) {
                 micromarket::index::assign_cells(&table.lat, &table.lng, Resolution::Eight)
             });
         });
+        let one_thread = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("pool");
+        g.bench_with_input(
+            BenchmarkId::new("h3_assign_one_thread", size),
+            &size,
+            |bench, _| {
+                bench.iter(|| {
+                    one_thread.install(|| {
+                        micromarket::index::assign_cells(&table.lat, &table.lng, Resolution::Eight)
+                    })
+                });
+            },
+        );
         g.bench_with_input(
             BenchmarkId::new("h3o_per_point_loop", size),
             &size,
