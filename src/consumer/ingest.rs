@@ -790,7 +790,7 @@ fn parse_chunk(bytes: &[u8], first_line: u64, plan: &Plan, keep_ids: bool) -> Ch
 
 /// Parses a coordinate in [-limit, limit]; a bad value is rejected with `invalid` (an empty one
 /// with `MissingCoordinate`).
-fn coordinate(
+pub(super) fn coordinate(
     raw: &[u8],
     what: &str,
     limit: f64,
@@ -804,13 +804,29 @@ fn coordinate(
         return Err((invalid, format!("{what} is not valid UTF-8")));
     };
     match text.parse::<f64>() {
-        Ok(v) if !v.is_finite() => Err((invalid, format!("{what} {text} is not a finite number"))),
-        Ok(v) if v.abs() > limit => Err((
-            invalid,
-            format!("{what} {text} is out of range [-{limit}, {limit}]"),
-        )),
-        Ok(v) => Ok(v),
+        Ok(v) => in_range(v, &text, what, limit, invalid),
         Err(_) => Err((invalid, format!("{what} '{text}' is not a number"))),
+    }
+}
+
+/// Checks a coordinate is finite and in [-limit, limit]; `shown` is the value as the input had
+/// it, for the message.
+pub(super) fn in_range(
+    v: f64,
+    shown: &dyn std::fmt::Display,
+    what: &str,
+    limit: f64,
+    invalid: RejectReason,
+) -> Result<f64, (RejectReason, String)> {
+    if !v.is_finite() {
+        Err((invalid, format!("{what} {shown} is not a finite number")))
+    } else if v.abs() > limit {
+        Err((
+            invalid,
+            format!("{what} {shown} is out of range [-{limit}, {limit}]"),
+        ))
+    } else {
+        Ok(v)
     }
 }
 

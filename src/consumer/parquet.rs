@@ -17,7 +17,7 @@
 use super::ingest::{
     ChunkOut, FingerprintSet, ID_SHARDS, ID_SPELLINGS, IngestError, IngestOptions, Ingested,
     LAT_SPELLINGS, LNG_SPELLINGS, LocalColumn, Merged, NumberField, Plan, SMALL_DICTIONARY, Source,
-    find_column, find_duplicates, fingerprint, parse_number, shard_of,
+    coordinate, find_column, find_duplicates, fingerprint, in_range, parse_number, shard_of,
 };
 use super::{AttributeKind, MISSING, Reject, RejectReason};
 use arrow_array::cast::AsArray;
@@ -32,6 +32,9 @@ use parquet::file::reader::ChunkReader;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
+
+const INVALID_LAT: RejectReason = RejectReason::InvalidLatitude;
+const INVALID_LNG: RejectReason = RejectReason::InvalidLongitude;
 
 /// Rows per decoded batch.
 const BATCH_ROWS: usize = 64 * 1024;
@@ -372,39 +375,29 @@ fn wkb_point(wkb: &[u8]) -> Result<(f64, f64), (RejectReason, String)> {
     Ok((double(at)?, double(at + 8)?))
 }
 
-/// Checks a coordinate in [-limit, limit].
-fn checked(
-    value: Option<f64>,
+/// The checked coordinates of one column: text is parsed as in a CSV file, numbers checked.
+fn coordinates(
+    column: &ArrayRef,
     what: &str,
     limit: f64,
     invalid: RejectReason,
-) -> Result<f64, (RejectReason, String)> {
-    match value {
-        None => Err((RejectReason::MissingCoordinate, format!("empty {what}"))),
-        Some(v) if !v.is_finite() => Err((invalid, format!("{what} {v} is not a finite number"))),
-        Some(v) if v.abs() > limit => Err((
-            invalid,
-            format!("{what} {v} is out of range [-{limit}, {limit}]"),
-        )),
-        Some(v) => Ok(v),
-    }
-}
-
-/// A coordinate column, read as numbers (text is parsed).
-fn coordinate_values(column: &ArrayRef) -> Vec<Option<f64>> {
+) -> Vec<Result<f64, (RejectReason, String)>> {
     if is_text(column.data_type()) {
         let text = as_text(column);
         text.as_string::<i32>()
             .iter()
-            .map(|v| {
-                v.map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(|t| t.parse::<f64>().unwrap_or(f64::NAN))
-            })
+            .map(|v| coordinate(v.unwrap_or("").as_bytes(), what, limit, invalid))
             .collect()
     } else {
         let numbers = as_numbers(column);
-        numbers.as_primitive::<Float64Type>().iter().collect()
+        numbers
+            .as_primitive::<Float64Type>()
+            .iter()
+            .map(|v| match v {
+                None => Err((RejectReason::MissingCoordinate, format!("empty {what}"))),
+                Some(v) => in_range(v, &v, what, limit, invalid),
+            })
+            .collect()
     }
 }
 
@@ -424,16 +417,11 @@ fn parse_group(
         let ids = ids.as_string::<i32>();
         let coordinates: Vec<Result<(f64, f64), (RejectReason, String)>> = match position {
             Position::Columns { lat, lng } => {
-                let lat = coordinate_values(batch.column(lat));
-                let lng = coordinate_values(batch.column(lng));
+                let lat = coordinates(batch.column(lat), "latitude", 90.0, INVALID_LAT);
+                let lng = coordinates(batch.column(lng), "longitude", 180.0, INVALID_LNG);
                 lat.into_iter()
                     .zip(lng)
-                    .map(|(la, ln)| {
-                        Ok((
-                            checked(la, "latitude", 90.0, RejectReason::InvalidLatitude)?,
-                            checked(ln, "longitude", 180.0, RejectReason::InvalidLongitude)?,
-                        ))
-                    })
+                    .map(|(la, ln)| Ok((la?, ln?)))
                     .collect()
             }
             Position::Wkb(g) => {
@@ -456,13 +444,8 @@ fn parse_group(
                             return Err((RejectReason::MissingCoordinate, "empty point".into()));
                         }
                         Ok((
-                            checked(Some(lat), "latitude", 90.0, RejectReason::InvalidLatitude)?,
-                            checked(
-                                Some(lng),
-                                "longitude",
-                                180.0,
-                                RejectReason::InvalidLongitude,
-                            )?,
+                            in_range(lat, &lat, "latitude", 90.0, INVALID_LAT)?,
+                            in_range(lng, &lng, "longitude", 180.0, INVALID_LNG)?,
                         ))
                     })
                     .collect()
