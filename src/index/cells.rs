@@ -1,57 +1,69 @@
-//! H3 cell assignment, with a proven shortcut for points well inside a cell already seen.
+//! H3 cell assignment, with a proven shortcut through each icosahedron face's hexagonal lattice.
 //!
 //! # Algorithm
 //!
-//! h3o's `to_cell` finds the icosahedron face nearest the point, projects the point onto that
-//! face (gnomonic projection) and rounds it to the nearest centre of the resolution's hexagonal
-//! lattice there. So a hexagon that lies on one face only is, on the sphere, the convex polygon
-//! bounded by the great circles through its consecutive vertices (the gnomonic projection maps
-//! great circles to straight lines), and every point of it is assigned to it.
+//! h3o's `to_cell` takes the icosahedron face whose centre is nearest the point, projects the
+//! point onto the plane tangent there (gnomonic projection, scaled by φ²·√7ʳ at resolution `r`)
+//! and rounds it to the nearest centre of a hexagonal lattice with unit spacing, origin at the
+//! face centre and one of two orientations per face (resolution classes II and III). The cell
+//! is then a function of the face and the lattice point alone.
 //!
-//! For such a cell we keep its centre `c` and the angular distance `ρ` from `c` to the nearest of
-//! its six edge great circles, less a margin of 10⁻⁹ rad (6 mm) that covers the rounding of both
-//! computations: any point closer than that to `c` lies in the cell and gets it without calling
-//! `to_cell`. Pentagons and cells touching two faces never take the shortcut. Each thread keeps
-//! the cells it meets twice in a table keyed by a grid of squares about one cell across; a point
-//! is tested against the cells of its square and computed by `to_cell` when none holds it.
-//! Clustered consumers share cells, so most points are answered by one lookup and one distance
-//! comparison. The result equals `to_cell` for every point (property tests and hard cases below).
+//! We repeat the cheap part of that: nearest face by 20 dot products, the projection by three
+//! more and a division, the nearest lattice point by hexagonal rounding. The lattices' axes are
+//! measured once from h3o's own cells (the six neighbours of the cell centred on each face
+//! centre, at resolutions 0 and 1) and checked against the spacing. When the point is more
+//! than [`FACE_MARGIN`] nearer its face than the next one and more than [`MARGIN`] lattice units
+//! inside its hexagon, both computations pick the same face and lattice point, so the cell is
+//! the one `to_cell` gave any earlier point of that hexagon: each thread keeps those in a small
+//! direct-mapped table keyed by resolution, face and lattice point, empty at the start of each
+//! call. Points that miss a margin,
+//! or lie within [`NEAR_CENTRE_RAD`] of a face centre (where h3o's `acos` of a distance near 1
+//! loses digits), are computed by `to_cell`.
+//!
+//! Error budget at resolution 15 (the finest; coordinates up to 5·10⁶ lattice units): both
+//! projections agree to about 10⁻⁸ units away from face centres and 10⁻⁶ within 10⁻³ rad of one,
+//! against a margin of 10⁻⁴ units that costs 0.04 % of points. The result equals `to_cell` for
+//! every point (property tests and hard cases below).
 
 use h3o::{CellIndex, LatLng, Resolution};
 use rayon::prelude::*;
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::f64::consts::PI;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Margin, in radians, subtracted from each cell's inner radius.
-const MARGIN_RAD: f64 = 1e-9;
-/// Cells remembered per square of the grid.
-const PER_SQUARE: usize = 3;
-/// Squares remembered per thread before its table starts afresh.
-const MAX_SQUARES: usize = 1 << 20;
+/// Margin, in lattice units (a hexagon's inner radius is 0.5), kept from the hexagon's edges.
+const MARGIN: f64 = 1e-4;
+/// Margin, in dot product with the face centres, between the nearest face and the next.
+const FACE_MARGIN: f64 = 1e-12;
+/// Points nearer a face centre than this many radians go to `to_cell`.
+const NEAR_CENTRE_RAD: f64 = 1e-3;
+/// Bounds on the bits of the per-thread table's slot index: a table has about one slot per
+/// eight points of the call, up to 2¹⁷ slots (2 MiB).
+const SLOT_BITS: (u32, u32) = (10, 17);
 /// Points per parallel task.
 const CHUNK: usize = 1 << 14;
 
-/// A cell whose points within `chord2` (squared chord distance) of `centre` are known to be in it.
-#[derive(Debug, Clone, Copy)]
-struct Known {
-    cell: CellIndex,
-    centre: [f64; 3],
-    chord2: f64,
-}
+const SQRT3: f64 = 1.732_050_807_568_877_2;
 
-fn unit(lat: f64, lng: f64) -> [f64; 3] {
+type Vector = [f64; 3];
+
+fn unit(lat: f64, lng: f64) -> Vector {
     let (sin_lat, cos_lat) = lat.to_radians().sin_cos();
     let (sin_lng, cos_lng) = lng.to_radians().sin_cos();
     [cos_lat * cos_lng, cos_lat * sin_lng, sin_lat]
 }
 
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+fn centre_of(cell: CellIndex) -> Vector {
+    let centre = LatLng::from(cell);
+    unit(centre.lat(), centre.lng())
+}
+
+fn dot(a: Vector, b: Vector) -> f64 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+fn cross(a: Vector, b: Vector) -> Vector {
     [
         a[1] * b[2] - a[2] * b[1],
         a[2] * b[0] - a[0] * b[2],
@@ -59,136 +71,236 @@ fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
     ]
 }
 
-impl Known {
-    /// The shortcut for `cell`, or `None` for a pentagon or a cell touching more than one face.
-    fn new(cell: CellIndex) -> Option<Known> {
-        if cell.is_pentagon() || cell.icosahedron_faces().len() != 1 {
-            return None;
-        }
-        let boundary = cell.boundary();
-        if boundary.len() != 6 {
-            return None;
-        }
-        let middle = LatLng::from(cell);
-        let centre = unit(middle.lat(), middle.lng());
-        let vertices: Vec<[f64; 3]> = boundary.iter().map(|v| unit(v.lat(), v.lng())).collect();
-        let mut radius = f64::INFINITY;
-        for (i, &a) in vertices.iter().enumerate() {
-            let normal = cross(a, vertices[(i + 1) % vertices.len()]);
-            let norm = dot(normal, normal).sqrt();
-            // Angular distance from the centre to the edge's great circle.
-            radius = radius.min((dot(centre, normal).abs() / norm).asin());
-        }
-        let radius = radius - MARGIN_RAD;
-        (radius > 0.0).then(|| {
-            let chord = 2.0 * (radius / 2.0).sin();
-            Known {
-                cell,
-                centre,
-                chord2: chord * chord,
+/// Euclidean distance: about the angle, for nearby unit vectors.
+fn distance(a: Vector, b: Vector) -> f64 {
+    let d = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+    dot(d, d).sqrt()
+}
+
+fn scaled(a: Vector, s: f64) -> Vector {
+    [a[0] * s, a[1] * s, a[2] * s]
+}
+
+fn normalized(a: Vector) -> Vector {
+    scaled(a, 1.0 / dot(a, a).sqrt())
+}
+
+/// Lattice units per gnomonic unit at `resolution`: φ² (resolution 0 spacing is 1/φ²) × √7ʳ.
+fn lattice_scale(resolution: Resolution) -> f64 {
+    let golden_squared = f64::midpoint(3.0, 5f64.sqrt());
+    golden_squared * 7f64.sqrt().powi(i32::from(u8::from(resolution)))
+}
+
+/// One icosahedron face as h3o places it.
+#[derive(Debug, Clone, Copy)]
+struct Face {
+    centre: Vector,
+    /// Per resolution class (II, III): unit tangent vectors at the centre, the first along a
+    /// lattice direction.
+    axes: [(Vector, Vector); 2],
+}
+
+/// The 20 faces, measured from h3o's cells once; `None` if h3o's grid is not the one this
+/// module expects (then every point goes to `to_cell`).
+fn faces() -> Option<&'static [Face; 20]> {
+    static FACES: OnceLock<Option<[Face; 20]>> = OnceLock::new();
+    FACES.get_or_init(measure_faces).as_ref()
+}
+
+fn measure_faces() -> Option<[Face; 20]> {
+    // The 12 pentagons sit on the icosahedron's vertices; a face is three mutually adjacent ones
+    // (63.4° apart, the next vertices are 116.6° away).
+    let vertices: Vec<Vector> = CellIndex::base_cells()
+        .filter(|c| c.is_pentagon())
+        .map(centre_of)
+        .collect();
+    let mut faces = Vec::new();
+    for (i, &a) in vertices.iter().enumerate() {
+        for (j, &b) in vertices.iter().enumerate().skip(i + 1) {
+            for &c in &vertices[j + 1..] {
+                if dot(a, b) > 0.3 && dot(a, c) > 0.3 && dot(b, c) > 0.3 {
+                    let middle =
+                        normalized([a[0] + b[0] + c[0], a[1] + b[1] + c[1], a[2] + b[2] + c[2]]);
+                    // h3o's own centre: the centre of the base cell around it.
+                    let (lat, lng) = (
+                        middle[2].asin().to_degrees(),
+                        middle[1].atan2(middle[0]).to_degrees(),
+                    );
+                    let centre = centre_of(LatLng::new(lat, lng).ok()?.to_cell(Resolution::Zero));
+                    if distance(centre, middle) > 1e-12 {
+                        return None;
+                    }
+                    faces.push(Face {
+                        centre,
+                        axes: [
+                            lattice_axes(centre, Resolution::Zero)?,
+                            lattice_axes(centre, Resolution::One)?,
+                        ],
+                    });
+                }
             }
+        }
+    }
+    faces.try_into().ok()
+}
+
+/// Tangent vectors at a face centre, the first along the lattice at `resolution`: measured from
+/// the cell centred there and checked on all six of its neighbours (unit distance, 60° apart).
+fn lattice_axes(centre: Vector, resolution: Resolution) -> Option<(Vector, Vector)> {
+    let t1 = normalized(cross(centre, [0.0, 0.0, 1.0]));
+    let t2 = cross(centre, t1);
+    let scale = lattice_scale(resolution);
+    let (lat, lng) = (
+        centre[2].asin().to_degrees(),
+        centre[1].atan2(centre[0]).to_degrees(),
+    );
+    let middle = LatLng::new(lat, lng).ok()?.to_cell(resolution);
+    let mut first = None;
+    let mut neighbours = 0;
+    for neighbour in middle.grid_disk::<Vec<_>>(1) {
+        if neighbour == middle {
+            continue;
+        }
+        neighbours += 1;
+        let c = centre_of(neighbour);
+        let (x, y) = (dot(c, t1) / dot(c, centre), dot(c, t2) / dot(c, centre));
+        if (x.hypot(y) * scale - 1.0).abs() > 1e-9 {
+            return None;
+        }
+        let angle = y.atan2(x).rem_euclid(PI / 3.0);
+        let first = *first.get_or_insert(angle);
+        let apart = (angle - first).rem_euclid(PI / 3.0);
+        if apart.min(PI / 3.0 - apart) > 1e-9 {
+            return None;
+        }
+    }
+    let angle = first.filter(|_| neighbours == 6)?;
+    let e1 = [
+        t1[0] * angle.cos() + t2[0] * angle.sin(),
+        t1[1] * angle.cos() + t2[1] * angle.sin(),
+        t1[2] * angle.cos() + t2[2] * angle.sin(),
+    ];
+    Some((e1, cross(centre, e1)))
+}
+
+/// `x` rounded to a whole number (ties either way) without a call into libm; |x| < 2⁶².
+fn whole(x: f64) -> f64 {
+    let y = x + 0.5;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+    let t = y as i64 as f64;
+    if t > y { t - 1.0 } else { t }
+}
+
+/// Rounds axial hexagon coordinates to the nearest lattice point.
+fn round_hex(q: f64, r: f64) -> (f64, f64) {
+    let s = -q - r;
+    let (mut rq, mut rr, rs) = (whole(q), whole(r), whole(s));
+    let (dq, dr, ds) = ((rq - q).abs(), (rr - r).abs(), (rs - s).abs());
+    if dq > dr && dq > ds {
+        rq = -rr - rs;
+    } else if dr > ds {
+        rr = -rq - rs;
+    }
+    (rq, rr)
+}
+
+/// The faces' lattices at one resolution, axes scaled to lattice units.
+struct Lattice {
+    /// Key bits of the resolution (and a set top bit, so no key is 0).
+    base: u64,
+    centres: [Vector; 20],
+    axes: [(Vector, Vector); 20],
+    /// Cosine of the radius of the cap around each face centre in which that face is the
+    /// nearest by far more than [`FACE_MARGIN`]: half the least angle between two centres, less
+    /// 10⁻⁶ rad (then the gap in dot product is at least 0.7·10⁻⁶).
+    cap_cos: f64,
+}
+
+/// Offset making lattice coordinates (|q|, |r| < 2²⁴ at resolution 15) non-negative in a key.
+const OFFSET: i64 = 1 << 26;
+
+impl Lattice {
+    fn new(faces: &[Face; 20], resolution: Resolution) -> Self {
+        let class = usize::from(u8::from(resolution) % 2);
+        let scale = lattice_scale(resolution);
+        let centres = faces.map(|f| f.centre);
+        let closest = centres
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &a)| centres[i + 1..].iter().map(move |&b| dot(a, b)))
+            .fold(-1.0, f64::max);
+        Lattice {
+            cap_cos: (closest.acos() / 2.0 - 1e-6).cos(),
+            base: 1 << 63 | u64::from(u8::from(resolution)) << 59,
+            centres,
+            axes: faces.map(|f| {
+                let (x, y) = f.axes[class];
+                (scaled(x, scale), scaled(y, scale))
+            }),
+        }
+    }
+
+    /// The face nearest `p` by more than [`FACE_MARGIN`] (into `face`) and its dot product with
+    /// `p`; `face` comes in as a guess, taken without a scan when `p` is in its inner cap.
+    fn nearest_face(&self, p: Vector, face: &mut usize) -> Option<f64> {
+        let guess = dot(p, self.centres[*face]);
+        if guess > self.cap_cos {
+            return Some(guess);
+        }
+        let (mut nearest, mut next) = (-2.0, -2.0);
+        for (f, &centre) in self.centres.iter().enumerate() {
+            let d = dot(p, centre);
+            if d > nearest {
+                (*face, nearest, next) = (f, d, nearest);
+            } else if d > next {
+                next = d;
+            }
+        }
+        (nearest - next >= FACE_MARGIN).then_some(nearest)
+    }
+
+    /// The key of the face and lattice point `to_cell` would use for `p`, when `p` is far
+    /// enough from face edges, face centres and its hexagon's edges to be sure of both.
+    /// `face` is a hint: the face of the caller's previous point, updated to this point's.
+    fn key(&self, p: Vector, face: &mut usize) -> Option<u64> {
+        let nearest = self.nearest_face(p, face)?;
+        if nearest > NEAR_CENTRE_RAD.cos() {
+            return None;
+        }
+        let face = *face;
+        let (ex, ey) = self.axes[face];
+        let (x, y) = (dot(p, ex) / nearest, dot(p, ey) / nearest);
+        let r = y * (2.0 / SQRT3);
+        let (rq, rr) = round_hex(x - r / 2.0, r);
+        let (dx, dy) = (x - rq - rr / 2.0, y - rr * (SQRT3 / 2.0));
+        let inside = |v: f64| v.abs() < 0.5 - MARGIN;
+        let well_inside = inside(dx)
+            && inside(0.5 * dx + SQRT3 / 2.0 * dy)
+            && inside(-0.5 * dx + SQRT3 / 2.0 * dy);
+        // Truncation is exact: rq and rr are whole numbers below 2²⁴ in magnitude.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        well_inside.then(|| {
+            self.base
+                | (face as u64) << 54
+                | ((rq as i64 + OFFSET) as u64) << 27
+                | (rr as i64 + OFFSET) as u64
         })
     }
-
-    fn holds(&self, p: [f64; 3]) -> bool {
-        let d = [
-            p[0] - self.centre[0],
-            p[1] - self.centre[1],
-            p[2] - self.centre[2],
-        ];
-        dot(d, d) < self.chord2
-    }
 }
 
-/// What a thread knows of one square: the cells with a shortcut, and the last cell met once.
-#[derive(Debug, Clone, Copy, Default)]
-struct Square {
-    known: [Option<Known>; PER_SQUARE],
-    seen: Option<CellIndex>,
-}
-
-/// Multiplicative hashing of square keys (already well spread in their low bits).
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, key: u64) {
-        self.0 = key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-/// The cells one thread has met, by square of a lat/lng grid.
-struct Table {
-    resolution: Resolution,
-    /// The `assign_cells` call it belongs to.
-    generation: u64,
-    /// Squares per degree.
-    scale: f64,
-    squares: HashMap<u64, Square, BuildHasherDefault<KeyHasher>>,
-}
-
-impl Table {
-    fn new(resolution: Resolution, generation: u64) -> Self {
-        // Squares about one cell across (an edge length is a cell's circumradius).
-        let degrees = 2.0 * resolution.edge_length_km() / 111.2;
-        Table {
-            resolution,
-            generation,
-            scale: 1.0 / degrees,
-            squares: HashMap::default(),
-        }
-    }
-
-    fn key(&self, lat: f64, lng: f64) -> u64 {
-        (((lat + 90.0) * self.scale) as u64) << 32 | ((lng + 180.0) * self.scale) as u64
-    }
-
-    fn cell(&mut self, lat: f64, lng: f64) -> CellIndex {
-        let key = self.key(lat, lng);
-        if let Some(square) = self.squares.get(&key) {
-            if square.known[0].is_some() {
-                let p = unit(lat, lng);
-                if let Some(hit) = square.known.iter().flatten().find(|k| k.holds(p)) {
-                    return hit.cell;
-                }
-            }
-        }
-        let cell = LatLng::new(lat, lng)
-            .expect("ingest accepts finite coordinates only")
-            .to_cell(self.resolution);
-        if self.squares.len() >= MAX_SQUARES {
-            self.squares.clear();
-        }
-        let square = self.squares.entry(key).or_default();
-        // A cell gets its shortcut the second time its square meets it.
-        if square.seen == Some(cell) {
-            if square.known.iter().flatten().all(|k| k.cell != cell) {
-                if let Some(free) = square.known.iter_mut().find(|k| k.is_none()) {
-                    *free = Known::new(cell);
-                }
-            }
-        } else {
-            square.seen = Some(cell);
-        }
-        cell
-    }
-}
-
-/// Counts `assign_cells` calls, so each starts with fresh tables.
+/// Counts `assign_cells` calls, so each starts with empty tables.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
-    static TABLE: RefCell<Option<Table>> = const { RefCell::new(None) };
+    /// Per thread: the `assign_cells` call it serves (its generation) and that call's
+    /// direct-mapped (key, cell) slots.
+    static SLOTS: RefCell<(u64, Vec<(u64, CellIndex)>)> = const { RefCell::new((0, Vec::new())) };
+}
+
+fn exact(lat: f64, lng: f64, resolution: Resolution) -> CellIndex {
+    LatLng::new(lat, lng)
+        .expect("ingest accepts finite coordinates only")
+        .to_cell(resolution)
 }
 
 /// The H3 cell of every point at `resolution`, equal to h3o's `LatLng::to_cell` for every point
@@ -199,25 +311,45 @@ thread_local! {
 ///
 /// # Runtime
 ///
-/// Per point, one hash lookup and a distance comparison when the point lies well inside a cell
-/// its thread has met (see the module docs), else one `to_cell`.
+/// Per point, a projection onto its face's lattice and one table lookup when the point lies
+/// well inside a hexagon its thread has met (see the module docs), else one `to_cell`.
 pub fn assign_cells(lat: &[f64], lng: &[f64], resolution: Resolution) -> Vec<CellIndex> {
     let placeholder = CellIndex::base_cells().next().expect("122 base cells");
     let mut cells = vec![placeholder; lat.len()];
-    // Every call starts with empty tables: a table from an earlier call is replaced when a
-    // thread meets this call's first chunk.
-    let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
+    let Some(faces) = faces() else {
+        cells
+            .par_iter_mut()
+            .zip(lat.par_iter().zip(lng))
+            .for_each(|(cell, (&la, &ln))| *cell = exact(la, ln, resolution));
+        return cells;
+    };
+    let lattice = Lattice::new(faces, resolution);
+    let generation = GENERATION.fetch_add(1, Ordering::Relaxed) + 1;
+    let bits =
+        (usize::BITS - lat.len().leading_zeros()).clamp(SLOT_BITS.0 + 3, SLOT_BITS.1 + 3) - 3;
     cells
         .par_chunks_mut(CHUNK)
         .zip(lat.par_chunks(CHUNK).zip(lng.par_chunks(CHUNK)))
         .for_each(|(out, (lat, lng))| {
-            TABLE.with_borrow_mut(|table| {
-                let table = match table {
-                    Some(t) if t.generation == generation => t,
-                    _ => table.insert(Table::new(resolution, generation)),
-                };
+            SLOTS.with_borrow_mut(|slots| {
+                if slots.0 != generation {
+                    slots.0 = generation;
+                    slots.1.clear();
+                    slots.1.resize(1 << bits, (0, placeholder));
+                }
+                let slots = &mut slots.1;
+                let mut face = 0;
                 for ((cell, &la), &ln) in out.iter_mut().zip(lat).zip(lng) {
-                    *cell = table.cell(la, ln);
+                    *cell = if let Some(key) = lattice.key(unit(la, ln), &mut face) {
+                        let index = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits);
+                        let slot = &mut slots[index as usize];
+                        if slot.0 != key {
+                            *slot = (key, exact(la, ln, resolution));
+                        }
+                        slot.1
+                    } else {
+                        exact(la, ln, resolution)
+                    };
                 }
             });
         });
@@ -249,15 +381,20 @@ mod tests {
         }
     }
 
-    /// `n` points spread around `(lat, lng)` within `span` degrees, many sharing cells.
-    fn around(lat: f64, lng: f64, span: f64, n: usize) -> Vec<(f64, f64)> {
-        let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ lat.to_bits() ^ lng.to_bits().rotate_left(17);
-        let mut next = move || {
+    /// Numbers uniform in [0, 1) from a xorshift generator.
+    fn uniform(seed: u64) -> impl FnMut() -> f64 {
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ seed;
+        move || {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        }
+    }
+
+    /// `n` points spread around `(lat, lng)` within `span` degrees, many sharing cells.
+    fn around(lat: f64, lng: f64, span: f64, n: usize) -> Vec<(f64, f64)> {
+        let mut next = uniform(lat.to_bits() ^ lng.to_bits().rotate_left(17));
         (0..n)
             .map(|_| {
                 let la = (lat + span * (next() - 0.5)).clamp(-90.0, 90.0);
@@ -317,25 +454,78 @@ mod tests {
     }
 
     #[test]
+    fn the_lattices_are_measured() {
+        let faces = faces().expect("h3o's grid is the one the shortcut expects");
+        // Face centres are 41.8° apart from their three neighbours.
+        for face in faces {
+            let neighbours = faces
+                .iter()
+                .filter(|f| (dot(f.centre, face.centre) - 0.745_356).abs() < 1e-6)
+                .count();
+            assert_eq!(neighbours, 3);
+        }
+    }
+
+    #[test]
     fn most_clustered_points_take_the_shortcut() {
         let points = around(47.3, 8.5, 0.2, 100_000);
-        let mut table = Table::new(Resolution::Eight, u64::MAX);
-        let mut hits = 0;
-        for &(la, ln) in &points {
-            let p = unit(la, ln);
-            hits += usize::from(
-                table
-                    .squares
-                    .get(&table.key(la, ln))
-                    .is_some_and(|s| s.known.iter().flatten().any(|k| k.holds(p))),
-            );
-            assert_eq!(table.cell(la, ln), exact(la, ln, Resolution::Eight));
-        }
+        let lattice = Lattice::new(faces().expect("measured"), Resolution::Eight);
+        let keyed = points
+            .iter()
+            .filter(|&&(la, ln)| lattice.key(unit(la, ln), &mut 0).is_some())
+            .count();
         assert!(
-            hits * 2 > points.len(),
-            "{hits} of {} by the shortcut",
+            keyed * 1000 > points.len() * 998,
+            "{keyed} of {} by the shortcut",
             points.len()
         );
+    }
+
+    #[test]
+    fn around_face_centres_matches_to_cell() {
+        let mut points = Vec::new();
+        for face in faces().expect("measured") {
+            let c = face.centre;
+            let (lat, lng) = (c[2].asin().to_degrees(), c[1].atan2(c[0]).to_degrees());
+            // Inside and outside the radius left to to_cell (1e-3 rad is 0.057°).
+            points.extend(around(lat, lng, 1e-4, 200));
+            points.extend(around(lat, lng, 0.2, 400));
+            points.push((lat, lng));
+        }
+        for resolution in [
+            Resolution::Zero,
+            Resolution::One,
+            Resolution::Nine,
+            Resolution::Fifteen,
+        ] {
+            check(&points, resolution);
+        }
+    }
+
+    #[test]
+    fn points_on_random_cells_edges_match_to_cell() {
+        // Random cells over the whole sphere at every resolution; points along their edges,
+        // pushed off by 10⁻¹⁵ to 10⁻⁹ degrees either way.
+        let mut next = uniform(15);
+        for resolution in Resolution::range(Resolution::Zero, Resolution::Fifteen) {
+            let mut points = Vec::new();
+            for _ in 0..600 {
+                let lat = (2.0 * next() - 1.0).asin().to_degrees();
+                let cell = exact(lat, 360.0 * next() - 180.0, resolution);
+                let vertices: Vec<LatLng> = cell.boundary().iter().copied().collect();
+                for k in 0..50 {
+                    let (a, b) = (
+                        vertices[k % vertices.len()],
+                        vertices[(k + 1) % vertices.len()],
+                    );
+                    let t = next();
+                    let nudge = 10f64.powf(-9.0 - 6.0 * next()) * (next() - 0.5);
+                    let la = (a.lat() + t * (b.lat() - a.lat()) + nudge).clamp(-90.0, 90.0);
+                    points.push((la, a.lng() + t * (b.lng() - a.lng()) - nudge));
+                }
+            }
+            check(&points, resolution);
+        }
     }
 
     proptest! {
@@ -344,7 +534,7 @@ mod tests {
         fn random_points_match_to_cell(
             seeds in proptest::collection::vec((-90.0f64..=90.0, -180.0f64..=180.0), 1..8),
             span in 0.0001f64..2.0,
-            resolution in 5u8..=12,
+            resolution in 0u8..=15,
         ) {
             let resolution = Resolution::try_from(resolution).expect("valid");
             let points: Vec<(f64, f64)> = seeds
