@@ -4,7 +4,7 @@
 #   benches/e2e.sh                 # 1,000,000 and 10,000,000 consumers
 #   benches/e2e.sh 100000 1000000  # chosen sizes
 #
-# Data is generated once per size under target/bench-data/ (seed 42) and reused.
+# Data (seed 42, 20 cities) is generated once per size under target/bench-data/ and reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("$@")
@@ -15,8 +15,8 @@ cargo build --release --quiet
 bin=target/release/micromarket
 printf '%-12s %10s %12s %14s\n' consumers wall_s peak_mb bytes_per_row
 for n in "${sizes[@]}"; do
-  data="target/bench-data/$n"
-  [ -f "$data/consumers.csv" ] || "$bin" -q synth --seed 42 --consumers "$n" --out "$data"
+  data="target/bench-data/$n-20-cities"
+  [ -f "$data/consumers.csv" ] || "$bin" -q synth --seed 42 --consumers "$n" --cities 20 --out "$data"
   log=$(mktemp)
   rm -rf "target/bench-out/$n"
   /usr/bin/time -v "$bin" -q analyze --consumers "$data/consumers.csv" \

@@ -1,5 +1,5 @@
-//! Criterion benches, one group per pipeline stage, on `synth` data of 10k, 100k and 1M consumers.
-//! Throughput is in consumers, so reports read in consumers per second.
+//! Criterion benches, one group per pipeline stage, on `synth` data (20 cities) of 10k, 100k and 1M
+//! consumers. Throughput is in consumers, so reports read in consumers per second.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use h3o::{LatLng, Resolution};
@@ -8,7 +8,7 @@ use micromarket::consumer::{IngestOptions, Source, ingest};
 use micromarket::index::ConsumerIndex;
 use micromarket::segment::{self, SegmentsFile};
 use micromarket::stats::{self, HotSpotOptions, Privacy};
-use micromarket::synth::{SplitMix64, SynthOptions, World};
+use micromarket::synth::{MAX_CITIES, SplitMix64, SynthOptions, World};
 use micromarket::{TextInput, export, market};
 use rayon::prelude::*;
 use std::hint::black_box;
@@ -30,6 +30,7 @@ fn data(consumers: usize) -> Data {
     let world = World::new(SynthOptions {
         seed: SEED,
         consumers,
+        cities: MAX_CITIES,
     });
     let mut csv = Vec::new();
     world.write_consumers(&mut csv).expect("in-memory write");

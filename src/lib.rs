@@ -15,7 +15,7 @@
 //! use micromarket::consumer::Source;
 //! use micromarket::synth::{SynthOptions, World};
 //!
-//! let world = World::new(SynthOptions { seed: 1, consumers: 5_000 });
+//! let world = World::new(SynthOptions { seed: 1, consumers: 5_000, ..Default::default() });
 //! let mut csv = Vec::new();
 //! world.write_consumers(&mut csv)?;
 //! let out = tempfile::tempdir()?;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: micromarket against GeoPandas + h3-py, esda and DuckDB spatial on the
-# same synth data, with the answers checked against each other (see compare.py).
+# same synth data (20 cities), with the answers checked against each other (see compare.py).
 #
 #   benches/compare/run.sh            # 1,000,000 consumers
 #   benches/compare/run.sh 100000     # another size
@@ -16,6 +16,8 @@ venv=target/compare-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r benches/compare/requirements.txt
 cargo build --release --quiet
-data="target/bench-data/$n"
-[ -f "$data/consumers.csv" ] || target/release/micromarket -q synth --seed 42 --consumers "$n" --out "$data"
+# 20 cities, as in the issue that set the targets.
+data="target/bench-data/$n-20-cities"
+[ -f "$data/consumers.csv" ] ||
+  target/release/micromarket -q synth --seed 42 --consumers "$n" --cities 20 --out "$data"
 "$venv/bin/python" benches/compare/compare.py "$data" "target/compare/$n" "$PWD/target/release/micromarket"

@@ -76,6 +76,9 @@ pub struct SynthOptions {
     pub seed: u64,
     /// Number of consumers.
     pub consumers: usize,
+    /// Number of cities, [`BASE_CITIES`] to [`MAX_CITIES`]: the ten of the sample, then smaller
+    /// ones in the gaps between them.
+    pub cities: usize,
 }
 
 impl Default for SynthOptions {
@@ -83,6 +86,7 @@ impl Default for SynthOptions {
         SynthOptions {
             seed: 42,
             consumers: 100_000,
+            cities: BASE_CITIES,
         }
     }
 }
@@ -104,6 +108,22 @@ pub struct City {
     phases: [f64; 2],
 }
 
+/// A city's name, region, centre latitude and longitude, radius in km.
+type CitySpec = (&'static str, usize, f64, f64, f64);
+
+impl City {
+    fn new(&(name, region, lat, lng, radius_km): &CitySpec, rng: &mut SplitMix64) -> Self {
+        City {
+            name,
+            region,
+            lat,
+            lng,
+            radius_km,
+            phases: [rng.unit() * TAU, rng.unit() * TAU],
+        }
+    }
+}
+
 /// A planted concentration of one segment.
 #[derive(Debug, Clone)]
 pub struct HotSpot {
@@ -120,9 +140,13 @@ pub struct HotSpot {
 }
 
 const REGION_NAMES: [&str; 4] = ["Westmark", "Eastvale", "Southdown", "Lakeshore"];
+/// Cities of the sample; the planted hot spots lie in them.
+pub const BASE_CITIES: usize = 10;
+/// Most cities a world can have.
+pub const MAX_CITIES: usize = CITY_SPECS.len();
 /// (name, region, lat, lng, radius km); region 0 = north-west, 1 = north-east, 2 = south-west,
-/// 3 = south-east.
-const CITY_SPECS: [(&str, usize, f64, f64, f64); 10] = [
+/// 3 = south-east. The first [`BASE_CITIES`] are the sample's.
+const CITY_SPECS: [CitySpec; 20] = [
     ("Ashford", 0, 47.35, 6.9, 11.0),
     ("Brookhaven", 0, 47.2, 7.45, 7.0),
     ("Cedar Falls", 0, 47.55, 7.4, 5.0),
@@ -133,6 +157,16 @@ const CITY_SPECS: [(&str, usize, f64, f64, f64); 10] = [
     ("Isola", 2, 46.25, 7.5, 5.0),
     ("Lakeview", 3, 46.35, 8.7, 9.0),
     ("Millbrook", 3, 46.2, 9.4, 6.0),
+    ("Northgate", 0, 47.0, 6.4, 4.0),
+    ("Oakridge", 0, 47.65, 6.35, 3.5),
+    ("Pinecrest", 0, 46.95, 7.7, 4.0),
+    ("Queensbury", 1, 47.65, 8.3, 4.0),
+    ("Riverton", 1, 47.0, 8.35, 4.5),
+    ("Stonebridge", 1, 47.7, 9.7, 3.5),
+    ("Thornbury", 2, 46.6, 6.35, 4.0),
+    ("Upton", 2, 46.0, 7.2, 3.5),
+    ("Valemont", 3, 46.6, 9.0, 4.0),
+    ("Westbrook", 3, 45.95, 8.4, 3.5),
 ];
 /// Named segments and their filters; each gets planted hot spots.
 pub const NAMED_SEGMENTS: [(&str, &str); 4] = [
@@ -178,21 +212,14 @@ impl World {
     /// Builds the world of `options.seed`.
     pub fn new(options: SynthOptions) -> Self {
         let mut rng = SplitMix64::new(options.seed ^ 0x5EED_C17E);
-        let cities: Vec<City> = CITY_SPECS
+        let mut cities: Vec<City> = CITY_SPECS[..BASE_CITIES]
             .iter()
-            .map(|&(name, region, lat, lng, radius_km)| City {
-                name,
-                region,
-                lat,
-                lng,
-                radius_km,
-                phases: [rng.unit() * TAU, rng.unit() * TAU],
-            })
+            .map(|spec| City::new(spec, &mut rng))
             .collect();
         let mut hotspots = Vec::new();
         for (s, (segment, _)) in NAMED_SEGMENTS.iter().enumerate() {
             for h in 0..HOTSPOTS_PER_SEGMENT {
-                let city = &cities[(s * HOTSPOTS_PER_SEGMENT + h * 3) % cities.len()];
+                let city = &cities[(s * HOTSPOTS_PER_SEGMENT + h * 3) % BASE_CITIES];
                 let angle = rng.unit() * TAU;
                 let dist = city.radius_km * (0.1 + 0.2 * rng.unit());
                 let (lat, lng) = offset(city.lat, city.lng, dist * angle.cos(), dist * angle.sin());
@@ -205,6 +232,13 @@ impl World {
                 });
             }
         }
+        // Drawn after the hot spots, so the sample's world is the same with more cities.
+        let extra = options.cities.clamp(BASE_CITIES, MAX_CITIES);
+        cities.extend(
+            CITY_SPECS[BASE_CITIES..extra]
+                .iter()
+                .map(|spec| City::new(spec, &mut rng)),
+        );
         World {
             options,
             cities,
@@ -643,6 +677,7 @@ mod tests {
         let opts = SynthOptions {
             seed: 7,
             consumers: 70_000,
+            ..SynthOptions::default()
         };
         let (mut a, mut b) = (Vec::new(), Vec::new());
         World::new(opts).write_consumers(&mut a).expect("write");

@@ -157,3 +157,69 @@ fn planted_centres_fall_in_micro_markets_of_their_segment() {
         planted.len()
     );
 }
+
+#[test]
+fn twenty_cities_keep_the_samples_ten_and_each_gets_a_scope() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (cities, out) in [("10", "ten"), ("20", "twenty")] {
+        let made = run_in(
+            dir.path(),
+            &[
+                "synth",
+                "--consumers",
+                "20000",
+                "--cities",
+                cities,
+                "--out",
+                out,
+            ],
+        );
+        assert_eq!(made.code, 0, "{}", made.stderr);
+    }
+    let features = |out: &str| -> Vec<serde_json::Value> {
+        json(&dir.path().join(out).join("cities.geojson"))["features"]
+            .as_array()
+            .expect("features")
+            .clone()
+    };
+    let (ten, twenty) = (features("ten"), features("twenty"));
+    assert_eq!(twenty.len(), 20);
+    assert_eq!(ten[..], twenty[..10], "the sample's cities unchanged");
+    let planted =
+        |out: &str| std::fs::read(dir.path().join(out).join("planted.csv")).expect("read");
+    assert_eq!(planted("ten"), planted("twenty"));
+    // No two cities overlap, so every consumer of a city is that city's alone.
+    let shapes: Vec<MultiPolygon<f64>> = twenty
+        .iter()
+        .map(|f| multipolygon(&f["geometry"]))
+        .collect();
+    for (i, a) in shapes.iter().enumerate() {
+        for b in &shapes[i + 1..] {
+            assert!(!geo::Intersects::intersects(a, b));
+        }
+    }
+    let run = run_in(
+        dir.path(),
+        &[
+            "analyze",
+            "-q",
+            "--consumers",
+            "twenty/consumers.csv",
+            "--regions",
+            "twenty/regions.geojson",
+            "--cities",
+            "twenty/cities.geojson",
+            "--segments",
+            "twenty/segments.toml",
+            "--out",
+            "out",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let cities: std::collections::HashSet<String> = csv_rows(&dir.path().join("out/summary.csv"))
+        .into_iter()
+        .filter(|r| r["scope_kind"] == "city")
+        .map(|r| r["city"].clone())
+        .collect();
+    assert_eq!(cities.len(), 20, "{cities:?}");
+}

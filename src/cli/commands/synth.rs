@@ -3,11 +3,12 @@
 use crate::cli::Global;
 use anyhow::{Context, Result};
 use micromarket::export::AtomicFile;
-use micromarket::synth::{SynthOptions, World};
+use micromarket::synth::{BASE_CITIES, MAX_CITIES, SynthOptions, World};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Write a deterministic synthetic dataset: consumers clustered around ten cities, four regions,
+/// Write a deterministic synthetic dataset: consumers clustered around ten cities (up to twenty
+/// with --cities), four regions,
 /// irregular city boundaries (one with a lake, one with an island), a segments file and the
 /// planted hot spots (planted.csv), and stores (stores.csv).
 ///
@@ -25,6 +26,11 @@ pub struct Args {
     /// Output folder (created if needed).
     #[arg(long, default_value = "synth", value_name = "DIR")]
     out: PathBuf,
+    /// Number of cities: the sample's ten, plus up to ten smaller ones between them.
+    #[arg(long, default_value_t = BASE_CITIES, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+              .range(BASE_CITIES as u64..=MAX_CITIES as u64))]
+    cities: usize,
     /// Consumers file format: consumers.csv or consumers.parquet (same rows and values).
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     format: Format,
@@ -58,6 +64,7 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
     let world = World::new(SynthOptions {
         seed: args.seed,
         consumers: args.consumers,
+        cities: args.cities,
     });
     match args.format {
         Format::Csv => write_file(&args.out.join("consumers.csv"), |f| {
