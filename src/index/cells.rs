@@ -59,6 +59,10 @@ fn centre_of(cell: CellIndex) -> Vector {
     unit(centre.lat(), centre.lng())
 }
 
+fn lat_lng(v: Vector) -> Option<LatLng> {
+    LatLng::new(v[2].asin().to_degrees(), v[1].atan2(v[0]).to_degrees()).ok()
+}
+
 fn dot(a: Vector, b: Vector) -> f64 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
@@ -122,11 +126,7 @@ fn measure_faces() -> Option<[Face; 20]> {
                     let middle =
                         normalized([a[0] + b[0] + c[0], a[1] + b[1] + c[1], a[2] + b[2] + c[2]]);
                     // h3o's own centre: the centre of the base cell around it.
-                    let (lat, lng) = (
-                        middle[2].asin().to_degrees(),
-                        middle[1].atan2(middle[0]).to_degrees(),
-                    );
-                    let centre = centre_of(LatLng::new(lat, lng).ok()?.to_cell(Resolution::Zero));
+                    let centre = centre_of(lat_lng(middle)?.to_cell(Resolution::Zero));
                     if distance(centre, middle) > 1e-12 {
                         return None;
                     }
@@ -150,11 +150,7 @@ fn lattice_axes(centre: Vector, resolution: Resolution) -> Option<(Vector, Vecto
     let t1 = normalized(cross(centre, [0.0, 0.0, 1.0]));
     let t2 = cross(centre, t1);
     let scale = lattice_scale(resolution);
-    let (lat, lng) = (
-        centre[2].asin().to_degrees(),
-        centre[1].atan2(centre[0]).to_degrees(),
-    );
-    let middle = LatLng::new(lat, lng).ok()?.to_cell(resolution);
+    let middle = lat_lng(centre)?.to_cell(resolution);
     let mut first = None;
     let mut neighbours = 0;
     for neighbour in middle.grid_disk::<Vec<_>>(1) {
