@@ -414,6 +414,34 @@ mod tests {
                 points.extend(around(v.lat(), v.lng(), 0.05, 100));
             }
         }
+        // Along every icosahedron edge (pentagon centre to adjacent pentagon centre): on the
+        // great circle where two faces meet, and a hair either side of it.
+        let vertices: Vec<Vector> = CellIndex::base_cells()
+            .filter(|c| c.is_pentagon())
+            .map(centre_of)
+            .collect();
+        for (i, &a) in vertices.iter().enumerate() {
+            for &b in vertices[i + 1..].iter().filter(|&&b| dot(a, b) > 0.3) {
+                let normal = normalized(cross(a, b));
+                for step in 1..40 {
+                    let t = f64::from(step) / 40.0;
+                    let on = normalized([
+                        a[0] + t * (b[0] - a[0]),
+                        a[1] + t * (b[1] - a[1]),
+                        a[2] + t * (b[2] - a[2]),
+                    ]);
+                    for nudge in [-1e-9, -1e-13, 0.0, 1e-13, 1e-9] {
+                        let p = normalized([
+                            on[0] + nudge * normal[0],
+                            on[1] + nudge * normal[1],
+                            on[2] + nudge * normal[2],
+                        ]);
+                        let ll = lat_lng(p).expect("finite");
+                        points.push((ll.lat(), ll.lng()));
+                    }
+                }
+            }
+        }
         // Poles and the antimeridian.
         points.extend(around(90.0, 0.0, 0.2, 400));
         points.extend(around(-90.0, 0.0, 0.2, 400));
