@@ -4,20 +4,20 @@ use crate::common::{csv_rows, hex8, json, run_in};
 use geo::{Contains, MultiPolygon, Point};
 use std::collections::HashMap;
 
-/// Writes a synth dataset to `dir/in` and analyzes it into `dir/out`.
-fn synth_and_analyze(dir: &std::path::Path, seed: &str, consumers: &str) {
-    let made = run_in(
-        dir,
-        &[
-            "synth",
-            "--seed",
-            seed,
-            "--consumers",
-            consumers,
-            "--out",
-            "in",
-        ],
-    );
+/// Writes a synth dataset to `dir/in` (with `extra` synth options) and analyzes it into
+/// `dir/out`.
+fn synth_and_analyze(dir: &std::path::Path, seed: &str, consumers: &str, extra: &[&str]) {
+    let mut args = vec![
+        "synth",
+        "--seed",
+        seed,
+        "--consumers",
+        consumers,
+        "--out",
+        "in",
+    ];
+    args.extend(extra);
+    let made = run_in(dir, &args);
     assert_eq!(made.code, 0, "{}", made.stderr);
     let run = run_in(
         dir,
@@ -42,7 +42,7 @@ fn synth_and_analyze(dir: &std::path::Path, seed: &str, consumers: &str) {
 #[test]
 fn same_seed_same_files_and_planted_spots_are_top_lift_cells() {
     let dir = tempfile::tempdir().expect("tempdir");
-    synth_and_analyze(dir.path(), "7", "150000");
+    synth_and_analyze(dir.path(), "7", "150000", &[]);
     let again = run_in(
         dir.path(),
         &[
@@ -122,7 +122,7 @@ fn multipolygon(geometry: &serde_json::Value) -> MultiPolygon<f64> {
 #[test]
 fn planted_centres_fall_in_micro_markets_of_their_segment() {
     let dir = tempfile::tempdir().expect("tempdir");
-    synth_and_analyze(dir.path(), "11", "200000");
+    synth_and_analyze(dir.path(), "11", "200000", &[]);
     let layer = json(&dir.path().join("out/all/micromarkets.geojson"));
     let markets: Vec<(String, MultiPolygon<f64>)> = layer["features"]
         .as_array()
@@ -161,33 +161,24 @@ fn planted_centres_fall_in_micro_markets_of_their_segment() {
 #[test]
 fn twenty_cities_keep_the_samples_ten_and_each_gets_a_scope() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (cities, out) in [("10", "ten"), ("20", "twenty")] {
-        let made = run_in(
-            dir.path(),
-            &[
-                "synth",
-                "--consumers",
-                "20000",
-                "--cities",
-                cities,
-                "--out",
-                out,
-            ],
-        );
-        assert_eq!(made.code, 0, "{}", made.stderr);
-    }
+    synth_and_analyze(dir.path(), "42", "20000", &["--cities", "20"]);
+    let ten = run_in(
+        dir.path(),
+        &["synth", "--consumers", "20000", "--out", "ten"],
+    );
+    assert_eq!(ten.code, 0, "{}", ten.stderr);
     let features = |out: &str| -> Vec<serde_json::Value> {
         json(&dir.path().join(out).join("cities.geojson"))["features"]
             .as_array()
             .expect("features")
             .clone()
     };
-    let (ten, twenty) = (features("ten"), features("twenty"));
+    let (ten, twenty) = (features("ten"), features("in"));
     assert_eq!(twenty.len(), 20);
     assert_eq!(ten[..], twenty[..10], "the sample's cities unchanged");
     let planted =
         |out: &str| std::fs::read(dir.path().join(out).join("planted.csv")).expect("read");
-    assert_eq!(planted("ten"), planted("twenty"));
+    assert_eq!(planted("ten"), planted("in"));
     // No two cities overlap, so every consumer of a city is that city's alone.
     let shapes: Vec<MultiPolygon<f64>> = twenty
         .iter()
@@ -198,24 +189,6 @@ fn twenty_cities_keep_the_samples_ten_and_each_gets_a_scope() {
             assert!(!geo::Intersects::intersects(a, b));
         }
     }
-    let run = run_in(
-        dir.path(),
-        &[
-            "analyze",
-            "-q",
-            "--consumers",
-            "twenty/consumers.csv",
-            "--regions",
-            "twenty/regions.geojson",
-            "--cities",
-            "twenty/cities.geojson",
-            "--segments",
-            "twenty/segments.toml",
-            "--out",
-            "out",
-        ],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
     let cities: std::collections::HashSet<String> = csv_rows(&dir.path().join("out/summary.csv"))
         .into_iter()
         .filter(|r| r["scope_kind"] == "city")
