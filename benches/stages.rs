@@ -104,35 +104,49 @@ fn stages(c: &mut Criterion) {
             .num_threads(1)
             .build()
             .expect("pool");
-        g.bench_with_input(
-            BenchmarkId::new("h3_assign_one_thread", size),
-            &size,
-            |bench, _| {
-                bench.iter(|| {
-                    one_thread.install(|| {
-                        micromarket::index::assign_cells(&table.lat, &table.lng, Resolution::Eight)
-                    })
-                });
-            },
-        );
-        g.bench_with_input(
-            BenchmarkId::new("h3o_per_point_loop", size),
-            &size,
-            |bench, _| {
-                bench.iter(|| {
-                    table
-                        .lat
-                        .iter()
-                        .zip(&table.lng)
-                        .map(|(&la, &ln)| {
-                            LatLng::new(la, ln)
-                                .expect("finite")
-                                .to_cell(Resolution::Eight)
+        // The same number of points scattered over the whole sphere: hardly two share a cell,
+        // so this shows what the shortcut costs where it cannot help.
+        let mut rng = SplitMix64::new(SEED);
+        let (scattered_lat, scattered_lng): (Vec<f64>, Vec<f64>) = (0..size)
+            .map(|_| {
+                (
+                    (2.0 * rng.unit() - 1.0).asin().to_degrees(),
+                    360.0 * rng.unit() - 180.0,
+                )
+            })
+            .unzip();
+        for (suffix, lat, lng) in [
+            ("", &table.lat, &table.lng),
+            ("_scattered", &scattered_lat, &scattered_lng),
+        ] {
+            g.bench_with_input(
+                BenchmarkId::new(format!("h3_assign_one_thread{suffix}"), size),
+                &size,
+                |bench, _| {
+                    bench.iter(|| {
+                        one_thread.install(|| {
+                            micromarket::index::assign_cells(lat, lng, Resolution::Eight)
                         })
-                        .collect::<Vec<_>>()
-                });
-            },
-        );
+                    });
+                },
+            );
+            g.bench_with_input(
+                BenchmarkId::new(format!("h3o_per_point_loop{suffix}"), size),
+                &size,
+                |bench, _| {
+                    bench.iter(|| {
+                        lat.iter()
+                            .zip(lng)
+                            .map(|(&la, &ln)| {
+                                LatLng::new(la, ln)
+                                    .expect("finite")
+                                    .to_cell(Resolution::Eight)
+                            })
+                            .collect::<Vec<_>>()
+                    });
+                },
+            );
+        }
         let locator = Locator::new(&areas, Resolution::Eight);
         g.bench_with_input(BenchmarkId::new("locate", size), &size, |bench, _| {
             bench.iter(|| locator.locate(&table.lat, &table.lng));

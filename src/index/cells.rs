@@ -16,13 +16,15 @@
 //! inside its hexagon, both computations pick the same face and lattice point, so the cell is
 //! the one `to_cell` gave any earlier point of that hexagon: each thread keeps those in a small
 //! direct-mapped table keyed by resolution, face and lattice point, empty at the start of each
-//! call. Points that miss a margin,
-//! or lie within [`NEAR_CENTRE_RAD`] of a face centre (where h3o's `acos` of a distance near 1
-//! loses digits), are computed by `to_cell`.
+//! call. Points that miss a margin, or lie within [`NEAR_CENTRE_RAD`] of a face centre (where
+//! h3o's `acos` of a distance near 1 loses digits), are computed by `to_cell`. Where points
+//! seldom share a hexagon (fewer than one in [`MIN_HIT_SHARE`] found in the table over a block of
+//! [`BLOCK`]), the table rests for a number of blocks that doubles while it keeps missing, so
+//! scattered points cost what `to_cell` costs.
 //!
 //! Error budget at resolution 15 (the finest; coordinates up to 5·10⁶ lattice units): both
-//! projections agree to about 10⁻⁸ units away from face centres and 10⁻⁶ within 10⁻³ rad of one,
-//! against a margin of 10⁻⁴ units that costs 0.04 % of points. The result equals `to_cell` for
+//! projections agree to about 10⁻⁸ units away from face centres and 10⁻⁶ at 10⁻³ rad from one
+//! (nearer points go to `to_cell`), against a margin of 10⁻⁴ units that costs 0.04 % of points. The result equals `to_cell` for
 //! every point (property tests and hard cases below).
 
 use h3o::{CellIndex, LatLng, Resolution};
@@ -202,6 +204,7 @@ fn round_hex(q: f64, r: f64) -> (f64, f64) {
 
 /// The faces' lattices at one resolution, axes scaled to lattice units.
 struct Lattice {
+    resolution: Resolution,
     /// Key bits of the resolution (and a set top bit, so no key is 0).
     base: u64,
     centres: [Vector; 20],
@@ -226,6 +229,7 @@ impl Lattice {
             .flat_map(|(i, &a)| centres[i + 1..].iter().map(move |&b| dot(a, b)))
             .fold(-1.0, f64::max);
         Lattice {
+            resolution,
             cap_cos: (closest.acos() / 2.0 - 1e-6).cos(),
             base: 1 << 63 | u64::from(u8::from(resolution)) << 59,
             centres,
@@ -287,10 +291,90 @@ impl Lattice {
 /// Counts `assign_cells` calls, so each starts with empty tables.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
+/// Points per block: the table's worth is judged after each block that went through it.
+const BLOCK: usize = 1024;
+/// A block in which fewer than one point in this many found its cell in the table pauses it.
+const MIN_HIT_SHARE: usize = 8;
+/// The longest pause, in blocks.
+const MAX_PAUSE: u32 = 64;
+
+/// One thread's table for one `assign_cells` call.
+struct Table {
+    /// The call it serves.
+    generation: u64,
+    /// Direct-mapped (key, cell) slots; 2^`bits` of them.
+    slots: Vec<(u64, CellIndex)>,
+    bits: u32,
+    /// Blocks still to compute by `to_cell` alone, and the length of the next pause.
+    paused: u32,
+    next_pause: u32,
+    /// The face of the last point, the first guess for the next.
+    face: usize,
+}
+
+impl Table {
+    /// A table for no call yet.
+    const EMPTY: Table = Table {
+        generation: 0,
+        slots: Vec::new(),
+        bits: 0,
+        paused: 0,
+        next_pause: 1,
+        face: 0,
+    };
+
+    /// Empties the table for the call `generation`, reusing its memory.
+    fn reset(&mut self, generation: u64, bits: u32, placeholder: CellIndex) {
+        self.generation = generation;
+        self.bits = bits;
+        self.slots.clear();
+        self.slots.resize(1 << bits, (0, placeholder));
+        (self.paused, self.next_pause) = (0, 1);
+    }
+
+    /// Assigns the cells of one run of points.
+    fn assign(&mut self, lattice: &Lattice, out: &mut [CellIndex], lat: &[f64], lng: &[f64]) {
+        let resolution = lattice.resolution;
+        let blocks = out
+            .chunks_mut(BLOCK)
+            .zip(lat.chunks(BLOCK).zip(lng.chunks(BLOCK)));
+        for (out, (lat, lng)) in blocks {
+            let points = out.iter_mut().zip(lat.iter().zip(lng));
+            if self.paused > 0 {
+                self.paused -= 1;
+                points.for_each(|(cell, (&la, &ln))| *cell = exact(la, ln, resolution));
+                continue;
+            }
+            let mut hits = 0;
+            for (cell, (&la, &ln)) in points {
+                *cell = if let Some(key) = lattice.key(unit(la, ln), &mut self.face) {
+                    let index = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - self.bits);
+                    let slot = &mut self.slots[index as usize];
+                    if slot.0 == key {
+                        hits += 1;
+                    } else {
+                        *slot = (key, exact(la, ln, resolution));
+                    }
+                    slot.1
+                } else {
+                    exact(la, ln, resolution)
+                };
+            }
+            // Points that seldom share a hexagon (scattered over a large area) make the table
+            // cost more than it saves: it rests, longer each time it comes back to misses.
+            if hits * MIN_HIT_SHARE < out.len() {
+                self.paused = self.next_pause;
+                self.next_pause = (self.next_pause * 2).min(MAX_PAUSE);
+            } else {
+                self.next_pause = 1;
+            }
+        }
+    }
+}
+
 thread_local! {
-    /// Per thread: the `assign_cells` call it serves (its generation) and that call's
-    /// direct-mapped (key, cell) slots.
-    static SLOTS: RefCell<(u64, Vec<(u64, CellIndex)>)> = const { RefCell::new((0, Vec::new())) };
+    /// Per thread: its table for the `assign_cells` call it serves.
+    static TABLE: RefCell<Table> = const { RefCell::new(Table::EMPTY) };
 }
 
 fn exact(lat: f64, lng: f64, resolution: Resolution) -> CellIndex {
@@ -308,7 +392,8 @@ fn exact(lat: f64, lng: f64, resolution: Resolution) -> CellIndex {
 /// # Runtime
 ///
 /// Per point, a projection onto its face's lattice and one table lookup when the point lies
-/// well inside a hexagon its thread has met (see the module docs), else one `to_cell`.
+/// well inside a hexagon its thread has met (see the module docs), else one `to_cell`. Where
+/// points seldom share hexagons, the table rests and points go straight to `to_cell`.
 pub fn assign_cells(lat: &[f64], lng: &[f64], resolution: Resolution) -> Vec<CellIndex> {
     let placeholder = CellIndex::base_cells().next().expect("122 base cells");
     let mut cells = vec![placeholder; lat.len()];
@@ -327,26 +412,11 @@ pub fn assign_cells(lat: &[f64], lng: &[f64], resolution: Resolution) -> Vec<Cel
         .par_chunks_mut(CHUNK)
         .zip(lat.par_chunks(CHUNK).zip(lng.par_chunks(CHUNK)))
         .for_each(|(out, (lat, lng))| {
-            SLOTS.with_borrow_mut(|slots| {
-                if slots.0 != generation {
-                    slots.0 = generation;
-                    slots.1.clear();
-                    slots.1.resize(1 << bits, (0, placeholder));
+            TABLE.with_borrow_mut(|table| {
+                if table.generation != generation {
+                    table.reset(generation, bits, placeholder);
                 }
-                let slots = &mut slots.1;
-                let mut face = 0;
-                for ((cell, &la), &ln) in out.iter_mut().zip(lat).zip(lng) {
-                    *cell = if let Some(key) = lattice.key(unit(la, ln), &mut face) {
-                        let index = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits);
-                        let slot = &mut slots[index as usize];
-                        if slot.0 != key {
-                            *slot = (key, exact(la, ln, resolution));
-                        }
-                        slot.1
-                    } else {
-                        exact(la, ln, resolution)
-                    };
-                }
+                table.assign(&lattice, out, lat, lng);
             });
         });
     cells
@@ -549,6 +619,37 @@ mod tests {
                 }
             }
             check(&points, resolution);
+        }
+    }
+
+    #[test]
+    fn scattered_points_rest_the_table_and_match_to_cell() {
+        let mut next = uniform(3);
+        let (lat, lng): (Vec<f64>, Vec<f64>) = (0..40_000)
+            .map(|_| {
+                (
+                    (2.0 * next() - 1.0).asin().to_degrees(),
+                    360.0 * next() - 180.0,
+                )
+            })
+            .unzip();
+        let lattice = Lattice::new(faces().expect("measured"), Resolution::Ten);
+        let placeholder = exact(0.0, 0.0, Resolution::Ten);
+        let mut table = Table::EMPTY;
+        table.reset(1, 12, placeholder);
+        let mut cells = vec![placeholder; lat.len()];
+        table.assign(&lattice, &mut cells, &lat, &lng);
+        assert_eq!(table.next_pause, MAX_PAUSE, "the table kept missing");
+        for (i, cell) in cells.iter().enumerate() {
+            assert_eq!(*cell, exact(lat[i], lng[i], Resolution::Ten));
+        }
+        // Clustered points bring it back.
+        let (lat, lng): (Vec<f64>, Vec<f64>) = around(47.3, 8.5, 0.05, 200_000).into_iter().unzip();
+        let mut cells = vec![placeholder; lat.len()];
+        table.assign(&lattice, &mut cells, &lat, &lng);
+        assert_eq!(table.next_pause, 1);
+        for (i, cell) in cells.iter().enumerate() {
+            assert_eq!(*cell, exact(lat[i], lng[i], Resolution::Ten));
         }
     }
 
