@@ -53,6 +53,9 @@ pub struct LaunchRecord {
     pub campaign_members: Option<u64>,
     /// Files written, relative to the output root.
     pub outputs: Vec<OutputRecord>,
+    /// The options of its `map.html`; none when it has no map (`--no-maps`).
+    #[serde(default)]
+    pub map: Option<export::MapOptions>,
 }
 
 /// `manifest.json` of a launch run.
@@ -97,8 +100,13 @@ fn sha256_file(path: &Path) -> Option<String> {
     std::fs::read(path).ok().map(|b| hex(&Sha256::digest(b)))
 }
 
-/// Records of the previous run whose outputs are intact and whose parameters are the same.
-fn reusable(out: &Path, launches: &[Launch]) -> BTreeMap<String, LaunchRecord> {
+/// Records of the previous run whose outputs are intact and whose parameters and map options are
+/// the same.
+fn reusable(
+    out: &Path,
+    launches: &[Launch],
+    maps: Option<&export::MapOptions>,
+) -> BTreeMap<String, LaunchRecord> {
     let Ok(text) = std::fs::read_to_string(out.join("manifest.json")) else {
         return BTreeMap::new();
     };
@@ -110,7 +118,7 @@ fn reusable(out: &Path, launches: &[Launch]) -> BTreeMap<String, LaunchRecord> {
         .and_then(|l| serde_json::from_value(l.clone()).ok())
         .unwrap_or_default();
     old.into_iter()
-        .filter(|r| r.status != LaunchStatus::Failed)
+        .filter(|r| r.status != LaunchStatus::Failed && r.map.as_ref() == maps)
         .filter(|r| {
             launches
                 .iter()
@@ -187,7 +195,7 @@ pub fn run_plan(
     // Folders of a killed run are never under a final name; clear them.
     let _ = std::fs::remove_dir_all(out.join(PARTIAL));
     let reuse = if options.resume {
-        reusable(out, &plan.launches)
+        reusable(out, &plan.launches, options.maps.as_ref())
     } else {
         BTreeMap::new()
     };
@@ -266,6 +274,7 @@ pub fn run_plan(
                     micromarkets: figures.micromarkets,
                     campaign_members: figures.campaign_members,
                     outputs: figures.outputs,
+                    map: options.maps.clone(),
                 })
             })
     })?;

@@ -255,3 +255,45 @@ fn invalid_plans_list_every_problem() {
     );
     assert!(run.stderr.contains("no [[launch]]"), "{}", run.stderr);
 }
+
+#[test]
+fn resume_reruns_launches_whose_maps_differ() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = plan(
+        dir.path(),
+        "[[launch]]\nregion = \"Westmark\"\n[[launch]]\nregion = \"Southdown\"\n",
+    );
+    let statuses = |run: crate::common::Run| -> Vec<String> {
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        json(&dir.path().join("out/manifest.json"))["launches"]
+            .as_array()
+            .expect("launches")
+            .iter()
+            .map(|l| l["status"].as_str().expect("status").to_string())
+            .collect()
+    };
+    let maps = || {
+        files(&dir.path().join("out"))
+            .keys()
+            .filter(|k| k.ends_with("map.html"))
+            .count()
+    };
+    let first = statuses(launch(dir.path(), &p, "out", &["--no-maps"]));
+    assert!(first.iter().all(|s| s == "ok"), "{first:?}");
+    assert_eq!(maps(), 0);
+    // Now maps are wanted: every launch runs again and gets its map.
+    let with_maps = statuses(launch(dir.path(), &p, "out", &["--resume"]));
+    assert!(with_maps.iter().all(|s| s == "ok"), "{with_maps:?}");
+    assert_eq!(maps(), with_maps.len());
+    // The same options again: nothing to do.
+    let again = statuses(launch(dir.path(), &p, "out", &["--resume"]));
+    assert!(again.iter().all(|s| s == "skipped"), "{again:?}");
+    // Another base map: run again.
+    let basemap = [
+        "--resume",
+        "--basemap",
+        "https://tiles.example/{z}/{x}/{y}.png",
+    ];
+    let other = statuses(launch(dir.path(), &p, "out", &basemap));
+    assert!(other.iter().all(|s| s == "ok"), "{other:?}");
+}

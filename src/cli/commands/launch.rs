@@ -29,7 +29,8 @@ pub struct Args {
     /// Launches run at once.
     #[arg(long, default_value_t = 2, value_name = "N")]
     jobs: usize,
-    /// Skip launches whose outputs exist and match the manifest's checksums and parameters.
+    /// Skip launches whose outputs exist and match the manifest's checksums, parameters and map
+    /// options.
     #[arg(long)]
     resume: bool,
     #[command(flatten)]

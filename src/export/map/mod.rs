@@ -31,7 +31,7 @@ const LEAFLET_CSS: &str = include_str!("leaflet/leaflet.css");
 const LEAFLET_LICENSE: &str = include_str!("leaflet/LICENSE");
 
 /// Choices for the maps of a run.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MapOptions {
     /// A tile-server URL template (`https://…/{z}/{x}/{y}.png`) for a base map; none by default,
     /// so maps need no network.
