@@ -302,9 +302,8 @@ const MAX_PAUSE: u32 = 64;
 struct Table {
     /// The call it serves.
     generation: u64,
-    /// Direct-mapped (key, cell) slots; 2^`bits` of them.
+    /// Direct-mapped (key, cell) slots, a power of two of them.
     slots: Vec<(u64, CellIndex)>,
-    bits: u32,
     /// Blocks still to compute by `to_cell` alone, and the length of the next pause.
     paused: u32,
     next_pause: u32,
@@ -317,7 +316,6 @@ impl Table {
     const EMPTY: Table = Table {
         generation: 0,
         slots: Vec::new(),
-        bits: 0,
         paused: 0,
         next_pause: 1,
         face: 0,
@@ -326,7 +324,6 @@ impl Table {
     /// Empties the table for the call `generation`, reusing its memory.
     fn reset(&mut self, generation: u64, bits: u32, placeholder: CellIndex) {
         self.generation = generation;
-        self.bits = bits;
         self.slots.clear();
         self.slots.resize(1 << bits, (0, placeholder));
         (self.paused, self.next_pause) = (0, 1);
@@ -335,6 +332,7 @@ impl Table {
     /// Assigns the cells of one run of points.
     fn assign(&mut self, lattice: &Lattice, out: &mut [CellIndex], lat: &[f64], lng: &[f64]) {
         let resolution = lattice.resolution;
+        let shift = 64 - self.slots.len().trailing_zeros();
         let blocks = out
             .chunks_mut(BLOCK)
             .zip(lat.chunks(BLOCK).zip(lng.chunks(BLOCK)));
@@ -348,7 +346,7 @@ impl Table {
             let mut hits = 0;
             for (cell, (&la, &ln)) in points {
                 *cell = if let Some(key) = lattice.key(unit(la, ln), &mut self.face) {
-                    let index = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - self.bits);
+                    let index = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift;
                     let slot = &mut self.slots[index as usize];
                     if slot.0 == key {
                         hits += 1;
