@@ -164,14 +164,18 @@ fn stages(c: &mut Criterion) {
         let counts = stats::aggregate(&areas, &located, &segments);
         let names: Vec<String> = segments.iter().map(|s| s.name.clone()).collect();
         let options = HotSpotOptions {
-            resolution: Resolution::Eight,
             neighbours: 1,
             fdr: 0.05,
         };
+        let centres = stats::CellCentres::new(&locator, &counts[0].cells, options.neighbours);
         g.bench_with_input(BenchmarkId::new("hot_spots", size), &size, |bench, _| {
-            bench.iter(|| stats::hot_spots(&areas, &counts, options));
+            bench.iter(|| {
+                let centres =
+                    stats::CellCentres::new(&locator, &counts[0].cells, options.neighbours);
+                stats::hot_spots(&centres, &counts, options)
+            });
         });
-        let hot = stats::hot_spots(&areas, &counts, options);
+        let hot = stats::hot_spots(&centres, &counts, options);
         g.bench_with_input(
             BenchmarkId::new("micro_markets", size),
             &size,

@@ -332,10 +332,14 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
     hook("hot spots, micro-markets and export");
     let started = Instant::now();
     let options = HotSpotOptions {
-        resolution: config.resolution,
         neighbours: config.neighbours,
         fdr: config.fdr,
     };
+    let centres = counts
+        .first()
+        .map_or_else(stats::CellCentres::default, |all| {
+            stats::CellCentres::new(&locator, &all.cells, config.neighbours)
+        });
     // Gi* alone, summed over the scopes (which run in parallel) and over the city scopes, for
     // comparisons with other hot-spot implementations.
     let hot_spot_micros = std::sync::atomic::AtomicU64::new(0);
@@ -344,7 +348,7 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
         .par_iter()
         .map(|c| {
             let gi_started = Instant::now();
-            let hot = stats::scope_hot_spots(&prepared.boundaries, c, options);
+            let hot = stats::scope_hot_spots(c, &centres, options);
             let micros = gi_started.elapsed().as_micros() as u64;
             hot_spot_micros.fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
             if c.scope.kind == stats::ScopeKind::City {

@@ -147,10 +147,7 @@ pub fn catchments(
         .par_iter()
         .enumerate()
         .map(|(s, rows)| {
-            let cell = h3o::LatLng::new(stores.lat[s], stores.lng[s])
-                .expect("stores are validated like consumers")
-                .to_cell(h3o::Resolution::Fifteen);
-            let (region, city) = locator.locate_point(stores.lat[s], stores.lng[s], cell);
+            let (region, city) = locator.locate_point(stores.lat[s], stores.lng[s]);
             Catchment {
                 scope: store_scope(scopes, region, city),
                 consumers: rows.len() as u64,

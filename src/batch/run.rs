@@ -234,6 +234,7 @@ pub fn run_plan(
     let shared = Shared {
         table,
         cells: &located.cell,
+        locator: &locator,
         rows_of_city: &rows_of_city,
         maps: options.maps.as_ref(),
     };
@@ -287,6 +288,7 @@ pub fn run_plan(
 struct Shared<'a> {
     table: &'a crate::consumer::ConsumerTable,
     cells: &'a [h3o::CellIndex],
+    locator: &'a Locator,
     rows_of_city: &'a [Vec<u32>],
     maps: Option<&'a export::MapOptions>,
 }
@@ -330,11 +332,11 @@ fn run_launch(
         min_count: p.min_count,
     };
     let options = HotSpotOptions {
-        resolution,
         neighbours: p.neighbours,
         fdr: p.fdr,
     };
-    let hot = stats::scope_hot_spots(&plan.boundaries, &counts, options);
+    let centres = stats::CellCentres::new(shared.locator, &counts.cells, p.neighbours);
+    let hot = stats::scope_hot_spots(&counts, &centres, options);
     let names: Vec<String> = segments.iter().map(|s| s.name.clone()).collect();
     let markets = market::micro_markets(&counts, &hot, &names, privacy);
     let partial = plan.out.join(PARTIAL).join(n.to_string());

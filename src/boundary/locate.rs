@@ -2,136 +2,177 @@
 //!
 //! # Algorithm
 //!
-//! Each polygon is tiled once with h3o's tiler (`Covers` mode, annotated) at the index resolution
-//! (the analysis resolution, at most 7). A cell answers for every point in it at once when it is
-//! fully contained in exactly one polygon and so are its six neighbours, and no neighbour touches
-//! another polygon: an H3 cell's points lie within its neighbours' hexagons, so this margin makes
-//! the shortcut exact. Every other point is tested exactly: an rstar R-tree over polygon bounding
-//! boxes gives the candidates and geo's `coordinate_position` decides.
+//! Each polygon of every region and city keeps its edges in an R-tree ([`edges`](super::edges)),
+//! and an rstar R-tree over the polygons' bounding boxes gives the candidates for a point, so an
+//! exact point-in-polygon test costs O(log v) for a polygon of v vertices, never O(v) and never
+//! anything in proportion to a polygon's area.
+//!
+//! A shortcut answers for many consumers at once, built from the consumers alone: the distinct H3
+//! cells holding consumers (at the analysis resolution, at most 8) are classified once each. A
+//! cell whose box (its boundary's bounding box, widened by a margin that also covers every finer
+//! cell descending from it) meets no polygon edge lies wholly inside or wholly outside each
+//! polygon, so the answer at its centre is the answer for all its consumers. Every other consumer
+//! is tested exactly. Cells crossing the antimeridian or near a pole never take the shortcut.
 //!
 //! # Boundary semantics
 //!
-//! A point on a polygon's boundary is inside it. When several polygons contain a point (a point on
-//! the edge two cities share, or overlapping input), the first in file order wins, so every
+//! A point on a polygon's boundary is inside it (as geo's `CoordinatePosition` says: on the
+//! boundary or inside; the tests compare with it). When several polygons contain a point (a point
+//! on the edge two cities share, or overlapping input), the first in file order wins, so every
 //! consumer is in at most one region and one city, and the answer never depends on thread count.
 //! A consumer in a city is counted in that city's region, so the cities of a region always sum to
 //! at most the region.
 
+use super::edges::{self, IndexedPolygon};
 use super::{Area, Boundaries};
+use geo::Coord;
 use geo::coordinate_position::CoordPos;
-use geo::{Coord, CoordinatePosition};
-use h3o::geom::{ContainmentMode, TilerBuilder};
 use h3o::{CellIndex, Resolution};
 use rayon::prelude::*;
 use rstar::primitives::{GeomWithData, Rectangle};
-use rstar::{AABB, RTree};
-use std::collections::HashMap;
+use rstar::{AABB, Envelope, RTree};
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
 
 /// Index of "no region" or "no city" in [`Located`].
 pub const NO_AREA: u32 = u32::MAX;
 
-/// Coarsest resolution used for the interior-cell shortcut.
-const INDEX_RESOLUTION: Resolution = Resolution::Seven;
+/// A cell's answer when its consumers need the exact test.
+const EXACT: u32 = u32::MAX - 1;
 
-type BoxEntry = GeomWithData<Rectangle<[f64; 2]>, usize>;
+/// Finest resolution of the cells the shortcut classifies.
+const INDEX_RESOLUTION: Resolution = Resolution::Eight;
 
-/// Point-in-area lookup for one set of polygons (all regions, or all cities).
+/// Consumers per task when collecting distinct cells.
+const ROWS_PER_TASK: usize = 1 << 16;
+
+/// A polygon's bounding box with its area and its position in [`AreaIndex::polygons`].
+type PolygonBox = GeomWithData<Rectangle<[f64; 2]>, (u32, u32)>;
+
+/// Scratch space of one exact test, reused between points.
+#[derive(Debug, Default)]
+struct Scratch {
+    rings: edges::Scratch,
+    candidates: Vec<(u32, u32)>,
+}
+
+/// Point-in-area lookup for one set of areas (all regions, or all cities).
 struct AreaIndex {
-    interior: HashMap<CellIndex, u32>,
-    tree: RTree<BoxEntry>,
-    geometries: Vec<geo::MultiPolygon<f64>>,
+    boxes: RTree<PolygonBox>,
+    polygons: Vec<IndexedPolygon>,
 }
 
 impl AreaIndex {
-    fn new(areas: &[Area], resolution: Resolution) -> Self {
-        let coverages: Vec<(Vec<CellIndex>, Vec<CellIndex>)> = areas
-            .par_iter()
-            .map(|area| {
-                let mut tiler = TilerBuilder::new(resolution)
-                    .containment_mode(ContainmentMode::Covers)
-                    .build();
-                let mut covered = Vec::new();
-                let mut full = Vec::new();
-                for polygon in area.geometry.iter() {
-                    // Polygons were validated at load; a polygon h3o still refuses simply gets
-                    // no shortcut cells, and its points take the exact path.
-                    if tiler.add(polygon.clone()).is_err() {
-                        return (Vec::new(), Vec::new());
-                    }
-                }
-                for cell in tiler.into_annotated_coverage() {
-                    covered.push(cell.cell);
-                    if cell.is_fully_contained {
-                        full.push(cell.cell);
-                    }
-                }
-                (covered, full)
-            })
+    fn new(areas: &[Area]) -> Self {
+        let parts: Vec<(u32, &geo::Polygon<f64>)> = areas
+            .iter()
+            .enumerate()
+            .flat_map(|(a, area)| area.geometry.iter().map(move |p| (a as u32, p)))
             .collect();
-        // Cells touched by more than one polygon never answer on their own.
-        let mut touched: HashMap<CellIndex, u32> = HashMap::new();
-        for (a, (covered, _)) in coverages.iter().enumerate() {
-            for &cell in covered {
-                let owner = touched.entry(cell).or_insert(a as u32);
-                if *owner != a as u32 {
-                    *owner = NO_AREA;
-                }
-            }
-        }
-        let mut interior = HashMap::new();
-        for (a, (_, full)) in coverages.iter().enumerate() {
-            let full: std::collections::HashSet<CellIndex> = full.iter().copied().collect();
-            for &cell in &full {
-                let safe = cell
-                    .grid_disk::<Vec<_>>(1)
-                    .into_iter()
-                    .all(|n| full.contains(&n) && touched.get(&n) == Some(&(a as u32)));
-                if safe {
-                    interior.insert(cell, a as u32);
-                }
-            }
-        }
-        let tree = RTree::bulk_load(
-            areas
+        let polygons: Vec<IndexedPolygon> = parts
+            .par_iter()
+            .map(|(_, polygon)| IndexedPolygon::new(polygon))
+            .collect();
+        let boxes = RTree::bulk_load(
+            parts
                 .iter()
+                .zip(&polygons)
                 .enumerate()
-                .map(|(i, area)| {
-                    let (min, max) = (area.bbox.min(), area.bbox.max());
-                    GeomWithData::new(Rectangle::from_corners([min.x, min.y], [max.x, max.y]), i)
+                .map(|(i, ((a, _), indexed))| {
+                    let b = indexed.bbox;
+                    GeomWithData::new(
+                        Rectangle::from_corners(b.lower(), b.upper()),
+                        (*a, i as u32),
+                    )
                 })
                 .collect(),
         );
-        AreaIndex {
-            interior,
-            tree,
-            geometries: areas.iter().map(|a| a.geometry.clone()).collect(),
-        }
+        AreaIndex { boxes, polygons }
     }
 
-    /// The first area (in file order) containing the point, or [`NO_AREA`].
-    fn find(&self, lat: f64, lng: f64, index_cell: CellIndex) -> u32 {
-        if let Some(&a) = self.interior.get(&index_cell) {
-            return a;
+    /// The first area (in file order) holding the point, or [`NO_AREA`]. An area's position is
+    /// geo's for a MultiPolygon: on the boundary of an odd number of its polygons, or inside one.
+    fn find(&self, coord: Coord<f64>, scratch: &mut Scratch) -> u32 {
+        let Scratch { rings, candidates } = scratch;
+        candidates.clear();
+        let _ = self.boxes.locate_in_envelope_intersecting_int(
+            &AABB::from_point([coord.x, coord.y]),
+            |entry| -> ControlFlow<()> {
+                candidates.push(entry.data);
+                ControlFlow::Continue(())
+            },
+        );
+        candidates.sort_unstable();
+        for group in candidates.chunk_by(|a, b| a.0 == b.0) {
+            let (mut inside, mut on_boundary) = (false, 0u32);
+            for &(_, polygon) in group {
+                match self.polygons[polygon as usize].position(coord, rings) {
+                    CoordPos::Inside => inside = true,
+                    CoordPos::OnBoundary => on_boundary += 1,
+                    CoordPos::Outside => {}
+                }
+            }
+            if inside || on_boundary % 2 == 1 {
+                return group[0].0;
+            }
         }
-        self.exact(lat, lng)
+        NO_AREA
     }
 
-    fn exact(&self, lat: f64, lng: f64) -> u32 {
-        let coord = Coord { x: lng, y: lat };
-        let point = AABB::from_point([lng, lat]);
-        self.tree
-            .locate_in_envelope_intersecting(&point)
-            .map(|entry| entry.data)
-            .filter(|&a| self.geometries[a].coordinate_position(&coord) != CoordPos::Outside)
-            .min()
-            .map_or(NO_AREA, |a| a as u32)
+    /// The area of every point of `envelope`, or [`EXACT`] when a polygon edge meets it.
+    fn classify(&self, envelope: &AABB<[f64; 2]>, scratch: &mut Scratch) -> u32 {
+        let crossed = self
+            .boxes
+            .locate_in_envelope_intersecting_int(envelope, |entry| {
+                if self.polygons[entry.data.1 as usize].has_edge_in(envelope) {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .is_break();
+        if crossed {
+            return EXACT;
+        }
+        let centre = envelope.center();
+        self.find(
+            Coord {
+                x: centre[0],
+                y: centre[1],
+            },
+            scratch,
+        )
     }
+}
+
+/// The box in degrees (`x` = longitude) that holds every point of `cell` and of its descendants
+/// when `descendants` is set; `None` for cells crossing the antimeridian or near a pole.
+///
+/// A cell's points lie in its hexagon; its edges bow slightly off the straight lines between its
+/// vertices in degrees, which a margin of a quarter of the box covers many times over. The finer
+/// cells descending from a cell reach beyond it by at most `R (1/√7 + 1/7 + ...) ≈ 0.61 R` for a
+/// circumradius R (aperture 7), within a margin of the whole box's half-size.
+fn cell_box(cell: CellIndex, descendants: bool) -> Option<AABB<[f64; 2]>> {
+    let (mut min, mut max) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+    for vertex in cell.boundary().iter() {
+        let (lng, lat) = (vertex.lng(), vertex.lat());
+        min = [min[0].min(lng), min[1].min(lat)];
+        max = [max[0].max(lng), max[1].max(lat)];
+    }
+    if max[0] - min[0] > 90.0 || max[1].abs() > 85.0 || min[1].abs() > 85.0 {
+        return None;
+    }
+    let margin = if descendants { 1.0 } else { 0.25 };
+    let half = [(max[0] - min[0]) / 2.0, (max[1] - min[1]) / 2.0];
+    Some(AABB::from_corners(
+        [min[0] - margin * half[0], min[1] - margin * half[1]],
+        [max[0] + margin * half[0], max[1] + margin * half[1]],
+    ))
 }
 
 /// Finds the region and city of points.
 pub struct Locator {
     resolution: Resolution,
-    index_resolution: Resolution,
     regions: AreaIndex,
     cities: AreaIndex,
     city_region: Vec<u32>,
@@ -150,20 +191,19 @@ pub struct Located {
 }
 
 impl Locator {
-    /// Builds the indexes for `boundaries` at the analysis `resolution`.
+    /// Builds the edge indexes of `boundaries`; consumers get their cells at `resolution`.
     ///
     /// # Runtime
     ///
-    /// One h3o tiling per polygon at resolution `min(resolution, 7)`, in parallel.
+    /// O(v log v) for v vertices in all, in parallel over polygons; nothing in proportion to
+    /// the polygons' area.
     pub fn new(boundaries: &Boundaries, resolution: Resolution) -> Self {
-        let index_resolution = resolution.min(INDEX_RESOLUTION);
         let (regions, cities) = rayon::join(
-            || AreaIndex::new(&boundaries.regions, index_resolution),
-            || AreaIndex::new(&boundaries.cities, index_resolution),
+            || AreaIndex::new(&boundaries.regions),
+            || AreaIndex::new(&boundaries.cities),
         );
         Locator {
             resolution,
-            index_resolution,
             regions,
             cities,
             city_region: boundaries
@@ -174,31 +214,87 @@ impl Locator {
         }
     }
 
-    /// Region and city of one point whose analysis cell is `cell`.
-    pub fn locate_point(&self, lat: f64, lng: f64, cell: CellIndex) -> (u32, u32) {
-        let index_cell = cell
-            .parent(self.index_resolution)
-            .expect("the index resolution is never finer than the analysis resolution");
-        let city = self.cities.find(lat, lng, index_cell);
+    /// Region and city of one point, by the exact test.
+    pub fn locate_point(&self, lat: f64, lng: f64) -> (u32, u32) {
+        self.resolve(lat, lng, [EXACT, EXACT], &mut Scratch::default())
+    }
+
+    /// Region and city of a point given what its cell's classification said of each.
+    fn resolve(&self, lat: f64, lng: f64, known: [u32; 2], scratch: &mut Scratch) -> (u32, u32) {
+        let coord = Coord { x: lng, y: lat };
+        let [region_known, city_known] = known;
+        let city = if city_known == EXACT {
+            self.cities.find(coord, scratch)
+        } else {
+            city_known
+        };
         let region = if city != NO_AREA && self.city_region[city as usize] != NO_AREA {
             self.city_region[city as usize]
+        } else if region_known == EXACT {
+            self.regions.find(coord, scratch)
         } else {
-            self.regions.find(lat, lng, index_cell)
+            region_known
         };
         (region, city)
     }
 
     /// Locates every consumer, in parallel. Cells are computed directly at the analysis
-    /// resolution with h3o's `LatLng::to_cell` (never as the parent of a finer cell).
+    /// resolution with the fast assignment identical to h3o's `LatLng::to_cell` (never as the
+    /// parent of a finer cell).
     pub fn locate(&self, lat: &[f64], lng: &[f64]) -> Located {
         let cell = crate::index::assign_cells(lat, lng, self.resolution);
-        let (region, city): (Vec<u32>, Vec<u32>) = lat
-            .par_iter()
-            .zip(lng.par_iter())
-            .zip(cell.par_iter())
-            .map(|((&la, &ln), &c)| self.locate_point(la, ln, c))
-            .unzip();
+        let (region, city) = self.locate_in_cells(lat, lng, &cell);
         Located { cell, region, city }
+    }
+
+    /// Region and city of every point whose H3 cell (at any one resolution) is given.
+    ///
+    /// # Runtime
+    ///
+    /// One classification per distinct cell holding points (at most resolution 8), then a hash
+    /// lookup per point, and the exact test for the points of cells that meet an edge.
+    pub fn locate_in_cells(
+        &self,
+        lat: &[f64],
+        lng: &[f64],
+        cells: &[CellIndex],
+    ) -> (Vec<u32>, Vec<u32>) {
+        let resolution = cells.first().map_or(INDEX_RESOLUTION, |c| c.resolution());
+        let index_resolution = resolution.min(INDEX_RESOLUTION);
+        let index_cell = |c: CellIndex| {
+            c.parent(index_resolution)
+                .expect("the index resolution is never finer than the cell's")
+        };
+        let distinct: Vec<CellIndex> = cells
+            .par_chunks(ROWS_PER_TASK)
+            .map(|chunk| chunk.iter().map(|&c| index_cell(c)).collect::<HashSet<_>>())
+            .reduce(HashSet::new, |mut a, b| {
+                a.extend(b);
+                a
+            })
+            .into_iter()
+            .collect();
+        let known: HashMap<CellIndex, [u32; 2]> = distinct
+            .par_iter()
+            .map_init(Scratch::default, |scratch, &c| {
+                let answer =
+                    cell_box(c, index_resolution < resolution).map_or([EXACT, EXACT], |envelope| {
+                        [
+                            self.regions.classify(&envelope, scratch),
+                            self.cities.classify(&envelope, scratch),
+                        ]
+                    });
+                (c, answer)
+            })
+            .collect();
+        lat.par_iter()
+            .zip(lng.par_iter())
+            .zip(cells.par_iter())
+            .map_init(Scratch::default, |scratch, ((&la, &ln), &c)| {
+                let answer = known.get(&index_cell(c)).copied().unwrap_or([EXACT; 2]);
+                self.resolve(la, ln, answer, scratch)
+            })
+            .unzip()
     }
 }
 
@@ -246,25 +342,44 @@ mod tests {
         assert_eq!(located.region, vec![0, 0, 0, 0, NO_AREA]);
     }
 
+    /// The first area whose geometry holds the point by geo's own (unindexed) test.
+    fn plain(areas: &[Area], lat: f64, lng: f64) -> u32 {
+        use geo::CoordinatePosition;
+        areas
+            .iter()
+            .position(|a| {
+                a.geometry.coordinate_position(&Coord { x: lng, y: lat }) != CoordPos::Outside
+            })
+            .map_or(NO_AREA, |a| a as u32)
+    }
+
     #[test]
-    fn shortcut_agrees_with_exact_test() {
+    fn shortcut_and_index_agree_with_plain_point_in_polygon() {
         let b = boundaries();
-        for res in [Resolution::Seven, Resolution::Nine, Resolution::Twelve] {
+        for res in [
+            Resolution::Five,
+            Resolution::Seven,
+            Resolution::Nine,
+            Resolution::Twelve,
+        ] {
             let locator = Locator::new(&b, res);
             let mut state = 7u64;
-            for _ in 0..20_000 {
+            let mut next = || {
                 state = state
                     .wrapping_mul(6_364_136_223_846_793_005)
                     .wrapping_add(1);
-                let lat = -0.05 + (state >> 11) as f64 / (1u64 << 53) as f64 * 0.2;
-                state = state
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1);
-                let lng = -0.05 + (state >> 11) as f64 / (1u64 << 53) as f64 * 0.2;
-                let cell = h3o::LatLng::new(lat, lng).expect("finite").to_cell(res);
-                let (region, city) = locator.locate_point(lat, lng, cell);
-                assert_eq!(city, locator.cities.exact(lat, lng), "{lat},{lng}");
-                assert_eq!(region, locator.regions.exact(lat, lng));
+                -0.05 + (state >> 11) as f64 / (1u64 << 53) as f64 * 0.2
+            };
+            let (lat, lng): (Vec<f64>, Vec<f64>) = (0..20_000).map(|_| (next(), next())).unzip();
+            let located = locator.locate(&lat, &lng);
+            for i in 0..lat.len() {
+                let city = plain(&b.cities, lat[i], lng[i]);
+                assert_eq!(located.city[i], city, "{},{}", lat[i], lng[i]);
+                assert_eq!(located.region[i], plain(&b.regions, lat[i], lng[i]));
+                assert_eq!(
+                    locator.locate_point(lat[i], lng[i]),
+                    (located.region[i], city)
+                );
             }
         }
     }

@@ -1,5 +1,6 @@
 //! Regions and cities: loading and validating GeoJSON boundaries, naming them, and locating points.
 
+mod edges;
 mod locate;
 
 pub use locate::{Located, Locator, NO_AREA};

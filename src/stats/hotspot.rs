@@ -130,12 +130,12 @@ pub fn wilson(k: u64, n: u64) -> Option<(f64, f64)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use h3o::{LatLng, Resolution};
 
     /// Gi* straight from its definition, with a dense weight matrix.
-    fn brute_force(x: &[f64], w: &[Vec<f64>]) -> Vec<f64> {
+    pub(in crate::stats) fn brute_force(x: &[f64], w: &[Vec<f64>]) -> Vec<f64> {
         let n = x.len() as f64;
         let mean = x.iter().sum::<f64>() / n;
         let s = (x.iter().map(|v| v * v).sum::<f64>() / n - mean * mean).sqrt();

@@ -4,10 +4,9 @@ mod hotspot;
 
 pub use hotspot::{Neighbours, benjamini_hochberg, getis_ord, upper_tail_p, wilson};
 
-use crate::boundary::{ALL_SLUG, Area, Boundaries, Located, NO_AREA};
+use crate::boundary::{ALL_SLUG, Area, Boundaries, Located, Locator, NO_AREA};
 use crate::segment::Segment;
-use h3o::geom::{ContainmentMode, TilerBuilder};
-use h3o::{CellIndex, Resolution};
+use h3o::CellIndex;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -346,8 +345,6 @@ fn collect_scope(
 /// Parameters of the hot-spot analysis.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HotSpotOptions {
-    /// Analysis resolution (of the study area cells).
-    pub resolution: Resolution,
     /// Disk radius K of the binary weights (`grid_disk(i, K)`).
     pub neighbours: u32,
     /// False discovery rate q of the Benjamini–Hochberg test.
@@ -388,24 +385,76 @@ pub fn scope_areas<'a>(boundaries: &'a Boundaries, scope: &Scope) -> Vec<&'a Are
     }
 }
 
-/// The study area of a scope: every cell whose centre lies in the scope's polygons (h3o's tiler,
-/// centroid containment, so neighbouring cities never share a cell) plus every cell holding one of
-/// its consumers, sorted. `all` takes every region and every city outside the regions.
-pub fn study_area(
-    boundaries: &Boundaries,
-    counts: &ScopeCounts,
-    resolution: Resolution,
-) -> Vec<CellIndex> {
-    let areas = scope_areas(boundaries, &counts.scope);
-    let mut tiler = TilerBuilder::new(resolution)
-        .containment_mode(ContainmentMode::ContainsCentroid)
-        .build();
-    for polygon in areas.iter().flat_map(|a| a.geometry.iter()) {
-        // A polygon h3o refuses adds no empty cells; its consumers' cells are still in the area.
-        let _ = tiler.add(polygon.clone());
+/// Where the centres of the cells near a run's consumers lie: for every cell within K rings of a
+/// cell holding consumers, the region and city a consumer at its centre would get.
+#[derive(Debug, Clone, Default)]
+pub struct CellCentres {
+    /// Cells, sorted.
+    cells: Vec<CellIndex>,
+    /// Region and city of each cell's centre ([`NO_AREA`] if none).
+    located: Vec<(u32, u32)>,
+    /// Ring count K the cells were gathered with.
+    rings: u32,
+}
+
+impl CellCentres {
+    /// Locates the centres of the cells within `rings` of any cell of `occupied`.
+    ///
+    /// # Runtime
+    ///
+    /// One `grid_disk` per occupied cell and one exact point-in-polygon test per distinct cell of
+    /// their union: O(occupied cells × ring size), never O(area).
+    pub fn new(locator: &Locator, occupied: &[CellIndex], rings: u32) -> Self {
+        let mut cells: Vec<CellIndex> = occupied
+            .par_iter()
+            .flat_map_iter(|c| c.grid_disk_safe(rings))
+            .collect();
+        cells.par_sort_unstable();
+        cells.dedup();
+        let located = cells
+            .par_iter()
+            .map(|&c| {
+                let centre = h3o::LatLng::from(c);
+                locator.locate_point(centre.lat(), centre.lng())
+            })
+            .collect();
+        CellCentres {
+            cells,
+            located,
+            rings,
+        }
     }
-    let mut cells: Vec<CellIndex> = tiler.into_coverage().collect();
-    cells.extend_from_slice(&counts.cells);
+
+    /// Whether the centre of `cell` lies in `scope` (as a consumer there would be counted:
+    /// `all` takes any region or city).
+    pub fn in_scope(&self, cell: CellIndex, scope: &Scope) -> bool {
+        let Ok(at) = self.cells.binary_search(&cell) else {
+            return false;
+        };
+        let (region, city) = self.located[at];
+        match (scope.kind, scope.area) {
+            (ScopeKind::Region, Some(r)) => region == r as u32,
+            (ScopeKind::City, Some(c)) => city == c as u32,
+            _ => region != NO_AREA || city != NO_AREA,
+        }
+    }
+}
+
+/// The study area of a scope, from its data: the cells holding at least one of its consumers, plus
+/// the cells within K rings of those whose centre lies in the scope (see [`CellCentres`]), sorted.
+///
+/// # Runtime
+///
+/// O(occupied cells × ring size): empty land or sea far from every consumer never enters, however
+/// large the scope's polygons.
+pub fn study_area(counts: &ScopeCounts, centres: &CellCentres) -> Vec<CellIndex> {
+    let mut cells = counts.cells.clone();
+    for &c in &counts.cells {
+        cells.extend(
+            c.grid_disk_safe(centres.rings)
+                .filter(|&n| centres.in_scope(n, &counts.scope)),
+        );
+    }
     cells.sort_unstable();
     cells.dedup();
     cells
@@ -413,23 +462,25 @@ pub fn study_area(
 
 /// Gi* hot spots of every scope × segment × cell (see [`getis_ord`] for the definition).
 pub fn hot_spots(
-    boundaries: &Boundaries,
+    centres: &CellCentres,
     scopes: &[ScopeCounts],
     options: HotSpotOptions,
 ) -> Vec<HotSpots> {
     scopes
         .par_iter()
-        .map(|counts| scope_hot_spots(boundaries, counts, options))
+        .map(|counts| scope_hot_spots(counts, centres, options))
         .collect()
 }
 
-/// Gi* hot spots of one scope, every segment (in parallel) and cell.
+/// Gi* hot spots of one scope, every segment (in parallel) and cell; `centres` must have been
+/// gathered with `options.neighbours` rings around (at least) this scope's cells.
 pub fn scope_hot_spots(
-    boundaries: &Boundaries,
     counts: &ScopeCounts,
+    centres: &CellCentres,
     options: HotSpotOptions,
 ) -> HotSpots {
-    let area = study_area(boundaries, counts, options.resolution);
+    debug_assert_eq!(centres.rings, options.neighbours);
+    let area = study_area(counts, centres);
     let neighbours = Neighbours::new(&area, options.neighbours);
     let position: Vec<usize> = counts
         .cells
@@ -484,5 +535,142 @@ mod tests {
         let p = Privacy { min_count: 10 };
         assert!(p.shows_cell(10) && !p.shows_cell(9));
         assert!(p.hides_count(9) && !p.hides_count(0) && !p.hides_count(10));
+    }
+
+    /// Valley (a box) holding Town (a smaller box); consumers in a cell deep inside Town, in a
+    /// cell on Valley's western edge and in a cell far outside both.
+    fn hand_made() -> (Boundaries, Locator, Vec<CellIndex>) {
+        use crate::boundary::{BoundaryOptions, BoundaryText};
+        let regions = r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"name":"Valley"},"geometry":{"type":"Polygon","coordinates":[[[20.0,10.0],[20.2,10.0],[20.2,10.2],[20.0,10.2],[20.0,10.0]]]}}]}"#;
+        let cities = r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"name":"Town"},"geometry":{"type":"Polygon","coordinates":[[[20.05,10.05],[20.15,10.05],[20.15,10.15],[20.05,10.15],[20.05,10.05]]]}}]}"#;
+        let b = Boundaries::load(
+            Some(BoundaryText {
+                file: "r",
+                text: regions,
+            }),
+            Some(BoundaryText {
+                file: "c",
+                text: cities,
+            }),
+            &BoundaryOptions::default(),
+        )
+        .expect("valid");
+        let locator = Locator::new(&b, h3o::Resolution::Eight);
+        let cell = |lat: f64, lng: f64| {
+            h3o::LatLng::new(lat, lng)
+                .expect("finite")
+                .to_cell(h3o::Resolution::Eight)
+        };
+        let occupied = vec![cell(10.1, 20.1), cell(10.1, 20.0005), cell(12.0, 22.0)];
+        (b, locator, occupied)
+    }
+
+    #[test]
+    fn study_areas_are_the_occupied_cells_and_their_rings_inside_the_scope() {
+        use geo::{Contains, Coord};
+        let (b, locator, occupied) = hand_made();
+        let centres = CellCentres::new(&locator, &occupied, 1);
+        let scopes = scopes(&b);
+        let located = locator.locate(&[10.1, 10.1, 12.0], &[20.1, 20.0005, 22.0]);
+        assert_eq!(located.cell, occupied);
+        let mut sizes = Vec::new();
+        let inside = |cell: CellIndex, area: &Area| {
+            let c = h3o::LatLng::from(cell);
+            area.geometry.contains(&Coord {
+                x: c.lng(),
+                y: c.lat(),
+            })
+        };
+        for scope in &scopes {
+            let mine: Vec<CellIndex> = occupied
+                .iter()
+                .zip(located.region.iter().zip(&located.city))
+                .filter(|(_, (r, c))| match (scope.kind, scope.area) {
+                    (ScopeKind::Region, Some(a)) => **r == a as u32,
+                    (ScopeKind::City, Some(a)) => **c == a as u32,
+                    _ => true,
+                })
+                .map(|(&cell, _)| cell)
+                .collect();
+            let counts = ScopeCounts {
+                scope: scope.clone(),
+                population: vec![1; mine.len()],
+                members: vec![1; mine.len()],
+                cells: mine.clone(),
+                segments: 1,
+            };
+            let area = study_area(&counts, &centres);
+            let areas = scope_areas(&b, scope);
+            let mut expected = mine.clone();
+            for &c in &mine {
+                expected.extend(
+                    c.grid_disk::<Vec<_>>(1)
+                        .into_iter()
+                        .filter(|&n| areas.iter().any(|a| inside(n, a))),
+                );
+            }
+            expected.sort_unstable();
+            expected.dedup();
+            assert_eq!(area, expected, "{}", scope.name);
+            sizes.push(area.len());
+        }
+        // By hand: Town, its deep cell and six neighbours; Valley, the same seven plus the edge
+        // cell and those of its neighbours whose centres lie east of lng 20.0; `all`, Valley's
+        // cells plus the far cell alone (its neighbours' centres lie in no boundary).
+        // (three of the edge cell's six neighbours: measured with h3o, checked above against geo).
+        assert_eq!(sizes, vec![12, 11, 7]);
+    }
+
+    #[test]
+    fn gi_star_on_a_study_area_equals_the_definition() {
+        let (b, locator, occupied) = hand_made();
+        let all = scopes(&b).remove(0);
+        // The deep Town cell, its whole disk and the edge cell hold consumers.
+        let mut cells: Vec<CellIndex> = occupied[0].grid_disk(1);
+        cells.push(occupied[1]);
+        cells.sort_unstable();
+        let members: Vec<u32> = cells.iter().map(|c| (u64::from(*c) % 7) as u32).collect();
+        let counts = ScopeCounts {
+            scope: all,
+            population: vec![20; cells.len()],
+            members,
+            cells,
+            segments: 1,
+        };
+        let centres = CellCentres::new(&locator, &counts.cells, 1);
+        let area = study_area(&counts, &centres);
+        let x: Vec<f64> = area
+            .iter()
+            .map(|c| {
+                counts
+                    .cells
+                    .binary_search(c)
+                    .map_or(0.0, |i| f64::from(counts.members_of(i, 0)))
+            })
+            .collect();
+        let w: Vec<Vec<f64>> = area
+            .iter()
+            .map(|&a| {
+                area.iter()
+                    .map(|&b| f64::from(u8::from(a.grid_distance(b).expect("d") <= 1)))
+                    .collect()
+            })
+            .collect();
+        let want = hotspot::tests::brute_force(&x, &w);
+        let got = scope_hot_spots(
+            &counts,
+            &centres,
+            HotSpotOptions {
+                neighbours: 1,
+                fdr: 0.05,
+            },
+        );
+        for (c, cell) in counts.cells.iter().enumerate() {
+            let at = area
+                .binary_search(cell)
+                .expect("occupied cells are in the area");
+            assert!((got.segments[0].gi[c] - want[at]).abs() < 1e-9);
+        }
+        assert_eq!(got.study_area_cells, area.len());
     }
 }

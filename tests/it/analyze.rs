@@ -339,53 +339,137 @@ fn same_inputs_give_identical_bytes_whatever_the_threads() {
 }
 
 #[test]
-fn micro_markets_carry_their_figures_and_obey_the_minimum_count() {
+fn lone_sites_are_not_hot_spots_of_a_data_driven_study_area() {
     let dir = tempfile::tempdir().expect("tempdir");
     let run = analyze_tiny(dir.path(), &tiny().join("consumers.csv"), &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    // In Valley, site C's 10 young consumers stand alone among hundreds of empty cells: a
-    // significant Gi* and a one-cell micro-market of exactly 10 members (the minimum count).
-    let layer = json(&dir.path().join("out/valley/micromarkets.geojson"));
-    let young: Vec<&serde_json::Value> = layer["features"]
+    // Site C's 10 young consumers among the 28 cells where Valley's people are (and their
+    // rings): Gi* 1.3, q far above 0.05 (EXPECTED.md). Empty land far from every consumer no
+    // longer makes a crowd of ten "hot".
+    let manifest = json(&dir.path().join("out/manifest.json"));
+    let areas: Vec<(String, u64)> = manifest["scopes"]
         .as_array()
-        .expect("features")
+        .expect("scopes")
         .iter()
-        .filter(|f| f["properties"]["segment"] == "young")
+        .map(|s| {
+            (
+                s["name"].as_str().expect("name").to_string(),
+                s["study_area_cells"].as_u64().expect("cells"),
+            )
+        })
         .collect();
-    assert_eq!(young.len(), 1, "{layer}");
-    let p = &young[0]["properties"];
-    let c = hex8(C.0, C.1);
-    assert_eq!(p["id"], format!("v:young:{c}"));
-    assert_eq!(p["cells"], 1);
-    assert_eq!(p["consumers"], 10);
-    assert_eq!(p["population"], 15);
-    assert_eq!(p["penetration"], 0.666_667);
-    assert_eq!(p["lift"], 1.75);
-    assert_eq!(p["scope_kind"], "region");
-    assert!(p["max_gi"].as_f64().expect("gi") > 3.0);
-    let summary = csv_rows(&dir.path().join("out/summary.csv"));
-    let row = summary
-        .iter()
-        .find(|r| r["scope_kind"] == "region" && r["segment"] == "young")
-        .expect("row");
-    assert_eq!(row["micromarkets"], "1");
-    assert_eq!(row["best_micromarket"], format!("v:young:{c}"));
-
-    // With a minimum count of 11 the same micro-market is dropped.
-    let run = analyze_tiny(
-        dir.path(),
-        &tiny().join("consumers.csv"),
-        &["--min-count", "11", "--out", "k11"],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let layer = json(&dir.path().join("k11/valley/micromarkets.geojson"));
-    assert!(
-        layer["features"]
-            .as_array()
-            .expect("features")
-            .iter()
-            .all(|f| f["properties"]["segment"] != "young"),
+    let expected = [
+        ("all", 29),
+        ("Valley", 28),
+        ("Northtown", 6),
+        ("Southville", 7),
+    ];
+    let expected: Vec<(String, u64)> = expected.iter().map(|(n, c)| ((*n).into(), *c)).collect();
+    assert_eq!(areas, expected);
+    let layer = json(&dir.path().join("out/valley/micromarkets.geojson"));
+    assert_eq!(
+        layer["features"].as_array().expect("features").len(),
+        0,
         "{layer}"
+    );
+}
+
+#[test]
+fn micro_markets_carry_their_figures_and_obey_the_minimum_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let synth = run_in(
+        dir.path(),
+        &["-q", "synth", "--consumers", "20000", "--out", "w"],
+    );
+    assert_eq!(synth.code, 0, "{}", synth.stderr);
+    let analyze = |min_count: &str, out: &str| {
+        let run = run_in(
+            dir.path(),
+            &[
+                "-q",
+                "analyze",
+                "--consumers",
+                "w/consumers.csv",
+                "--regions",
+                "w/regions.geojson",
+                "--cities",
+                "w/cities.geojson",
+                "--segments",
+                "w/segments.toml",
+                "--no-maps",
+                "--min-count",
+                min_count,
+                "--out",
+                out,
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        json(&dir.path().join(out).join("all/micromarkets.geojson"))
+    };
+    let layer = analyze("1", "k1");
+    let markets = layer["features"].as_array().expect("features");
+    assert!(!markets.is_empty());
+    // With nothing hidden, the micro-markets of a segment hold exactly its hot cells.
+    let cells = csv_rows(&dir.path().join("k1/all/cells.csv"));
+    let summary = csv_rows(&dir.path().join("k1/summary.csv"));
+    for market in markets {
+        let p = &market["properties"];
+        let segment = p["segment"].as_str().expect("segment");
+        let of_segment = markets
+            .iter()
+            .filter(|m| m["properties"]["segment"] == segment)
+            .map(|m| &m["properties"]);
+        let (members, population) = of_segment.fold((0, 0), |(k, n), m| {
+            (
+                k + m["consumers"].as_u64().expect("k"),
+                n + m["population"].as_u64().expect("n"),
+            )
+        });
+        let hot = cells
+            .iter()
+            .filter(|c| c["segment"] == segment && c["hot"] == "true");
+        let (hot_members, hot_population) = hot.fold((0, 0), |(k, n), c| {
+            (
+                k + c["count"].parse::<u64>().expect("k"),
+                n + c["population"].parse::<u64>().expect("n"),
+            )
+        });
+        assert_eq!(
+            (members, population),
+            (hot_members, hot_population),
+            "{segment}"
+        );
+        let base = summary
+            .iter()
+            .find(|r| r["scope_kind"] == "all" && r["segment"] == segment)
+            .expect("row")["base_rate"]
+            .parse::<f64>()
+            .expect("rate");
+        let (k, n) = (
+            p["consumers"].as_f64().expect("k"),
+            p["population"].as_f64().expect("n"),
+        );
+        assert!((p["penetration"].as_f64().expect("p") - k / n).abs() < 1e-6);
+        assert!((p["lift"].as_f64().expect("lift") - k / n / base).abs() < 1e-5);
+        assert!(
+            p["id"]
+                .as_str()
+                .expect("id")
+                .starts_with(&format!("all:{segment}:"))
+        );
+    }
+    // A minimum count above the smallest micro-market drops it and keeps the others.
+    let smallest = markets
+        .iter()
+        .map(|m| m["properties"]["consumers"].as_u64().expect("k"))
+        .min()
+        .expect("markets");
+    let above = analyze(&(smallest + 1).to_string(), "k2");
+    let kept = above["features"].as_array().expect("features");
+    assert!(kept.len() < markets.len());
+    assert!(
+        kept.iter()
+            .all(|m| m["properties"]["consumers"].as_u64() > Some(smallest))
     );
 }
 
