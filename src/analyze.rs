@@ -315,6 +315,10 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
     let started = Instant::now();
     let table = &prepared.ingested.table;
     let locator = Locator::new(&prepared.boundaries, config.resolution);
+    manifest
+        .timings_ms
+        .insert("boundary_index".into(), elapsed_ms(started));
+    let started = Instant::now();
     let located = locator.locate(&table.lat, &table.lng);
     manifest
         .timings_ms
@@ -340,10 +344,14 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
         .map_or_else(stats::CellCentres::default, |all| {
             stats::CellCentres::new(&locator, &all.cells, config.neighbours)
         });
+    manifest
+        .timings_ms
+        .insert("study_area_centres".into(), elapsed_ms(started));
     // Gi* alone, summed over the scopes (which run in parallel) and over the city scopes, for
-    // comparisons with other hot-spot implementations.
+    // comparisons with other hot-spot implementations; then the rest of each scope's work.
     let hot_spot_micros = std::sync::atomic::AtomicU64::new(0);
     let city_hot_spot_micros = std::sync::atomic::AtomicU64::new(0);
+    let scope_export_micros = std::sync::atomic::AtomicU64::new(0);
     let scope_records = counts
         .par_iter()
         .map(|c| {
@@ -354,6 +362,7 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
             if c.scope.kind == stats::ScopeKind::City {
                 city_hot_spot_micros.fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
             }
+            let export_started = Instant::now();
             let markets = market::micro_markets(c, &hot, &segment_names, privacy);
             let mut record =
                 export::write_scope(&config.out, c, &hot, &markets, &segment_names, privacy)?;
@@ -381,6 +390,8 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
                 };
                 export::write_map(&config.out, &mut record, &inputs, map_options)?;
             }
+            let micros = export_started.elapsed().as_micros() as u64;
+            scope_export_micros.fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
             Ok(record)
         })
         .collect::<Result<Vec<_>, export::ExportError>>()?;
@@ -395,6 +406,10 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
     manifest.timings_ms.insert(
         "hot_spots_of_cities".into(),
         city_hot_spot_micros.into_inner() / 1000,
+    );
+    manifest.timings_ms.insert(
+        "markets_and_scope_export_summed_over_scopes".into(),
+        scope_export_micros.into_inner() / 1000,
     );
     let started = Instant::now();
     for record in &scope_records {

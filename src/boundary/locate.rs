@@ -8,7 +8,7 @@
 //! anything in proportion to a polygon's area.
 //!
 //! A shortcut answers for many consumers at once, built from the consumers alone: the distinct H3
-//! cells holding consumers (at the analysis resolution, at most 8) are classified once each. A
+//! cells holding consumers (at the analysis resolution, at most 7) are classified once each. A
 //! cell whose box (its boundary's bounding box, widened by a margin that also covers every finer
 //! cell descending from it) meets no polygon edge lies wholly inside or wholly outside each
 //! polygon, so the answer at its centre is the answer for all its consumers. Every other consumer
@@ -40,8 +40,9 @@ pub const NO_AREA: u32 = u32::MAX;
 /// A cell's answer when its consumers need the exact test.
 const EXACT: u32 = u32::MAX - 1;
 
-/// Finest resolution of the cells the shortcut classifies.
-const INDEX_RESOLUTION: Resolution = Resolution::Eight;
+/// Finest resolution of the cells the shortcut classifies (measured on US counties at 1M
+/// consumers: 7 locates in 385 ms, 8 in 597 ms, 6 in 403-436 ms).
+const INDEX_RESOLUTION: Resolution = Resolution::Seven;
 
 /// Consumers per task when collecting distinct cells.
 const ROWS_PER_TASK: usize = 1 << 16;
@@ -251,7 +252,7 @@ impl Locator {
     ///
     /// # Runtime
     ///
-    /// One classification per distinct cell holding points (at most resolution 8), then a hash
+    /// One classification per distinct cell holding points (at most resolution 7), then a hash
     /// lookup per point, and the exact test for the points of cells that meet an edge.
     pub fn locate_in_cells(
         &self,
@@ -381,6 +382,127 @@ mod tests {
                     (located.region[i], city)
                 );
             }
+        }
+    }
+
+    /// A closed ring of `4 · 2^depth` vertices around (lat, lng): a square whose edges are
+    /// displaced fractally (midpoint displacement), like a long irregular coastline.
+    fn coastline(lat: f64, lng: f64, half: f64, depth: u32, seed: u64) -> Vec<[f64; 2]> {
+        let mut state = seed;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        let mut ring = vec![
+            [lng - half, lat - half],
+            [lng + half, lat - half],
+            [lng + half, lat + half],
+            [lng - half, lat + half],
+        ];
+        let mut amplitude = half * 0.3;
+        for _ in 0..depth {
+            let mut finer = Vec::with_capacity(ring.len() * 2);
+            for i in 0..ring.len() {
+                let (a, b) = (ring[i], ring[(i + 1) % ring.len()]);
+                let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+                let shift = amplitude * next();
+                finer.push(a);
+                finer.push([
+                    (a[0] + b[0]) / 2.0 - dy * shift,
+                    (a[1] + b[1]) / 2.0 + dx * shift,
+                ]);
+            }
+            ring = finer;
+            amplitude *= 0.55;
+        }
+        ring.push(ring[0]);
+        ring
+    }
+
+    fn ring_json(ring: &[[f64; 2]]) -> String {
+        let points: Vec<String> = ring
+            .iter()
+            .map(|p| format!("[{},{}]", p[0], p[1]))
+            .collect();
+        format!("[{}]", points.join(","))
+    }
+
+    #[test]
+    fn locate_equals_plain_point_in_polygon_on_real_shaped_polygons() {
+        // A 4,096-vertex "country" with a lake and an island, a neighbour sharing no edge, and a
+        // country split at ±180 into two parts that touch the antimeridian.
+        let mainland = coastline(50.0, 10.0, 1.0, 10, 3);
+        let lake = coastline(50.0, 10.0, 0.2, 6, 5);
+        let island = coastline(52.2, 10.0, 0.3, 7, 7);
+        let east = "[[179.0,-17.5],[180.0,-17.5],[180.0,-16.0],[179.0,-16.0],[179.0,-17.5]]";
+        let west = "[[-180.0,-17.5],[-179.0,-17.5],[-179.0,-16.0],[-180.0,-16.0],[-180.0,-17.5]]";
+        let neighbour = coastline(50.0, 12.6, 1.0, 9, 11);
+        let regions = format!(
+            r#"{{"type":"FeatureCollection","features":[
+              {{"type":"Feature","properties":{{"name":"Mainland"}},"geometry":{{"type":"MultiPolygon","coordinates":[[{},{}],[{}]]}}}},
+              {{"type":"Feature","properties":{{"name":"Fiji"}},"geometry":{{"type":"MultiPolygon","coordinates":[[{east}],[{west}]]}}}},
+              {{"type":"Feature","properties":{{"name":"Neighbour"}},"geometry":{{"type":"Polygon","coordinates":[{}]}}}}]}}"#,
+            ring_json(&mainland),
+            ring_json(&lake),
+            ring_json(&island),
+            ring_json(&neighbour)
+        );
+        let b = Boundaries::load(
+            Some(BoundaryText {
+                file: "r",
+                text: &regions,
+            }),
+            None,
+            &BoundaryOptions::default(),
+        )
+        .expect("valid");
+        let mut state = 99u64;
+        let mut unit = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut points: Vec<(f64, f64)> = Vec::new();
+        for ring in [&mainland, &lake, &island, &neighbour] {
+            for w in ring.windows(2) {
+                points.push((w[0][1], w[0][0]));
+                points.push(((w[0][1] + w[1][1]) / 2.0, (w[0][0] + w[1][0]) / 2.0));
+            }
+        }
+        for _ in 0..40_000 {
+            points.push((48.5 + 4.5 * unit(), 8.5 + 5.5 * unit()));
+            points.push((
+                -18.0 + 2.5 * unit(),
+                if unit() < 0.5 {
+                    178.5 + 1.5 * unit()
+                } else {
+                    -180.0 + 1.5 * unit()
+                },
+            ));
+        }
+        points.extend([
+            (-17.0, 180.0),
+            (-17.0, -180.0),
+            (-17.5, 180.0),
+            (-16.0, -180.0),
+        ]);
+        let (lat, lng): (Vec<f64>, Vec<f64>) = points.into_iter().unzip();
+        for res in [Resolution::Five, Resolution::Eight, Resolution::Ten] {
+            let located = Locator::new(&b, res).locate(&lat, &lng);
+            let mut inside = 0;
+            for i in 0..lat.len() {
+                let expected = plain(&b.regions, lat[i], lng[i]);
+                assert_eq!(
+                    located.region[i], expected,
+                    "{},{} at {res}",
+                    lat[i], lng[i]
+                );
+                inside += usize::from(expected != NO_AREA);
+            }
+            assert!(inside > lat.len() / 4, "the probes reach inside: {inside}");
         }
     }
 }

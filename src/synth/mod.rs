@@ -186,10 +186,24 @@ const HOTSPOT_RADIUS_KM: f64 = 0.6;
 /// Share of consumers inside a hot spot who are turned into members of its segment.
 const HOTSPOT_STRENGTH: f64 = 0.6;
 
+/// A real populated place that consumers can be drawn around (see [`World::around_places`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Place {
+    /// Latitude in degrees.
+    pub lat: f64,
+    /// Longitude in degrees.
+    pub lng: f64,
+    /// Inhabitants: the place's share of consumers and its spread.
+    pub population: f64,
+}
+
 /// The synthetic world for a seed: cities and planted hot spots.
 #[derive(Debug, Clone)]
 pub struct World {
     options: SynthOptions,
+    /// Real places consumers are drawn around instead of the synthetic cities, with the
+    /// cumulative population share of each (empty for the synthetic world).
+    places: Vec<(Place, f64)>,
     /// Cities.
     pub cities: Vec<City>,
     /// Planted hot spots.
@@ -241,8 +255,29 @@ impl World {
         );
         World {
             options,
+            places: Vec::new(),
             cities,
             hotspots,
+        }
+    }
+
+    /// A world whose consumers live around real `places` (in proportion to their population,
+    /// spread over `2 km × sqrt(population / 50,000)`, between 0.8 and 12 km, normally), with
+    /// the same attribute model; no hot spots are planted. Its boundaries are the user's.
+    pub fn around_places(options: SynthOptions, places: &[Place]) -> Self {
+        let total: f64 = places.iter().map(|p| p.population.max(0.0)).sum();
+        let mut running = 0.0;
+        let places = places
+            .iter()
+            .map(|p| {
+                running += p.population.max(0.0) / total;
+                (*p, running)
+            })
+            .collect();
+        World {
+            places,
+            hotspots: Vec::new(),
+            ..World::new(options)
         }
     }
 
@@ -549,6 +584,9 @@ impl World {
     }
 
     fn position(&self, rng: &mut SplitMix64, weights: &[f64]) -> (f64, f64) {
+        if !self.places.is_empty() {
+            return self.near_place(rng);
+        }
         let kind = rng.unit();
         if kind < 0.86 {
             let city = &self.cities[rng.pick(weights)];
@@ -568,6 +606,31 @@ impl World {
                 LNG_MAX + 0.05 + 0.4 * rng.unit(),
             )
         }
+    }
+
+    fn near_place(&self, rng: &mut SplitMix64) -> (f64, f64) {
+        let u = rng.unit();
+        let at = self
+            .places
+            .partition_point(|(_, cumulative)| *cumulative < u)
+            .min(self.places.len() - 1);
+        let place = self.places[at].0;
+        let spread = (2.0 * (place.population / 50_000.0).sqrt()).clamp(0.8, 12.0);
+        let (lat, lng) = offset(
+            place.lat,
+            place.lng,
+            spread * rng.normal(),
+            spread * rng.normal(),
+        );
+        // Wrap across the antimeridian; stay off the poles.
+        let lng = if lng > 180.0 {
+            lng - 360.0
+        } else if lng < -180.0 {
+            lng + 360.0
+        } else {
+            lng
+        };
+        (lat.clamp(-89.0, 89.0), lng)
     }
 
     fn attributes(&self, rng: &mut SplitMix64, lat: f64, lng: f64) -> Consumer {

@@ -3,7 +3,7 @@
 use crate::cli::Global;
 use anyhow::{Context, Result};
 use micromarket::export::AtomicFile;
-use micromarket::synth::{BASE_CITIES, MAX_CITIES, SynthOptions, World};
+use micromarket::synth::{BASE_CITIES, MAX_CITIES, Place, SynthOptions, World};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -12,8 +12,14 @@ use std::path::{Path, PathBuf};
 /// irregular city boundaries (one with a lake, one with an island), a segments file and the
 /// planted hot spots (planted.csv), and stores (stores.csv).
 ///
-/// Example (the bundled sample):
-///   micromarket synth --seed 42 --consumers 100000 --out data/sample
+/// With --places, consumers are drawn around real populated places instead (a CSV with
+/// lat, lon and population columns) and only consumers and segments.toml are written: the
+/// boundaries are the user's (benches/real/fetch.sh uses it with public county and country
+/// boundaries).
+///
+/// Examples:
+///   micromarket synth --seed 42 --consumers 100000 --out synth
+///   micromarket synth --consumers 200000 --places places.csv --out us
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -31,6 +37,10 @@ pub struct Args {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
               .range(BASE_CITIES as u64..=MAX_CITIES as u64))]
     cities: usize,
+    /// Draw consumers around the places of this CSV (columns lat, lon, population) instead of
+    /// the synthetic cities; writes only the consumers and segments.toml.
+    #[arg(long, value_name = "FILE")]
+    places: Option<PathBuf>,
     /// Consumers file format: consumers.csv or consumers.parquet (same rows and values).
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     format: Format,
@@ -57,15 +67,74 @@ fn write_file(
     Ok(())
 }
 
+/// Reads a places CSV: `lat`, `lon` and `population` columns, any others ignored.
+fn read_places(path: &Path) -> Result<Vec<Place>> {
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let headers = reader.headers()?.clone();
+    let column = |name: &str| {
+        headers.iter().position(|h| h == name).with_context(|| {
+            format!(
+                "{} has no '{name}' column (expected lat, lon, population)",
+                path.display()
+            )
+        })
+    };
+    let (lat, lon, population) = (column("lat")?, column("lon")?, column("population")?);
+    let mut places = Vec::new();
+    for (line, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("cannot read {}", path.display()))?;
+        let number = |i: usize| -> Result<f64> {
+            record
+                .get(i)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite())
+                .with_context(|| {
+                    format!(
+                        "{}, line {}: not a number in column {}",
+                        path.display(),
+                        line + 2,
+                        i + 1
+                    )
+                })
+        };
+        let place = Place {
+            lat: number(lat)?,
+            lng: number(lon)?,
+            population: number(population)?,
+        };
+        if place.lat.abs() > 90.0 || place.lng.abs() > 180.0 || place.population < 0.0 {
+            anyhow::bail!(
+                "{}, line {}: lat, lon or population out of range",
+                path.display(),
+                line + 2
+            );
+        }
+        places.push(place);
+    }
+    if places.iter().all(|p| p.population <= 0.0) {
+        anyhow::bail!(
+            "{} lists no place with a positive population",
+            path.display()
+        );
+    }
+    Ok(places)
+}
+
 /// Runs the command.
 pub fn run(args: &Args, global: &Global) -> Result<u8> {
+    let places = args.places.as_deref().map(read_places).transpose()?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let world = World::new(SynthOptions {
+    let options = SynthOptions {
         seed: args.seed,
         consumers: args.consumers,
         cities: args.cities,
-    });
+    };
+    let world = match &places {
+        Some(places) => World::around_places(options, places),
+        None => World::new(options),
+    };
     match args.format {
         Format::Csv => write_file(&args.out.join("consumers.csv"), |f| {
             world.write_consumers(f)
@@ -74,14 +143,24 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
             world.write_consumers_parquet(f)
         })?,
     }
+    write_file(&args.out.join("segments.toml"), |f| {
+        f.write_all(World::segments_toml().as_bytes())
+    })?;
+    if let Some(places) = &places {
+        global.note(&format!(
+            "wrote {} consumers (seed {}) around {} places and segments to {}/",
+            args.consumers,
+            args.seed,
+            places.len(),
+            args.out.display()
+        ));
+        return Ok(0);
+    }
     write_file(&args.out.join("regions.geojson"), |f| {
         f.write_all(world.regions_geojson().as_bytes())
     })?;
     write_file(&args.out.join("cities.geojson"), |f| {
         f.write_all(world.cities_geojson().as_bytes())
-    })?;
-    write_file(&args.out.join("segments.toml"), |f| {
-        f.write_all(World::segments_toml().as_bytes())
     })?;
     write_file(&args.out.join("stores.csv"), |f| {
         f.write_all(world.stores_csv().as_bytes())
