@@ -3,15 +3,16 @@
 
     compare.py DATA_DIR WORK_DIR MICROMARKET_BINARY
 
-DATA_DIR holds `micromarket synth` output (consumers.csv, cities.geojson). The job: read the
+DATA_DIR holds consumers.csv, regions.geojson and cities.geojson: `micromarket synth` output,
+or the real US counties and states of benches/real (run.sh --real). The job: read the
 consumers, give each its H3 cell at resolution 8, find its city (point in polygon, boundary
 inclusive), and count every city x cell x segment of the 27-segment grid (discipline x level x
 gender); then Gi* hot spots for every city and segment. Each tool runs in its own process under
 /usr/bin/time (wall time, peak memory) and reports its stage times; the answers are checked
 against micromarket's (counts equal; Gi* equal to esda's to 1e-6), and one table is printed.
 
-Peers: GeoPandas + h3-py (counting), esda's G_Local (hot spots, on the same study areas and
-weights), DuckDB with its spatial extension loaded from the pip package's bundled file
+Peers: GeoPandas + h3-py (counting), esda's G_Local (hot spots, on the same data-driven study
+areas, built here with h3-py and GeoPandas, and the same weights), DuckDB with its spatial extension loaded from the pip package's bundled file
 (counting per city x segment; it has no H3, so the cell stage is marked as not possible).
 """
 import csv
@@ -128,6 +129,7 @@ def peer_esda(data, work):
     """Gi* per city and segment with esda, on micromarket's study areas and weights."""
     import warnings
 
+    import geopandas as gpd
     import h3
     import numpy as np
     from esda.getisord import G_Local
@@ -138,17 +140,36 @@ def peer_esda(data, work):
     with open(os.path.join(work, "geopandas_counts.csv")) as f:
         for city, cell, segment, n in csv.reader(f):
             counts[(city, cell, segment)] = int(n)
-    with open(os.path.join(data, "cities.geojson")) as f:
-        cities = json.load(f)["features"]
+    cities = gpd.read_file(os.path.join(data, "cities.geojson"))[["name", "geometry"]]
     segments = sorted({s for (_, _, s) in counts})
+    occupied = {}
+    for (city, cell, _) in counts:
+        occupied.setdefault(city, set()).add(cell)
     stages = {"weights": 0.0, "gi": 0.0}
+    t = time.perf_counter()
+    # The study area, from the data: the cells holding a city's consumers plus the cells of
+    # their 1-rings whose centre lies in the city (boundary inclusive, first city in file
+    # order), found here with h3-py and a GeoPandas spatial join of the ring cells' centres.
+    ring = sorted({n for cells in occupied.values() for c in cells for n in h3.grid_disk(c, 1)})
+    centres = gpd.GeoDataFrame(
+        {"cell": ring},
+        geometry=gpd.points_from_xy(
+            [h3.cell_to_latlng(c)[1] for c in ring], [h3.cell_to_latlng(c)[0] for c in ring]
+        ),
+        crs=cities.crs,
+    )
+    hits = gpd.sjoin(centres, cities, predicate="intersects", how="inner")
+    hits = hits.sort_values("index_right", kind="stable")
+    hits = hits[~hits.index.duplicated(keep="first")]
+    centre_city = dict(zip(hits["cell"], hits["name"]))
+    stages["weights"] += time.perf_counter() - t
     results = []
-    for feature in cities:
-        city = feature["properties"]["name"]
+    for city in cities["name"]:
+        if city not in occupied:
+            continue
         t = time.perf_counter()
-        # The study area: cells whose centre is in the city, plus cells holding its consumers.
-        area = set(h3.geo_to_cells(feature["geometry"], RESOLUTION))
-        area |= {cell for (c, cell, _) in counts if c == city}
+        area = set(occupied[city])
+        area |= {n for c in occupied[city] for n in h3.grid_disk(c, 1) if centre_city.get(n) == city}
         cells = sorted(area)
         position = {c: i for i, c in enumerate(cells)}
         neighbours = {

@@ -41,11 +41,17 @@ write("us/regions.geojson", states.map((s) => ({
   properties: { id: s.id, name: s.properties.name },
   geometry: closed(s.geometry),
 })));
-write("us/cities.geojson", feature(us, us.objects.counties).features.filter(polygonal).map((c) => ({
+// Names are "County, State"; where a state has two of one name (Virginia's Richmond county and
+// Richmond city, say) the FIPS code follows, so every county name is unique.
+const counties = feature(us, us.objects.counties).features.filter(polygonal);
+const countyName = (c) => `${c.properties.name}, ${stateName.get(c.id.slice(0, 2)) ?? c.id.slice(0, 2)}`;
+const seen = new Map();
+for (const c of counties) seen.set(countyName(c), (seen.get(countyName(c)) ?? 0) + 1);
+write("us/cities.geojson", counties.map((c) => ({
   type: "Feature",
   properties: {
     id: c.id,
-    name: `${c.properties.name}, ${stateName.get(c.id.slice(0, 2)) ?? c.id.slice(0, 2)}`,
+    name: seen.get(countyName(c)) > 1 ? `${countyName(c)} (${c.id})` : countyName(c),
     region: c.id.slice(0, 2),
   },
   geometry: closed(c.geometry),

@@ -410,8 +410,8 @@ mod tests {
                 let shift = amplitude * next();
                 finer.push(a);
                 finer.push([
-                    (a[0] + b[0]) / 2.0 - dy * shift,
-                    (a[1] + b[1]) / 2.0 + dx * shift,
+                    f64::midpoint(a[0], b[0]) - dy * shift,
+                    f64::midpoint(a[1], b[1]) + dx * shift,
                 ]);
             }
             ring = finer;
@@ -469,7 +469,10 @@ mod tests {
         for ring in [&mainland, &lake, &island, &neighbour] {
             for w in ring.windows(2) {
                 points.push((w[0][1], w[0][0]));
-                points.push(((w[0][1] + w[1][1]) / 2.0, (w[0][0] + w[1][0]) / 2.0));
+                points.push((
+                    f64::midpoint(w[0][1], w[1][1]),
+                    f64::midpoint(w[0][0], w[1][0]),
+                ));
             }
         }
         for _ in 0..40_000 {

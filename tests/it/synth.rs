@@ -196,3 +196,57 @@ fn twenty_cities_keep_the_samples_ten_and_each_gets_a_scope() {
         .collect();
     assert_eq!(cities.len(), 20, "{cities:?}");
 }
+
+#[test]
+fn places_draw_consumers_around_real_towns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("places.csv"),
+        "name,lat,lon,population\nBig,40.0,-100.0,900000\nSmall,41.0,-101.0,100000\nFiji,-17.8,179.9,50000\n",
+    )
+    .expect("write");
+    let run = run_in(
+        dir.path(),
+        &[
+            "-q",
+            "synth",
+            "--consumers",
+            "5000",
+            "--places",
+            "places.csv",
+            "--out",
+            "p",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(dir.path().join("p/segments.toml").exists());
+    assert!(!dir.path().join("p/regions.geojson").exists());
+    let rows = csv_rows(&dir.path().join("p/consumers.csv"));
+    assert_eq!(rows.len(), 5000);
+    let near = |lat: f64, lng: f64, r: &HashMap<String, String>| {
+        let (a, b): (f64, f64) = (
+            r["lat"].parse().expect("lat"),
+            r["lon"].parse().expect("lon"),
+        );
+        let dlng = (b - lng + 540.0) % 360.0 - 180.0;
+        (a - lat).abs() < 1.0 && dlng.abs() < 1.5
+    };
+    let big = rows.iter().filter(|r| near(40.0, -100.0, r)).count();
+    let small = rows.iter().filter(|r| near(41.0, -101.0, r)).count();
+    let fiji = rows.iter().filter(|r| near(-17.8, 179.9, r)).count();
+    assert_eq!(big + small + fiji, 5000, "every consumer is near a place");
+    assert!(big > 4 * small && small > fiji, "{big} {small} {fiji}");
+    assert!(
+        rows.iter()
+            .all(|r| r["lon"].parse::<f64>().expect("lon").abs() <= 180.0)
+    );
+
+    std::fs::write(dir.path().join("bad.csv"), "name,lat,lon\nX,1,2\n").expect("write");
+    let bad = run_in(dir.path(), &["synth", "--places", "bad.csv", "--out", "q"]);
+    assert_ne!(bad.code, 0);
+    assert!(
+        bad.stderr.contains("no 'population' column"),
+        "{}",
+        bad.stderr
+    );
+}

@@ -147,6 +147,13 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
         f.write_all(World::segments_toml().as_bytes())
     })?;
     if let Some(places) = &places {
+        if global.json {
+            println!(
+                "{}",
+                serde_json::json!({"out": args.out.display().to_string(), "consumers": args.consumers, "seed": args.seed, "places": places.len()})
+            );
+            return Ok(0);
+        }
         global.note(&format!(
             "wrote {} consumers (seed {}) around {} places and segments to {}/",
             args.consumers,
