@@ -285,6 +285,7 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
             containment: BTreeMap::from([
                 ("consumers".into(), "exact point-in-polygon, boundary inclusive; first feature in file order wins; a consumer in a city counts for that city's region".into()),
                 ("cells".into(), "H3 cell computed directly at the analysis resolution".into()),
+                ("study_area".into(), "the cells holding the scope's consumers plus the cells within the Gi* rings of those whose centre lies in the scope (located as a consumer there would be)".into()),
             ]),
             threads: rayon::current_num_threads(),
         },

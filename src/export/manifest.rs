@@ -101,7 +101,8 @@ pub struct ScopeRecord {
     pub consumers: u64,
     /// Cells holding its consumers (before the minimum count).
     pub cells: u64,
-    /// Cells of the hot-spot study area (with and without consumers).
+    /// Cells of the hot-spot study area: the scope's occupied cells plus the cells within the Gi*
+    /// rings of them whose centre lies in the scope.
     pub study_area_cells: u64,
     /// Size of each segment's Benjamini–Hochberg family (the study area).
     pub fdr_family_size: u64,

@@ -264,22 +264,31 @@ pub fn aggregate(
         })
         .reduce(|| ZoneCounts::new(width), |a, b| a.merge(&b));
 
-    let scope_list = scopes(boundaries);
-    scope_list
+    // The zone keys of each zone, so a scope visits only its own zones' keys (a region its own
+    // and its cities'), never every key of the run once per scope.
+    let mut keys_of_zone: Vec<Vec<usize>> = vec![Vec::new(); outside as usize + 1];
+    for (g, &(zone, _)) in zone_counts.keys.iter().enumerate() {
+        keys_of_zone[zone as usize].push(g);
+    }
+    let mut zones_of_region: Vec<Vec<u32>> = (0..n_regions).map(|r| vec![n_cities + r]).collect();
+    for (c, city) in boundaries.cities.iter().enumerate() {
+        if let Some(r) = city.region {
+            zones_of_region[r].push(c as u32);
+        }
+    }
+    let all_keys: Vec<usize> = (0..zone_counts.keys.len()).collect();
+    scopes(boundaries)
         .into_par_iter()
         .map(|scope| {
-            let area = scope.area.map(|a| a as u32);
-            let kind = scope.kind;
-            let zone_in_scope = move |zone: u32| match (kind, area) {
-                (ScopeKind::Region, Some(r)) => {
-                    zone == n_cities + r
-                        || (zone < n_cities
-                            && boundaries.cities[zone as usize].region == Some(r as usize))
-                }
-                (ScopeKind::City, Some(c)) => zone == c,
-                _ => true,
+            let keys: Vec<usize> = match (scope.kind, scope.area) {
+                (ScopeKind::Region, Some(r)) => zones_of_region[r]
+                    .iter()
+                    .flat_map(|&z| keys_of_zone[z as usize].iter().copied())
+                    .collect(),
+                (ScopeKind::City, Some(c)) => keys_of_zone[c].clone(),
+                _ => all_keys.clone(),
             };
-            collect_scope(scope, &zone_counts, segments.len(), zone_in_scope)
+            collect_scope(scope, &zone_counts, segments.len(), &keys)
         })
         .collect()
 }
@@ -301,21 +310,16 @@ pub fn aggregate_scope(
             zones.counts[at + 1 + s] += u32::from(segment.members.contains(row as usize));
         }
     }
-    collect_scope(scope, &zones, segments.len(), |_| true)
+    let keys: Vec<usize> = (0..zones.keys.len()).collect();
+    collect_scope(scope, &zones, segments.len(), &keys)
 }
 
-fn collect_scope(
-    scope: Scope,
-    zones: &ZoneCounts,
-    segments: usize,
-    zone_in_scope: impl Fn(u32) -> bool,
-) -> ScopeCounts {
+/// The counts of one scope from the zone `keys` (positions in `zones.keys`) that make it up.
+fn collect_scope(scope: Scope, zones: &ZoneCounts, segments: usize, keys: &[usize]) -> ScopeCounts {
     let width = 1 + segments;
     let mut per_cell: HashMap<u64, Vec<u32>> = HashMap::new();
-    for (g, &(zone, cell)) in zones.keys.iter().enumerate() {
-        if !zone_in_scope(zone) {
-            continue;
-        }
+    for &g in keys {
+        let (_, cell) = zones.keys[g];
         let acc = per_cell.entry(cell).or_insert_with(|| vec![0; width]);
         for (a, &v) in acc
             .iter_mut()

@@ -229,7 +229,7 @@ fn places_draw_consumers_around_real_towns() {
             r["lon"].parse().expect("lon"),
         );
         let dlng = (b - lng + 540.0) % 360.0 - 180.0;
-        (a - lat).abs() < 1.0 && dlng.abs() < 1.5
+        (a - lat).abs() < 0.5 && dlng.abs() < 0.7
     };
     let big = rows.iter().filter(|r| near(40.0, -100.0, r)).count();
     let small = rows.iter().filter(|r| near(41.0, -101.0, r)).count();
