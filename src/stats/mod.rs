@@ -5,10 +5,10 @@ mod hotspot;
 pub use hotspot::{Neighbours, benjamini_hochberg, getis_ord, upper_tail_p, wilson};
 
 use crate::boundary::{ALL_SLUG, Area, Boundaries, Located, Locator, NO_AREA};
+use crate::index::CellMap;
 use crate::segment::Segment;
 use h3o::CellIndex;
 use rayon::prelude::*;
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// Rows per aggregation task (a multiple of 64, so tasks read whole bitset words).
@@ -178,7 +178,7 @@ pub fn scopes(boundaries: &Boundaries) -> Vec<Scope> {
 /// Counts per zone (a city, the part of a region outside its cities, or outside every region)
 /// and cell: `(zone, cell) → [n, k_1, ..., k_S]`.
 struct ZoneCounts {
-    index: HashMap<(u32, u64), usize>,
+    index: CellMap<(u32, u64), usize>,
     keys: Vec<(u32, u64)>,
     counts: Vec<u32>,
     width: usize,
@@ -187,7 +187,7 @@ struct ZoneCounts {
 impl ZoneCounts {
     fn new(width: usize) -> Self {
         ZoneCounts {
-            index: HashMap::new(),
+            index: CellMap::default(),
             keys: Vec::new(),
             counts: Vec::new(),
             width,
@@ -314,34 +314,33 @@ pub fn aggregate_scope(
     collect_scope(scope, &zones, segments.len(), &keys)
 }
 
-/// The counts of one scope from the zone `keys` (positions in `zones.keys`) that make it up.
+/// The counts of one scope from the zone `keys` (positions in `zones.keys`) that make it up: keys
+/// sorted by cell, and the keys of one cell (one per zone) summed.
 fn collect_scope(scope: Scope, zones: &ZoneCounts, segments: usize, keys: &[usize]) -> ScopeCounts {
     let width = 1 + segments;
-    let mut per_cell: HashMap<u64, Vec<u32>> = HashMap::new();
-    for &g in keys {
-        let (_, cell) = zones.keys[g];
-        let acc = per_cell.entry(cell).or_insert_with(|| vec![0; width]);
-        for (a, &v) in acc
-            .iter_mut()
-            .zip(&zones.counts[g * width..(g + 1) * width])
-        {
-            *a += v;
-        }
-    }
-    let mut cells: Vec<(u64, Vec<u32>)> = per_cell.into_iter().collect();
-    cells.sort_unstable_by_key(|(c, _)| *c);
+    let mut order: Vec<(u64, usize)> = keys.iter().map(|&g| (zones.keys[g].1, g)).collect();
+    order.sort_unstable();
     let mut out = ScopeCounts {
         scope,
-        cells: Vec::with_capacity(cells.len()),
-        population: Vec::with_capacity(cells.len()),
-        members: Vec::with_capacity(cells.len() * segments),
+        cells: Vec::with_capacity(order.len()),
+        population: Vec::with_capacity(order.len()),
+        members: Vec::with_capacity(order.len() * segments),
         segments,
     };
-    for (cell, counts) in cells {
+    for run in order.chunk_by(|a, b| a.0 == b.0) {
         out.cells
-            .push(CellIndex::try_from(cell).expect("keys are valid cells"));
-        out.population.push(counts[0]);
-        out.members.extend_from_slice(&counts[1..]);
+            .push(CellIndex::try_from(run[0].0).expect("keys are valid cells"));
+        let start = out.members.len();
+        out.members.resize(start + segments, 0);
+        let mut population = 0;
+        for &(_, g) in run {
+            let counts = &zones.counts[g * width..(g + 1) * width];
+            population += counts[0];
+            for (total, &k) in out.members[start..].iter_mut().zip(&counts[1..]) {
+                *total += k;
+            }
+        }
+        out.population.push(population);
     }
     out
 }
