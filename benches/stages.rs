@@ -1,5 +1,5 @@
 //! Criterion benches, one group per pipeline stage, on `synth` data (20 cities) of 10k, 100k and 1M
-//! consumers. Throughput is in consumers, so reports read in consumers per second.
+//! consumers, and locate on real-shaped boundaries (`locate_real`). Throughput is in consumers, so reports read in consumers per second.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use h3o::{LatLng, Resolution};
@@ -8,7 +8,7 @@ use micromarket::consumer::{IngestOptions, Source, ingest};
 use micromarket::index::ConsumerIndex;
 use micromarket::segment::{self, SegmentsFile};
 use micromarket::stats::{self, HotSpotOptions, Privacy};
-use micromarket::synth::{MAX_CITIES, SplitMix64, SynthOptions, World};
+use micromarket::synth::{Extent, MAX_CITIES, SplitMix64, SynthOptions, World};
 use micromarket::{TextInput, export, market};
 use rayon::prelude::*;
 use std::hint::black_box;
@@ -31,6 +31,7 @@ fn data(consumers: usize) -> Data {
         seed: SEED,
         consumers,
         cities: MAX_CITIES,
+        ..SynthOptions::default()
     });
     let mut csv = Vec::new();
     world.write_consumers(&mut csv).expect("in-memory write");
@@ -263,5 +264,77 @@ fn stages(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, stages);
+/// Locate on real-shaped boundaries, 1,000,000 consumers: synth's country-sized regions (no
+/// download), and the US counties and states of `benches/real/fetch.sh` when they are there. The
+/// cells are computed once, outside the loop, so the figure is locate beyond the H3 cell.
+fn locate_real(c: &mut Criterion) {
+    let consumers = 1_000_000;
+    let mut g = c.benchmark_group("locate_real");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(consumers as u64));
+    let world = World::new(SynthOptions {
+        seed: SEED,
+        consumers,
+        cities: MAX_CITIES,
+        extent: Extent::Country,
+    });
+    let mut csv = Vec::new();
+    world.write_consumers(&mut csv).expect("in-memory write");
+    let table = ingest(
+        &Source::Bytes {
+            name: "consumers.csv".into(),
+            data: csv.into(),
+        },
+        &IngestOptions::default(),
+    )
+    .expect("valid")
+    .table;
+    let mut sets = vec![(
+        "synth_country",
+        boundaries(&world),
+        table.lat.clone(),
+        table.lng.clone(),
+    )];
+    let us = std::path::Path::new("target/real-geography/us");
+    if let (Ok(regions), Ok(cities), Ok(text)) = (
+        std::fs::read_to_string(us.join("regions.geojson")),
+        std::fs::read_to_string(us.join("cities.geojson")),
+        std::fs::read(us.join("1000000/consumers.csv")),
+    ) {
+        let b = Boundaries::load(
+            Some(micromarket::boundary::BoundaryText {
+                file: "regions",
+                text: &regions,
+            }),
+            Some(micromarket::boundary::BoundaryText {
+                file: "cities",
+                text: &cities,
+            }),
+            &micromarket::boundary::BoundaryOptions::default(),
+        )
+        .expect("valid");
+        let t = ingest(
+            &Source::Bytes {
+                name: "consumers.csv".into(),
+                data: text.into(),
+            },
+            &IngestOptions::default(),
+        )
+        .expect("valid")
+        .table;
+        sets.push(("us_counties", b, t.lat, t.lng));
+    } else {
+        eprintln!("locate_real: no US data (run benches/real/fetch.sh 1000000); synth only");
+    }
+    for (name, b, lat, lng) in &sets {
+        let locator = Locator::new(b, Resolution::Eight);
+        let cells = micromarket::index::assign_cells(lat, lng, Resolution::Eight);
+        g.bench_function(BenchmarkId::new("micromarket/locate", name), |bench| {
+            bench.iter(|| black_box(locator.locate_in_cells(lat, lng, &cells)));
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, stages, locate_real);
 criterion_main!(benches);

@@ -4,7 +4,7 @@
 # scopes, total), every output written (maps included), 27 grid segments, resolution 8.
 #
 #   benches/real/run.sh                       # US 200k and 1M, the antimeridian countries 20k,
-#                                             # and the area-scaling table
+#                                             # synth --extent country 200k, the area-scaling table
 #   benches/real/run.sh us:10000000           # one workload
 #
 # Data comes from benches/real/fetch.sh (run on demand). The area-scaling rows run the same
@@ -14,9 +14,9 @@ cd "$(dirname "$0")/../.."
 command -v /usr/bin/time >/dev/null || { echo "needs GNU time (apt-get install -y time)" >&2; exit 1; }
 root=target/real-geography
 work=("$@")
-[ ${#work[@]} -gt 0 ] || work=(us:200000 us:1000000 world:20000 area:1 area:10 area:100)
+[ ${#work[@]} -gt 0 ] || work=(us:200000 us:1000000 world:20000 country:200000 area:1 area:10 area:100)
 sizes=()
-for w in "${work[@]}"; do [ "${w%%:*}" = area ] || sizes+=("${w#*:}"); done
+for w in "${work[@]}"; do case ${w%%:*} in us|world) sizes+=("${w#*:}") ;; esac; done
 benches/real/fetch.sh "${sizes[@]}"
 bin=target/release/micromarket
 printf '%-22s %8s %8s %8s %8s %8s %8s %10s %10s %8s\n' workload wall_s peak_mb bounds index locate gi_sum export_sum total_ms out_mb
@@ -27,6 +27,11 @@ for w in "${work[@]}"; do
   case $kind in
     us) args=(--consumers "$root/us/$n/consumers.csv" --regions "$root/us/regions.geojson" --cities "$root/us/cities.geojson") ;;
     world) args=(--consumers "$root/world/$n/consumers.csv" --regions "$root/world/regions.geojson") ;;
+    country)
+      # No download: synth's country-sized regions (fractal coasts, a lake, islands).
+      data="target/bench-data/$n-country"
+      [ -f "$data/consumers.csv" ] || "$bin" -q synth --seed 42 --consumers "$n" --cities 20 --extent country --out "$data"
+      args=(--consumers "$data/consumers.csv" --regions "$data/regions.geojson" --cities "$data/cities.geojson") ;;
     area)
       data=target/bench-data/200000-20-cities
       [ -f "$data/consumers.csv" ] || "$bin" -q synth --seed 42 --consumers 200000 --cities 20 --out "$data"

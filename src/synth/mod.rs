@@ -69,6 +69,18 @@ impl SplitMix64 {
     }
 }
 
+/// How large the regions are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Extent {
+    /// Four regions tiling the study box (about 16,000 km² each), as in the sample.
+    #[default]
+    City,
+    /// Four regions of about 210,000 km² each (5° × 5°) around the same cities, with long
+    /// irregular coastlines and borders (3,000+ vertices per region), a lake (a hole) and islands
+    /// (MultiPolygons): huge, mostly empty regions shaped like real ones.
+    Country,
+}
+
 /// What to generate.
 #[derive(Debug, Clone, Copy)]
 pub struct SynthOptions {
@@ -79,6 +91,8 @@ pub struct SynthOptions {
     /// Number of cities, [`BASE_CITIES`] to [`MAX_CITIES`]: the ten of the sample, then smaller
     /// ones in the gaps between them.
     pub cities: usize,
+    /// Size and shape of the regions (the consumers and cities are the same either way).
+    pub extent: Extent,
 }
 
 impl Default for SynthOptions {
@@ -87,6 +101,7 @@ impl Default for SynthOptions {
             seed: 42,
             consumers: 100_000,
             cities: BASE_CITIES,
+            extent: Extent::City,
         }
     }
 }
@@ -302,6 +317,9 @@ impl World {
     /// Regions as a GeoJSON FeatureCollection: four quadrants of the box with wiggly shared
     /// borders.
     pub fn regions_geojson(&self) -> String {
+        if self.options.extent == Extent::Country {
+            return country_regions_geojson(self.options.seed);
+        }
         let steps = 40;
         let vertical: Vec<(f64, f64)> = (0..=steps)
             .map(|i| {
@@ -704,6 +722,128 @@ impl Consumer {
     }
 }
 
+/// The points from `a` to `b` (both included) of a fractal line: `2^depth` segments by midpoint
+/// displacement perpendicular to each segment, by up to 15% of its length, halving per level.
+fn fractal(a: (f64, f64), b: (f64, f64), depth: u32, rng: &mut SplitMix64) -> Vec<(f64, f64)> {
+    let mut line = vec![a, b];
+    let mut amplitude = 0.3;
+    for _ in 0..depth {
+        let mut finer = Vec::with_capacity(line.len() * 2);
+        for w in line.windows(2) {
+            let (p, q) = (w[0], w[1]);
+            let shift = amplitude * (rng.unit() - 0.5);
+            finer.push(p);
+            finer.push((
+                f64::midpoint(p.0, q.0) - (q.1 - p.1) * shift,
+                f64::midpoint(p.1, q.1) + (q.0 - p.0) * shift,
+            ));
+        }
+        finer.push(b);
+        line = finer;
+        amplitude *= 0.5;
+    }
+    line
+}
+
+/// A closed fractal ring around `(lng, lat)`: a square of half-size `half` degrees with fractal
+/// sides.
+fn fractal_ring(
+    lng: f64,
+    lat: f64,
+    half: f64,
+    depth: u32,
+    rng: &mut SplitMix64,
+) -> Vec<(f64, f64)> {
+    let corners = [
+        (lng - half, lat - half),
+        (lng + half, lat - half),
+        (lng + half, lat + half),
+        (lng - half, lat + half),
+    ];
+    let mut ring = Vec::new();
+    for i in 0..4 {
+        let mut side = fractal(corners[i], corners[(i + 1) % 4], depth, rng);
+        side.pop();
+        ring.extend(side);
+    }
+    ring.push(ring[0]);
+    ring
+}
+
+/// Regions of [`Extent::Country`]: four 5° × 5° quadrants around the study box's centre, sharing
+/// fractal borders (each generated once and walked both ways, so they tile exactly), with
+/// fractal coasts, a lake in the north-east and an island off the east and the west coasts.
+fn country_regions_geojson(seed: u64) -> String {
+    let mut rng = SplitMix64::new(seed ^ 0xC0A5_7000);
+    let (centre, half) = ((LNG_MID, LAT_MID), 5.0);
+    let at = |dx: f64, dy: f64| (centre.0 + dx * half, centre.1 + dy * half);
+    let (north, east, south, west) = (at(0.0, 1.0), at(1.0, 0.0), at(0.0, -1.0), at(-1.0, 0.0));
+    let (ne, se, sw, nw) = (at(1.0, 1.0), at(1.0, -1.0), at(-1.0, -1.0), at(-1.0, 1.0));
+    let mut line = |a, b, depth| fractal(a, b, depth, &mut rng);
+    let to_n = line(centre, north, 10);
+    let to_e = line(centre, east, 10);
+    let to_s = line(centre, south, 10);
+    let to_w = line(centre, west, 10);
+    let coast: Vec<Vec<(f64, f64)>> = [
+        (east, ne),
+        (ne, north),
+        (north, nw),
+        (nw, west),
+        (west, sw),
+        (sw, south),
+        (south, se),
+        (se, east),
+    ]
+    .into_iter()
+    .map(|(a, b)| line(a, b, 10))
+    .collect();
+    let rev = |v: &[(f64, f64)]| v.iter().rev().copied().collect::<Vec<_>>();
+    let join = |parts: &[Vec<(f64, f64)>]| {
+        let mut ring: Vec<(f64, f64)> = Vec::new();
+        for part in parts {
+            ring.extend(&part[usize::from(!ring.is_empty())..]);
+        }
+        ring
+    };
+    let rings = [
+        join(&[to_e.clone(), coast[0].clone(), coast[1].clone(), rev(&to_n)]),
+        join(&[to_n, coast[2].clone(), coast[3].clone(), rev(&to_w)]),
+        join(&[to_w, coast[4].clone(), coast[5].clone(), rev(&to_s)]),
+        join(&[to_s, coast[6].clone(), coast[7].clone(), rev(&to_e)]),
+    ];
+    let lake = fractal_ring(centre.0 + 3.5, centre.1 + 3.5, 0.5, 7, &mut rng);
+    let east_island = fractal_ring(centre.0 + 6.5, centre.1 + 2.5, 0.4, 7, &mut rng);
+    let west_island = fractal_ring(centre.0 - 6.5, centre.1 - 2.5, 0.4, 7, &mut rng);
+    let names = [
+        "Northeastland",
+        "Northwestland",
+        "Southwestland",
+        "Southeastland",
+    ];
+    let features: Vec<String> = rings
+        .into_iter()
+        .enumerate()
+        .map(|(i, ring)| {
+            let props = format!("\"id\":\"r{}\",\"name\":\"{}\"", i + 1, names[i]);
+            let polygons = match i {
+                0 => format!(
+                    "[{},{}]",
+                    polygon_json(&[ring, lake.clone()]),
+                    polygon_json(std::slice::from_ref(&east_island))
+                ),
+                2 => format!(
+                    "[{},{}]",
+                    polygon_json(&[ring]),
+                    polygon_json(std::slice::from_ref(&west_island))
+                ),
+                _ => format!("[{}]", polygon_json(&[ring])),
+            };
+            feature(&props, "MultiPolygon", &polygons)
+        })
+        .collect();
+    collection(&features)
+}
+
 fn polygon_json(rings: &[Vec<(f64, f64)>]) -> String {
     let rings: Vec<String> = rings
         .iter()
@@ -747,5 +887,69 @@ mod tests {
         World::new(opts).write_consumers(&mut b).expect("write");
         assert_eq!(a, b);
         assert_eq!(std::io::BufRead::lines(&a[..]).count(), 70_001);
+    }
+
+    #[test]
+    fn country_extent_regions_are_large_real_shaped_and_locate_exactly() {
+        use crate::boundary::{Boundaries, BoundaryOptions, BoundaryText, Locator, NO_AREA};
+        use geo::{ChamberlainDuquetteArea, CoordinatePosition, coordinate_position::CoordPos};
+        let options = SynthOptions {
+            consumers: 20_000,
+            cities: MAX_CITIES,
+            extent: Extent::Country,
+            ..SynthOptions::default()
+        };
+        let world = World::new(options);
+        let regions = world.regions_geojson();
+        let b = Boundaries::load(
+            Some(BoundaryText {
+                file: "regions.geojson",
+                text: &regions,
+            }),
+            None,
+            &BoundaryOptions::default(),
+        )
+        .expect("valid");
+        assert!(b.warnings.is_empty(), "{:?}", b.warnings);
+        for r in &b.regions {
+            let km2 = r.geometry.chamberlain_duquette_unsigned_area() / 1e6;
+            let vertices: usize = r.geometry.iter().map(|p| p.exterior().0.len()).sum();
+            assert!((100_000.0..1_000_000.0).contains(&km2), "{} {km2}", r.name);
+            assert!(vertices > 3_000, "{} {vertices}", r.name);
+        }
+        assert!(b.regions.iter().any(|r| r.geometry.0.len() == 2), "islands");
+        assert!(
+            b.regions
+                .iter()
+                .any(|r| !r.geometry.0[0].interiors().is_empty()),
+            "a lake"
+        );
+        let mut csv = Vec::new();
+        world.write_consumers(&mut csv).expect("write");
+        let text = String::from_utf8(csv).expect("utf8");
+        let (lat, lng): (Vec<f64>, Vec<f64>) = text
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (
+                    f[1].parse::<f64>().expect("lat"),
+                    f[2].parse::<f64>().expect("lng"),
+                )
+            })
+            .unzip();
+        let located = Locator::new(&b, h3o::Resolution::Eight).locate(&lat, &lng);
+        for i in 0..lat.len() {
+            let coord = geo::Coord {
+                x: lng[i],
+                y: lat[i],
+            };
+            let plain = b
+                .regions
+                .iter()
+                .position(|r| r.geometry.coordinate_position(&coord) != CoordPos::Outside)
+                .map_or(NO_AREA, |a| a as u32);
+            assert_eq!(located.region[i], plain, "{coord:?}");
+        }
     }
 }

@@ -3,7 +3,7 @@
 use crate::cli::Global;
 use anyhow::{Context, Result};
 use micromarket::export::AtomicFile;
-use micromarket::synth::{BASE_CITIES, MAX_CITIES, Place, SynthOptions, World};
+use micromarket::synth::{BASE_CITIES, Extent, MAX_CITIES, Place, SynthOptions, World};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 ///
 /// Examples:
 ///   micromarket synth --seed 42 --consumers 100000 --out synth
+///   micromarket synth --consumers 200000 --extent country --out country
 ///   micromarket synth --consumers 200000 --places places.csv --out us
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
@@ -37,6 +38,10 @@ pub struct Args {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
               .range(BASE_CITIES as u64..=MAX_CITIES as u64))]
     cities: usize,
+    /// Region size: city (four regions tiling the cities' box, as in the sample) or country
+    /// (four 5° × 5° regions with long fractal coasts and borders, a lake and islands).
+    #[arg(long, value_enum, default_value_t = ExtentArg::City)]
+    extent: ExtentArg,
     /// Draw consumers around the places of this CSV (columns lat, lon, population) instead of
     /// the synthetic cities; writes only the consumers and segments.toml.
     #[arg(long, value_name = "FILE")]
@@ -44,6 +49,15 @@ pub struct Args {
     /// Consumers file format: consumers.csv or consumers.parquet (same rows and values).
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     format: Format,
+}
+
+/// Region size (see [`Extent`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ExtentArg {
+    /// Four regions tiling the cities' box.
+    City,
+    /// Four country-sized regions with long irregular coasts, a lake and islands.
+    Country,
 }
 
 /// Format of the consumers file.
@@ -130,6 +144,10 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
         seed: args.seed,
         consumers: args.consumers,
         cities: args.cities,
+        extent: match args.extent {
+            ExtentArg::City => Extent::City,
+            ExtentArg::Country => Extent::Country,
+        },
     };
     let world = match &places {
         Some(places) => World::around_places(options, places),
