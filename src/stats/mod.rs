@@ -185,11 +185,13 @@ struct ZoneCounts {
 }
 
 impl ZoneCounts {
-    fn new(width: usize) -> Self {
+    fn new(width: usize, capacity: usize) -> Self {
+        let mut index = CellMap::default();
+        index.reserve(capacity);
         ZoneCounts {
-            index: CellMap::default(),
-            keys: Vec::new(),
-            counts: Vec::new(),
+            index,
+            keys: Vec::with_capacity(capacity),
+            counts: Vec::with_capacity(capacity * width),
             width,
         }
     }
@@ -204,14 +206,32 @@ impl ZoneCounts {
         slot * self.width
     }
 
-    fn merge(mut self, other: &ZoneCounts) -> ZoneCounts {
+    /// The sum of two partial counts (the smaller is folded into the larger).
+    fn merge(self, other: ZoneCounts) -> ZoneCounts {
+        let (mut big, small) = if self.keys.len() >= other.keys.len() {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        big.add(&small);
+        big
+    }
+
+    fn add(&mut self, other: &ZoneCounts) {
         for (g, key) in other.keys.iter().enumerate() {
             let at = self.slot(*key);
             for j in 0..self.width {
                 self.counts[at + j] += other.counts[g * self.width + j];
             }
         }
-        self
+    }
+
+    /// Key positions sorted by cell (then zone), so the keys of any zone taken in this order
+    /// are sorted by cell too.
+    fn by_cell(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.keys.len()).collect();
+        order.par_sort_unstable_by_key(|&g| (self.keys[g].1, self.keys[g].0));
+        order
     }
 }
 
@@ -236,9 +256,9 @@ pub fn aggregate(
     let zone_counts = (0..rows.div_ceil(ROWS_PER_TASK))
         .into_par_iter()
         .map(|task| {
-            let mut local = ZoneCounts::new(width);
             let start = task * ROWS_PER_TASK;
             let end = (start + ROWS_PER_TASK).min(rows);
+            let mut local = ZoneCounts::new(width, (end - start) / 4);
             let mut words = vec![0u64; segments.len()];
             for i in start..end {
                 if i % 64 == 0 || i == start {
@@ -262,13 +282,15 @@ pub fn aggregate(
             }
             local
         })
-        .reduce(|| ZoneCounts::new(width), |a, b| a.merge(&b));
+        .reduce_with(ZoneCounts::merge)
+        .unwrap_or_else(|| ZoneCounts::new(width, 0));
 
-    // The zone keys of each zone, so a scope visits only its own zones' keys (a region its own
-    // and its cities'), never every key of the run once per scope.
+    // The zone keys of each zone in cell order, so a scope visits only its own zones' keys (a
+    // region its own and its cities'), never every key of the run once per scope.
+    let by_cell = zone_counts.by_cell();
     let mut keys_of_zone: Vec<Vec<usize>> = vec![Vec::new(); outside as usize + 1];
-    for (g, &(zone, _)) in zone_counts.keys.iter().enumerate() {
-        keys_of_zone[zone as usize].push(g);
+    for &g in &by_cell {
+        keys_of_zone[zone_counts.keys[g].0 as usize].push(g);
     }
     let mut zones_of_region: Vec<Vec<u32>> = (0..n_regions).map(|r| vec![n_cities + r]).collect();
     for (c, city) in boundaries.cities.iter().enumerate() {
@@ -276,17 +298,20 @@ pub fn aggregate(
             zones_of_region[r].push(c as u32);
         }
     }
-    let all_keys: Vec<usize> = (0..zone_counts.keys.len()).collect();
     scopes(boundaries)
         .into_par_iter()
         .map(|scope| {
-            let keys: Vec<usize> = match (scope.kind, scope.area) {
-                (ScopeKind::Region, Some(r)) => zones_of_region[r]
-                    .iter()
-                    .flat_map(|&z| keys_of_zone[z as usize].iter().copied())
-                    .collect(),
-                (ScopeKind::City, Some(c)) => keys_of_zone[c].clone(),
-                _ => all_keys.clone(),
+            let keys: std::borrow::Cow<'_, [usize]> = match (scope.kind, scope.area) {
+                (ScopeKind::Region, Some(r)) => {
+                    let mut keys: Vec<usize> = zones_of_region[r]
+                        .iter()
+                        .flat_map(|&z| keys_of_zone[z as usize].iter().copied())
+                        .collect();
+                    keys.sort_unstable_by_key(|&g| zone_counts.keys[g].1);
+                    keys.into()
+                }
+                (ScopeKind::City, Some(c)) => keys_of_zone[c].as_slice().into(),
+                _ => by_cell.as_slice().into(),
             };
             collect_scope(scope, &zone_counts, segments.len(), &keys)
         })
@@ -302,7 +327,7 @@ pub fn aggregate_scope(
     segments: &[Segment],
 ) -> ScopeCounts {
     let width = 1 + segments.len();
-    let mut zones = ZoneCounts::new(width);
+    let mut zones = ZoneCounts::new(width, rows.len() / 4);
     for (&row, &cell) in rows.iter().zip(cells) {
         let at = zones.slot((0, u64::from(cell)));
         zones.counts[at] += 1;
@@ -310,16 +335,15 @@ pub fn aggregate_scope(
             zones.counts[at + 1 + s] += u32::from(segment.members.contains(row as usize));
         }
     }
-    let keys: Vec<usize> = (0..zones.keys.len()).collect();
-    collect_scope(scope, &zones, segments.len(), &keys)
+    collect_scope(scope, &zones, segments.len(), &zones.by_cell())
 }
 
-/// The counts of one scope from the zone `keys` (positions in `zones.keys`) that make it up: keys
-/// sorted by cell, and the keys of one cell (one per zone) summed.
+/// The counts of one scope from the zone `keys` (positions in `zones.keys`, sorted by cell) that
+/// make it up: the keys of one cell (one per zone) are summed.
 fn collect_scope(scope: Scope, zones: &ZoneCounts, segments: usize, keys: &[usize]) -> ScopeCounts {
     let width = 1 + segments;
-    let mut order: Vec<(u64, usize)> = keys.iter().map(|&g| (zones.keys[g].1, g)).collect();
-    order.sort_unstable();
+    let order: Vec<(u64, usize)> = keys.iter().map(|&g| (zones.keys[g].1, g)).collect();
+    debug_assert!(order.is_sorted_by_key(|k| k.0));
     let mut out = ScopeCounts {
         scope,
         cells: Vec::with_capacity(order.len()),
