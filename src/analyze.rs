@@ -429,6 +429,9 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
     manifest.suppressed.add(&summary_suppressed);
     manifest.outputs.push(summary);
     if config.maps.is_some() {
+        manifest
+            .outputs
+            .extend(export::write_map_assets(&config.out)?);
         manifest.outputs.push(export::write_index(
             &config.out,
             &counts,

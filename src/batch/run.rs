@@ -69,6 +69,8 @@ pub struct LaunchManifest {
     pub rows: crate::consumer::RowCounts,
     /// Every launch, in plan order; not yet run ones are absent.
     pub launches: Vec<LaunchRecord>,
+    /// The maps' shared files (Leaflet and the viewer in `assets/`); none with `--no-maps`.
+    pub assets: Vec<OutputRecord>,
     /// Milliseconds of the shared stages (ingest, locate, segments).
     pub timings_ms: BTreeMap<String, u64>,
 }
@@ -199,6 +201,10 @@ pub fn run_plan(
     } else {
         BTreeMap::new()
     };
+    let assets = match &options.maps {
+        Some(_) => export::write_map_assets(out)?,
+        None => Vec::new(),
+    };
     let manifest = Mutex::new(LaunchManifest {
         tool: Tool::default(),
         plan: BTreeMap::from([
@@ -207,6 +213,7 @@ pub fn run_plan(
         ]),
         rows,
         launches: Vec::new(),
+        assets,
         timings_ms: timings,
     });
     let record_done = |record: LaunchRecord| -> Result<(), Error> {

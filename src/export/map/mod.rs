@@ -1,5 +1,7 @@
-//! Maps a planner can open by double-click: a self-contained `map.html` per scope, with Leaflet
-//! embedded in the binary, and an `index.html` at the output root linking them.
+//! Maps a planner can open by double-click: a `map.html` per scope holding its data, Leaflet and
+//! the viewer once in an `assets/` folder at the output root (shipped inside the binary, linked
+//! from every map by a relative path, so maps open from disk with no network and no server), and
+//! an `index.html` at the output root linking them.
 //!
 //! A map carries its own data. Cells are packed as little-endian integer arrays (the narrowest
 //! typed-array type that holds them) in base64: centres and vertex offsets in millionths of a
@@ -29,6 +31,45 @@ const VIEWER_CSS: &str = include_str!("viewer.css");
 const LEAFLET_JS: &str = include_str!("leaflet/leaflet.js");
 const LEAFLET_CSS: &str = include_str!("leaflet/leaflet.css");
 const LEAFLET_LICENSE: &str = include_str!("leaflet/LICENSE");
+
+/// Folder of the maps' shared files, at the output root.
+pub const ASSETS: &str = "assets";
+
+/// The shared files of the maps: (name in [`ASSETS`], content).
+const ASSET_FILES: [(&str, &str); 5] = [
+    ("leaflet.js", LEAFLET_JS),
+    ("leaflet.css", LEAFLET_CSS),
+    ("leaflet-LICENSE", LEAFLET_LICENSE),
+    ("viewer.js", VIEWER_JS),
+    ("viewer.css", VIEWER_CSS),
+];
+
+/// Writes Leaflet, its licence and the viewer into `root/assets/`, once for all the maps under
+/// `root`, and returns their records.
+///
+/// # Errors
+///
+/// [`ExportError`] naming the file that could not be written.
+pub fn write_map_assets(root: &Path) -> Result<Vec<OutputRecord>, ExportError> {
+    let folder = root.join(ASSETS);
+    std::fs::create_dir_all(&folder).map_err(io_error(&folder))?;
+    ASSET_FILES
+        .iter()
+        .map(|(name, content)| {
+            let path = folder.join(name);
+            let mut file = AtomicFile::create(&path).map_err(io_error(&path))?;
+            file.write_all(content.as_bytes())
+                .map_err(io_error(&path))?;
+            let written = file.commit().map_err(io_error(&path))?;
+            Ok(OutputRecord::new(
+                "map_asset",
+                format!("{ASSETS}/{name}"),
+                0,
+                written,
+            ))
+        })
+        .collect()
+}
 
 /// Choices for the maps of a run.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -326,16 +367,17 @@ fn map_page(
         scope.name,
         scope.kind.as_str()
     ));
+    // The scope's folder is `depth` folders below the root, where the assets are.
+    let assets = format!(
+        "{}{ASSETS}",
+        "../".repeat(scope.folder.components().count())
+    );
     render(
         PAGE,
         &[
             ("TITLE", &title),
-            ("LEAFLET_LICENSE", LEAFLET_LICENSE),
-            ("LEAFLET_CSS", LEAFLET_CSS),
-            ("VIEWER_CSS", VIEWER_CSS),
+            ("ASSETS", &assets),
             ("DATA", &script_json(&data)),
-            ("LEAFLET_JS", LEAFLET_JS),
-            ("VIEWER_JS", VIEWER_JS),
         ],
         out,
     )?;
@@ -599,11 +641,19 @@ mod tests {
     #[test]
     fn no_remote_url_without_a_basemap() {
         let page = page(None, "Town");
-        // Our own parts (template, viewer, data) name no address at all.
-        let ours = page
-            .replace(LEAFLET_JS, "")
-            .replace(LEAFLET_CSS, "")
-            .replace(LEAFLET_LICENSE, "");
+        // Our own parts (template, viewer, data) name no address but the shared assets, by a
+        // relative path from the scope's folder (`all/town`, two below the root).
+        let mut ours = page.clone();
+        for (attribute, file) in [
+            ("href", "leaflet.css"),
+            ("href", "viewer.css"),
+            ("src", "leaflet.js"),
+            ("src", "viewer.js"),
+        ] {
+            let link = format!("{attribute}=\"../../assets/{file}\"");
+            assert!(ours.contains(&link), "{link}");
+            ours = ours.replace(&link, "");
+        }
         for pattern in ["://", "src=", "href=", "url(", "@import"] {
             assert!(!ours.contains(pattern), "the page names {pattern}");
         }
@@ -640,11 +690,7 @@ mod tests {
         let url = "https://tiles.example.org/{z}/{x}/{y}.png";
         let page = page(Some(url), "Town");
         assert_eq!(data_of(&page)["basemap"], url);
-        let ours = page
-            .replace(LEAFLET_JS, "")
-            .replace(LEAFLET_CSS, "")
-            .replace(url, "");
-        assert!(!ours.contains("://"));
+        assert!(!page.replace(url, "").contains("://"));
     }
 
     #[test]
