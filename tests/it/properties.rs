@@ -1,11 +1,13 @@
-//! Property tests: rows and counts are conserved, and every cell is h3o's own answer.
+//! Property tests: rows and counts are conserved, every cell is h3o's own answer, and locate is
+//! geo's plain point-in-polygon near the edges and vertices of real-shaped regions.
 
 use crate::common::tiny;
 use micromarket::TextInput;
-use micromarket::boundary::{Boundaries, BoundaryOptions, Locator, NO_AREA};
+use micromarket::boundary::{Boundaries, BoundaryOptions, BoundaryText, Locator, NO_AREA};
 use micromarket::consumer::{IngestOptions, Source, ingest};
 use micromarket::segment::{self, SegmentsFile};
 use micromarket::stats::{self, ScopeKind};
+use micromarket::synth::{Extent, SynthOptions, World};
 use proptest::prelude::*;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -40,8 +42,69 @@ fn row() -> impl Strategy<Value = String> {
     )
 }
 
+/// synth's country-sized regions (4,000-5,000-vertex fractal borders and coasts, a lake, islands)
+/// and their vertices.
+fn country() -> &'static (Boundaries, Vec<geo::Coord<f64>>) {
+    static COUNTRY: std::sync::OnceLock<(Boundaries, Vec<geo::Coord<f64>>)> =
+        std::sync::OnceLock::new();
+    COUNTRY.get_or_init(|| {
+        let world = World::new(SynthOptions {
+            extent: Extent::Country,
+            ..SynthOptions::default()
+        });
+        let regions = world.regions_geojson();
+        let b = Boundaries::load(
+            Some(BoundaryText {
+                file: "regions.geojson",
+                text: &regions,
+            }),
+            None,
+            &BoundaryOptions::default(),
+        )
+        .expect("valid");
+        let vertices = b
+            .regions
+            .iter()
+            .flat_map(|r| r.geometry.iter())
+            .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
+            .flat_map(|ring| ring.0.iter().copied())
+            .collect();
+        (b, vertices)
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn locate_is_plain_point_in_polygon_near_edges_and_vertices(
+        picks in prop::collection::vec((any::<prop::sample::Index>(), 0.0..1.0f64, -3i32..=3, -3i32..=3), 1..200),
+    ) {
+        use geo::CoordinatePosition;
+        use geo::coordinate_position::CoordPos;
+        let (b, vertices) = country();
+        // On a vertex, on an edge between two vertices, or a hair (1e-9 to 1e-3 degrees) off.
+        let (lat, lng): (Vec<f64>, Vec<f64>) = picks
+            .iter()
+            .map(|(at, t, dx, dy)| {
+                let i = at.index(vertices.len() - 1);
+                let (a, b) = (vertices[i], vertices[i + 1]);
+                let step = |d: i32| f64::from(d.signum()) * 10f64.powi(-3 * d.abs());
+                let off = |d: i32| if d == 0 { 0.0 } else { step(d) };
+                (a.y + t * (b.y - a.y) + off(*dy), a.x + t * (b.x - a.x) + off(*dx))
+            })
+            .unzip();
+        let located = Locator::new(b, h3o::Resolution::Eight).locate(&lat, &lng);
+        for i in 0..lat.len() {
+            let coord = geo::Coord { x: lng[i], y: lat[i] };
+            let plain = b
+                .regions
+                .iter()
+                .position(|r| r.geometry.coordinate_position(&coord) != CoordPos::Outside)
+                .map_or(NO_AREA, |a| a as u32);
+            prop_assert_eq!(located.region[i], plain, "{:?}", coord);
+        }
+    }
 
     #[test]
     fn rows_cells_and_scopes_are_conserved(rows in prop::collection::vec(row(), 0..120), unique in 0usize..1000) {
