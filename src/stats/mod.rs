@@ -178,8 +178,8 @@ pub fn scopes(boundaries: &Boundaries) -> Vec<Scope> {
 /// Counts per zone (a city, the part of a region outside its cities, or outside every region)
 /// and cell: `(zone, cell) → [n, k_1, ..., k_S]`.
 struct ZoneCounts {
-    index: CellMap<(u32, u64), usize>,
-    keys: Vec<(u32, u64)>,
+    index: CellMap<(u32, CellIndex), usize>,
+    keys: Vec<(u32, CellIndex)>,
     counts: Vec<u32>,
     width: usize,
 }
@@ -196,7 +196,7 @@ impl ZoneCounts {
         }
     }
 
-    fn slot(&mut self, key: (u32, u64)) -> usize {
+    fn slot(&mut self, key: (u32, CellIndex)) -> usize {
         let next = self.keys.len();
         let slot = *self.index.entry(key).or_insert(next);
         if slot == next {
@@ -206,41 +206,122 @@ impl ZoneCounts {
         slot * self.width
     }
 
-    /// The sum of two partial counts (the smaller is folded into the larger).
-    fn merge(self, other: ZoneCounts) -> ZoneCounts {
-        let (mut big, small) = if self.keys.len() >= other.keys.len() {
-            (self, other)
-        } else {
-            (other, self)
-        };
-        big.add(&small);
-        big
-    }
-
-    fn add(&mut self, other: &ZoneCounts) {
-        for (g, key) in other.keys.iter().enumerate() {
-            let at = self.slot(*key);
-            for j in 0..self.width {
-                self.counts[at + j] += other.counts[g * self.width + j];
-            }
-        }
-    }
-
     /// Key positions sorted by cell (then zone), so the keys of any zone taken in this order
     /// are sorted by cell too.
     fn by_cell(&self) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.keys.len()).collect();
-        order.par_sort_unstable_by_key(|&g| (self.keys[g].1, self.keys[g].0));
-        order
+        let mut order: Vec<(CellIndex, u32, usize)> = self
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(g, &(zone, cell))| (cell, zone, g))
+            .collect();
+        order.par_sort_unstable();
+        order.into_iter().map(|(_, _, g)| g).collect()
     }
+}
+
+/// Hash partitions of the (zone, cell) keys in [`count_zones`].
+const PARTITIONS: usize = 256;
+
+/// One consumer on its way to its partition: its key and the row its segment bits are in.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    cell: CellIndex,
+    zone: u32,
+    row: u32,
+}
+
+/// Each row's segment membership as bits, `words` u64 per row (row-major), read once from the
+/// column bitsets in row order.
+fn membership_rows(rows: usize, segments: &[Segment]) -> (Vec<u64>, usize) {
+    let words = segments.len().div_ceil(64).max(1);
+    let mut masks = vec![0u64; rows * words];
+    masks
+        .par_chunks_mut(64 * words)
+        .enumerate()
+        .for_each(|(block, out)| {
+            for (s, segment) in segments.iter().enumerate() {
+                let mut bits = segment.members.words().get(block).copied().unwrap_or(0);
+                while bits != 0 {
+                    let b = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    if let Some(word) = out.get_mut(b * words + s / 64) {
+                        *word |= 1 << (s % 64);
+                    }
+                }
+            }
+        });
+    (masks, words)
+}
+
+/// Counts `[n, k_1, ..., k_S]` per (zone, cell), as a radix-partitioned hash aggregation: rows
+/// are scattered in parallel into [`PARTITIONS`] buckets by the hash of their key, then each
+/// partition is counted on its own with a table small enough to stay in cache. (One table per
+/// task merged into one of millions of keys, as before, spent most of its time on cache
+/// misses: 2.9 s for 10 M consumers around US towns.) Keys come out grouped by partition, each
+/// in the order its rows first appear, whatever the thread count.
+fn count_zones(
+    cells: &[CellIndex],
+    zone_of: impl Fn(usize) -> u32 + Sync,
+    segments: &[Segment],
+) -> ZoneCounts {
+    use std::hash::BuildHasher;
+    let width = 1 + segments.len();
+    let rows = cells.len();
+    let (masks, words) = membership_rows(rows, segments);
+    let hasher = std::hash::BuildHasherDefault::<crate::index::CellHasher>::default();
+    let buckets: Vec<Vec<Vec<Entry>>> = cells
+        .par_chunks(ROWS_PER_TASK)
+        .enumerate()
+        .map(|(task, chunk)| {
+            let mut buckets = vec![Vec::new(); PARTITIONS];
+            for (i, &cell) in (task * ROWS_PER_TASK..).zip(chunk) {
+                let entry = Entry {
+                    cell,
+                    zone: zone_of(i),
+                    row: i as u32,
+                };
+                let p = (hasher.hash_one((entry.zone, entry.cell)) >> 56) as usize % PARTITIONS;
+                buckets[p].push(entry);
+            }
+            buckets
+        })
+        .collect();
+    let partitions: Vec<ZoneCounts> = (0..PARTITIONS)
+        .into_par_iter()
+        .map(|p| {
+            let entries = buckets.iter().map(|b| b[p].len()).sum::<usize>();
+            let mut local = ZoneCounts::new(width, entries / 2);
+            for entry in buckets.iter().flat_map(|b| &b[p]) {
+                let at = local.slot((entry.zone, entry.cell));
+                local.counts[at] += 1;
+                let row = entry.row as usize * words;
+                for (w, &mask) in masks[row..row + words].iter().enumerate() {
+                    let mut bits = mask;
+                    while bits != 0 {
+                        let s = w * 64 + bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        local.counts[at + 1 + s] += 1;
+                    }
+                }
+            }
+            local
+        })
+        .collect();
+    let mut all = ZoneCounts::new(width, 0);
+    for part in partitions {
+        all.keys.extend(part.keys);
+        all.counts.extend(part.counts);
+    }
+    all
 }
 
 /// Aggregates consumers into counts per scope × cell × segment.
 ///
 /// # Algorithm
 ///
-/// One parallel pass over the consumers counts per (zone, cell), where a zone is a city, the rest
-/// of a region, or outside every region; partial counts of each task are merged. A scope is then a
+/// One parallel pass over the consumers counts per (zone, cell) ([`count_zones`]), where a zone
+/// is a city, the rest of a region, or outside every region. A scope is then a
 /// union of zones (a region = its own zone and its cities' zones; `all` = every zone), so every
 /// consumer is counted once per scope it belongs to and the cells of a scope sum to the scope.
 pub fn aggregate(
@@ -251,40 +332,16 @@ pub fn aggregate(
     let n_cities = boundaries.cities.len() as u32;
     let n_regions = boundaries.regions.len() as u32;
     let outside = n_cities + n_regions;
-    let width = 1 + segments.len();
-    let rows = located.cell.len();
-    let zone_counts = (0..rows.div_ceil(ROWS_PER_TASK))
-        .into_par_iter()
-        .map(|task| {
-            let start = task * ROWS_PER_TASK;
-            let end = (start + ROWS_PER_TASK).min(rows);
-            let mut local = ZoneCounts::new(width, (end - start) / 4);
-            let mut words = vec![0u64; segments.len()];
-            for i in start..end {
-                if i % 64 == 0 || i == start {
-                    for (w, s) in words.iter_mut().zip(segments) {
-                        *w = s.members.words()[i / 64];
-                    }
-                }
-                let zone = if located.city[i] != NO_AREA {
-                    located.city[i]
-                } else if located.region[i] != NO_AREA {
-                    n_cities + located.region[i]
-                } else {
-                    outside
-                };
-                let at = local.slot((zone, u64::from(located.cell[i])));
-                local.counts[at] += 1;
-                let bit = i % 64;
-                for (s, w) in words.iter().enumerate() {
-                    local.counts[at + 1 + s] += ((w >> bit) & 1) as u32;
-                }
-            }
-            local
-        })
-        .reduce_with(ZoneCounts::merge)
-        .unwrap_or_else(|| ZoneCounts::new(width, 0));
-
+    let zone_of = |i: usize| {
+        if located.city[i] != NO_AREA {
+            located.city[i]
+        } else if located.region[i] != NO_AREA {
+            n_cities + located.region[i]
+        } else {
+            outside
+        }
+    };
+    let zone_counts = count_zones(&located.cell, zone_of, segments);
     // The zone keys of each zone in cell order, so a scope visits only its own zones' keys (a
     // region its own and its cities'), never every key of the run once per scope.
     let by_cell = zone_counts.by_cell();
@@ -329,7 +386,7 @@ pub fn aggregate_scope(
     let width = 1 + segments.len();
     let mut zones = ZoneCounts::new(width, rows.len() / 4);
     for (&row, &cell) in rows.iter().zip(cells) {
-        let at = zones.slot((0, u64::from(cell)));
+        let at = zones.slot((0, cell));
         zones.counts[at] += 1;
         for (s, segment) in segments.iter().enumerate() {
             zones.counts[at + 1 + s] += u32::from(segment.members.contains(row as usize));
@@ -342,7 +399,7 @@ pub fn aggregate_scope(
 /// make it up: the keys of one cell (one per zone) are summed.
 fn collect_scope(scope: Scope, zones: &ZoneCounts, segments: usize, keys: &[usize]) -> ScopeCounts {
     let width = 1 + segments;
-    let order: Vec<(u64, usize)> = keys.iter().map(|&g| (zones.keys[g].1, g)).collect();
+    let order: Vec<(CellIndex, usize)> = keys.iter().map(|&g| (zones.keys[g].1, g)).collect();
     debug_assert!(order.is_sorted_by_key(|k| k.0));
     let mut out = ScopeCounts {
         scope,
@@ -352,8 +409,7 @@ fn collect_scope(scope: Scope, zones: &ZoneCounts, segments: usize, keys: &[usiz
         segments,
     };
     for run in order.chunk_by(|a, b| a.0 == b.0) {
-        out.cells
-            .push(CellIndex::try_from(run[0].0).expect("keys are valid cells"));
+        out.cells.push(run[0].0);
         let start = out.members.len();
         out.members.resize(start + segments, 0);
         let mut population = 0;
