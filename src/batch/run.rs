@@ -194,8 +194,9 @@ pub fn run_plan(
         path: out.display().to_string(),
         source,
     })?;
-    // Folders of a killed run are never under a final name; clear them.
+    // Folders and temporary files of a killed run are never under a final name; clear them.
     let _ = std::fs::remove_dir_all(out.join(PARTIAL));
+    export::remove_stale_temporaries(out);
     let reuse = if options.resume {
         reusable(out, &plan.launches, options.maps.as_ref())
     } else {

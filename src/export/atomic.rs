@@ -67,6 +67,27 @@ impl AtomicFile {
     }
 }
 
+/// Removes the temporary files (`.NAME.tmp-PID`) that a killed run left in `folder` (this
+/// process's own are kept; two runs writing one folder at once are not supported).
+pub fn remove_stale_temporaries(folder: &Path) {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix('.')
+            .and_then(|rest| rest.rsplit_once(".tmp-"))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Lowercase hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
@@ -124,5 +145,26 @@ mod tests {
         g.write_all(b"partial").expect("write");
         drop(g);
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+
+    #[test]
+    fn stale_temporaries_of_killed_runs_are_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mine = format!(".manifest.json.tmp-{}", std::process::id());
+        for name in [
+            ".manifest.json.tmp-1",
+            "manifest.json",
+            ".hidden",
+            mine.as_str(),
+        ] {
+            std::fs::write(dir.path().join(name), b"x").expect("write");
+        }
+        remove_stale_temporaries(dir.path());
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("read")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".hidden", mine.as_str(), "manifest.json"]);
     }
 }

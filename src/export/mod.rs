@@ -6,7 +6,7 @@ mod geometry;
 mod manifest;
 mod map;
 
-pub use atomic::{AtomicFile, Written, hex};
+pub use atomic::{AtomicFile, Written, hex, remove_stale_temporaries};
 pub use catchment::write_catchments;
 pub use geometry::{cell_geometry, round6, write_multipolygon};
 pub use manifest::{
