@@ -320,9 +320,8 @@ fn count_zones(
 ///
 /// # Algorithm
 ///
-/// One parallel pass over the consumers counts per (zone, cell) ([`count_zones`]), where a zone
-/// is a city, the rest of a region, or outside every region. A scope is then a
-/// union of zones (a region = its own zone and its cities' zones; `all` = every zone), so every
+/// One parallel, hash-partitioned pass over the consumers counts per (zone, cell), where a zone
+/// is a city, the rest of a region, or outside every region. A scope is then a union of zones (a region = its own zone and its cities' zones; `all` = every zone), so every
 /// consumer is counted once per scope it belongs to and the cells of a scope sum to the scope.
 pub fn aggregate(
     boundaries: &Boundaries,
