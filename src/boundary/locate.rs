@@ -360,6 +360,7 @@ impl Locator {
 mod tests {
     use super::*;
     use crate::boundary::{BoundaryOptions, BoundaryText};
+    use crate::synth::SplitMix64;
 
     fn boundaries() -> Boundaries {
         // Two cities sharing the edge lng = 0.05; the first has a lake (hole).
@@ -442,47 +443,14 @@ mod tests {
         }
     }
 
-    /// A closed ring of `4 · 2^depth` vertices around (lat, lng): a square whose edges are
-    /// displaced fractally (midpoint displacement), like a long irregular coastline.
-    fn coastline(lat: f64, lng: f64, half: f64, depth: u32, seed: u64) -> Vec<[f64; 2]> {
-        let mut state = seed;
-        let mut next = move || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
-        let mut ring = vec![
-            [lng - half, lat - half],
-            [lng + half, lat - half],
-            [lng + half, lat + half],
-            [lng - half, lat + half],
-        ];
-        let mut amplitude = half * 0.3;
-        for _ in 0..depth {
-            let mut finer = Vec::with_capacity(ring.len() * 2);
-            for i in 0..ring.len() {
-                let (a, b) = (ring[i], ring[(i + 1) % ring.len()]);
-                let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
-                let shift = amplitude * next();
-                finer.push(a);
-                finer.push([
-                    f64::midpoint(a[0], b[0]) - dy * shift,
-                    f64::midpoint(a[1], b[1]) + dx * shift,
-                ]);
-            }
-            ring = finer;
-            amplitude *= 0.55;
-        }
-        ring.push(ring[0]);
-        ring
+    /// A closed fractal ring of `4 · 2^depth` vertices around (lat, lng), `(lng, lat)` pairs:
+    /// synth's coastlines.
+    fn coastline(lat: f64, lng: f64, half: f64, depth: u32, seed: u64) -> Vec<(f64, f64)> {
+        crate::synth::fractal_ring(lng, lat, half, depth, &mut SplitMix64::new(seed))
     }
 
-    fn ring_json(ring: &[[f64; 2]]) -> String {
-        let points: Vec<String> = ring
-            .iter()
-            .map(|p| format!("[{},{}]", p[0], p[1]))
-            .collect();
+    fn ring_json(ring: &[(f64, f64)]) -> String {
+        let points: Vec<String> = ring.iter().map(|p| format!("[{},{}]", p.0, p.1)).collect();
         format!("[{}]", points.join(","))
     }
 
@@ -515,21 +483,13 @@ mod tests {
             &BoundaryOptions::default(),
         )
         .expect("valid");
-        let mut state = 99u64;
-        let mut unit = || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1);
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rng = SplitMix64::new(99);
+        let mut unit = || rng.unit();
         let mut points: Vec<(f64, f64)> = Vec::new();
         for ring in [&mainland, &lake, &island, &neighbour] {
             for w in ring.windows(2) {
-                points.push((w[0][1], w[0][0]));
-                points.push((
-                    f64::midpoint(w[0][1], w[1][1]),
-                    f64::midpoint(w[0][0], w[1][0]),
-                ));
+                points.push((w[0].1, w[0].0));
+                points.push((f64::midpoint(w[0].1, w[1].1), f64::midpoint(w[0].0, w[1].0)));
             }
         }
         for _ in 0..40_000 {

@@ -13,7 +13,7 @@ pub use manifest::{
     CatchmentManifest, InputRecord, Manifest, OutputRecord, Parameters, ScopeRecord, SegmentRecord,
     Suppressed, Tool,
 };
-pub use map::{ASSETS, MapInputs, MapOptions, write_index, write_map, write_map_assets};
+pub use map::{MapInputs, MapOptions, write_index, write_map, write_map_assets};
 
 use crate::consumer::Reject;
 use crate::market::{BudgetUnit, Campaign, MicroMarket};

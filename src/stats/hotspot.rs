@@ -134,6 +134,17 @@ pub(super) mod tests {
     use super::*;
     use h3o::{LatLng, Resolution};
 
+    /// The dense binary weights of the 1-ring (the cell included) among `area`.
+    pub(in crate::stats) fn binary_weights(area: &[CellIndex]) -> Vec<Vec<f64>> {
+        area.iter()
+            .map(|&a| {
+                area.iter()
+                    .map(|&b| f64::from(u8::from(a.grid_distance(b).expect("d") <= 1)))
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Gi* straight from its definition, with a dense weight matrix.
     pub(in crate::stats) fn brute_force(x: &[f64], w: &[Vec<f64>]) -> Vec<f64> {
         let n = x.len() as f64;
@@ -165,14 +176,7 @@ pub(super) mod tests {
                 _ => f64::from((u64::from(c) >> 20) as u8 % 4),
             })
             .collect();
-        let w: Vec<Vec<f64>> = area
-            .iter()
-            .map(|&a| {
-                area.iter()
-                    .map(|&b| f64::from(u8::from(a.grid_distance(b).expect("d") <= 1)))
-                    .collect()
-            })
-            .collect();
+        let w = binary_weights(&area);
         let got = getis_ord(&x, &Neighbours::new(&area, 1));
         let want = brute_force(&x, &w);
         for (g, e) in got.iter().zip(&want) {

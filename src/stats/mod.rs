@@ -730,15 +730,7 @@ mod tests {
                     .map_or(0.0, |i| f64::from(counts.members_of(i, 0)))
             })
             .collect();
-        let w: Vec<Vec<f64>> = area
-            .iter()
-            .map(|&a| {
-                area.iter()
-                    .map(|&b| f64::from(u8::from(a.grid_distance(b).expect("d") <= 1)))
-                    .collect()
-            })
-            .collect();
-        let want = hotspot::tests::brute_force(&x, &w);
+        let want = hotspot::tests::brute_force(&x, &hotspot::tests::binary_weights(&area));
         let got = scope_hot_spots(
             &counts,
             &centres,

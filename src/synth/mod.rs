@@ -747,7 +747,7 @@ fn fractal(a: (f64, f64), b: (f64, f64), depth: u32, rng: &mut SplitMix64) -> Ve
 
 /// A closed fractal ring around `(lng, lat)`: a square of half-size `half` degrees with fractal
 /// sides.
-fn fractal_ring(
+pub(crate) fn fractal_ring(
     lng: f64,
     lat: f64,
     half: f64,
@@ -890,9 +890,9 @@ mod tests {
     }
 
     #[test]
-    fn country_extent_regions_are_large_real_shaped_and_locate_exactly() {
-        use crate::boundary::{Boundaries, BoundaryOptions, BoundaryText, Locator, NO_AREA};
-        use geo::{ChamberlainDuquetteArea, CoordinatePosition, coordinate_position::CoordPos};
+    fn country_extent_regions_are_large_and_real_shaped() {
+        use crate::boundary::{Boundaries, BoundaryOptions, BoundaryText};
+        use geo::ChamberlainDuquetteArea;
         let options = SynthOptions {
             consumers: 20_000,
             cities: MAX_CITIES,
@@ -924,32 +924,6 @@ mod tests {
                 .any(|r| !r.geometry.0[0].interiors().is_empty()),
             "a lake"
         );
-        let mut csv = Vec::new();
-        world.write_consumers(&mut csv).expect("write");
-        let text = String::from_utf8(csv).expect("utf8");
-        let (lat, lng): (Vec<f64>, Vec<f64>) = text
-            .lines()
-            .skip(1)
-            .map(|l| {
-                let f: Vec<&str> = l.split(',').collect();
-                (
-                    f[1].parse::<f64>().expect("lat"),
-                    f[2].parse::<f64>().expect("lng"),
-                )
-            })
-            .unzip();
-        let located = Locator::new(&b, h3o::Resolution::Eight).locate(&lat, &lng);
-        for i in 0..lat.len() {
-            let coord = geo::Coord {
-                x: lng[i],
-                y: lat[i],
-            };
-            let plain = b
-                .regions
-                .iter()
-                .position(|r| r.geometry.coordinate_position(&coord) != CoordPos::Outside)
-                .map_or(NO_AREA, |a| a as u32);
-            assert_eq!(located.region[i], plain, "{coord:?}");
-        }
+        // Locate on these regions equals geo: tests/it/properties.rs.
     }
 }

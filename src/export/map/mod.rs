@@ -33,7 +33,7 @@ const LEAFLET_CSS: &str = include_str!("leaflet/leaflet.css");
 const LEAFLET_LICENSE: &str = include_str!("leaflet/LICENSE");
 
 /// Folder of the maps' shared files, at the output root.
-pub const ASSETS: &str = "assets";
+const ASSETS: &str = "assets";
 
 /// The shared files of the maps: (name in [`ASSETS`], content).
 const ASSET_FILES: [(&str, &str); 5] = [
