@@ -5,9 +5,10 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use h3o::{LatLng, Resolution};
 use micromarket::boundary::{Boundaries, Locator};
 use micromarket::consumer::{IngestOptions, Source, ingest};
+use micromarket::disclosure::Privacy;
 use micromarket::index::ConsumerIndex;
 use micromarket::segment::{self, SegmentsFile};
-use micromarket::stats::{self, HotSpotOptions, Privacy};
+use micromarket::stats::{self, HotSpotOptions};
 use micromarket::synth::{Extent, MAX_CITIES, SplitMix64, SynthOptions, World};
 use micromarket::{TextInput, export, market};
 use rayon::prelude::*;
@@ -192,23 +193,19 @@ fn stages(c: &mut Criterion) {
                 });
             },
         );
-        let markets = market::micro_markets(&counts[0], &hot[0], &names, Privacy { min_count: 10 });
+        let params = micromarket::AnalysisParams::default();
+        let analysis = micromarket::analyze::analyze_scope(&counts[0], &centres, &params, &names);
+        let boundaries = micromarket::boundary::Boundaries::default();
+        let options = export::ExportOptions {
+            maps: None,
+            boundaries: &boundaries,
+        };
         let out = tempfile::tempdir().expect("tempdir");
         g.bench_with_input(
             BenchmarkId::new("export_all_scope", size),
             &size,
             |bench, _| {
-                bench.iter(|| {
-                    export::write_scope(
-                        out.path(),
-                        &counts[0],
-                        &hot[0],
-                        &markets,
-                        &names,
-                        Privacy { min_count: 10 },
-                    )
-                    .expect("write")
-                });
+                bench.iter(|| export::write_scope(out.path(), &analysis, &options).expect("write"));
             },
         );
         g.bench_with_input(

@@ -21,8 +21,24 @@ pub enum Error {
     #[error(transparent)]
     Plan(#[from] crate::batch::PlanError),
     /// A parameter is out of range.
-    #[error("invalid parameter: {0}")]
-    Parameter(String),
+    #[error(transparent)]
+    Parameter(#[from] crate::params::ParamError),
+    /// The worker threads could not start.
+    #[error("cannot start {threads} worker threads: {source}")]
+    Threads {
+        /// Threads asked for.
+        threads: usize,
+        /// Cause.
+        source: rayon::ThreadPoolBuildError,
+    },
+    /// A stores file holds no valid store.
+    #[error("{file} holds no valid store ({rejected} rows rejected); expected id,name,lat,lon")]
+    NoStores {
+        /// The stores file.
+        file: String,
+        /// Its rejected rows.
+        rejected: u64,
+    },
     /// Too many consumer rows were rejected.
     #[error(
         "{rejected} of {read} consumer rows rejected ({ratio:.4}), more than --max-reject-ratio {max:.4}; see rejects.csv"

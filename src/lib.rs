@@ -37,13 +37,16 @@ pub mod batch;
 pub mod boundary;
 pub mod catchment;
 pub mod consumer;
+pub mod disclosure;
 pub mod error;
 pub mod export;
 pub mod index;
 pub mod market;
+pub mod params;
 pub mod segment;
 pub mod stats;
 pub mod synth;
 
 pub use analyze::{AnalyzeConfig, TextInput, analyze, prepare};
 pub use error::Error;
+pub use params::{AnalysisParams, GivenParams, ParamError};

@@ -4,4 +4,6 @@ mod plan;
 mod run;
 
 pub use plan::{Launch, LaunchParameters, Plan, PlanError};
-pub use run::{Event, LaunchManifest, LaunchRecord, LaunchStatus, RunOptions, run_plan};
+pub use run::{
+    Event, LaunchError, LaunchManifest, LaunchRecord, LaunchStatus, RunOptions, run_plan,
+};

@@ -2,6 +2,7 @@
 
 use crate::boundary::{Boundaries, BoundaryOptions};
 use crate::market::BudgetUnit;
+use crate::params::{AnalysisParams, GivenParams};
 use crate::segment::SegmentsFile;
 use crate::{TextInput, export::hex};
 use serde::Deserialize;
@@ -46,6 +47,20 @@ struct Defaults {
     max_reject_ratio: Option<f64>,
 }
 
+impl Defaults {
+    fn given(&self) -> GivenParams {
+        GivenParams {
+            resolution: self.resolution,
+            min_count: self.min_count,
+            fdr: self.fdr,
+            neighbours: self.neighbours,
+            budget: self.budget,
+            budget_unit: self.budget_unit,
+            max_reject_ratio: self.max_reject_ratio,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LaunchDef {
@@ -55,6 +70,17 @@ struct LaunchDef {
     resolution: Option<u8>,
     budget: Option<u64>,
     budget_unit: Option<BudgetUnit>,
+}
+
+impl LaunchDef {
+    fn given(&self) -> GivenParams {
+        GivenParams {
+            resolution: self.resolution,
+            budget: self.budget,
+            budget_unit: self.budget_unit,
+            ..GivenParams::default()
+        }
+    }
 }
 
 /// The parameters of one launch, as run (and compared on `--resume`).
@@ -87,8 +113,10 @@ pub struct Launch {
     pub id: String,
     /// City index in the boundaries.
     pub city: usize,
-    /// Its parameters.
+    /// Its parameters, as recorded in the manifest.
     pub parameters: LaunchParameters,
+    /// Its parameters, checked.
+    pub params: AnalysisParams,
 }
 
 /// A validated plan, ready to run.
@@ -215,46 +243,13 @@ impl Plan {
             }
             _ => None,
         };
-        let check = |ok: bool, what: String, problems: &mut Vec<String>| {
-            if !ok {
-                problems.push(what);
-            }
-        };
-        let resolution = d.resolution.unwrap_or(8);
-        let min_count = d.min_count.unwrap_or(10);
-        let fdr = d.fdr.unwrap_or(0.05);
-        let neighbours = d.neighbours.unwrap_or(1);
-        let max_reject_ratio = d.max_reject_ratio.unwrap_or(0.01);
-        check(
-            (5..=12).contains(&resolution),
-            format!("defaults: resolution {resolution} is outside 5..=12"),
-            &mut problems,
+        let defaults = d.given();
+        problems.extend(
+            AnalysisParams::problems(defaults)
+                .iter()
+                .map(|p| format!("defaults: {p}")),
         );
-        check(
-            min_count >= 1,
-            "defaults: min_count must be at least 1".into(),
-            &mut problems,
-        );
-        check(
-            fdr > 0.0 && fdr < 1.0,
-            format!("defaults: fdr {fdr} is outside (0, 1)"),
-            &mut problems,
-        );
-        check(
-            (1..=10).contains(&neighbours),
-            format!("defaults: neighbours {neighbours} is outside 1..=10"),
-            &mut problems,
-        );
-        check(
-            (0.0..=1.0).contains(&max_reject_ratio),
-            format!("defaults: max_reject_ratio {max_reject_ratio} is outside 0..=1"),
-            &mut problems,
-        );
-        check(
-            d.budget != Some(0),
-            "defaults: budget must be more than 0".into(),
-            &mut problems,
-        );
+        let max_reject_ratio = AnalysisParams::new(defaults).map_or(0.0, |p| p.max_reject_ratio);
         if plan.launch.is_empty() {
             problems
                 .push("no [[launch]]: add one per city, e.g. [[launch]] city = \"Ashford\"".into());
@@ -330,17 +325,11 @@ impl Plan {
                         continue;
                     }
                 };
-                let resolution = l.resolution.unwrap_or(resolution);
-                check(
-                    (5..=12).contains(&resolution),
-                    format!("launch {n}: resolution {resolution} is outside 5..=12"),
-                    &mut problems,
-                );
-                check(
-                    l.budget != Some(0),
-                    format!("launch {n}: budget must be more than 0"),
-                    &mut problems,
-                );
+                let own = AnalysisParams::problems(l.given());
+                problems.extend(own.iter().map(|p| format!("launch {n}: {p}")));
+                let Ok(params) = AnalysisParams::new(l.given().or(defaults)) else {
+                    continue;
+                };
                 let Some(segments_name) = l.segments.clone().or_else(|| default_segments.clone())
                 else {
                     problems.push(format!(
@@ -369,17 +358,15 @@ impl Plan {
                         parameters: LaunchParameters {
                             segments: segments_name.clone(),
                             segments_sha256: segments_sha256.clone(),
-                            resolution,
-                            min_count,
-                            fdr,
-                            neighbours,
-                            budget: l.budget.or(d.budget),
-                            budget_unit: l
-                                .budget_unit
-                                .or(d.budget_unit)
-                                .unwrap_or(BudgetUnit::Cells),
+                            resolution: u8::from(params.resolution),
+                            min_count: params.min_count,
+                            fdr: params.fdr,
+                            neighbours: params.neighbours,
+                            budget: params.budget,
+                            budget_unit: params.budget_unit,
                             inputs_sha256: inputs_sha256.clone(),
                         },
+                        params,
                     });
                 }
             }

@@ -2,13 +2,14 @@
 //! written atomically, the manifest rewritten after each one.
 
 use super::plan::{Launch, LaunchParameters, Plan};
+use crate::analyze::analyze_scope;
 use crate::boundary::{Locator, NO_AREA};
 use crate::consumer::{IngestOptions, Source, ingest};
 use crate::error::Error;
 use crate::export::{self, OutputRecord, Tool, hex};
+use crate::index;
 use crate::segment::{self, Segment, SegmentsFile};
-use crate::stats::{self, HotSpotOptions, Privacy, ScopeKind};
-use crate::{index, market};
+use crate::stats::{self, ScopeKind};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -237,7 +238,10 @@ pub fn run_plan(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.jobs.max(1))
         .build()
-        .map_err(|e| Error::Parameter(format!("cannot start {} jobs: {e}", options.jobs)))?;
+        .map_err(|source| Error::Threads {
+            threads: options.jobs,
+            source,
+        })?;
     let scopes = stats::scopes(&plan.boundaries);
     let shared = Shared {
         table,
@@ -266,7 +270,11 @@ pub fn run_plan(
                 let result = run_launch(plan, launch, n, scope, &shared, segments);
                 let (status, error, figures) = match result {
                     Ok(figures) => (LaunchStatus::Ok, None, figures),
-                    Err(e) => (LaunchStatus::Failed, Some(e), Figures::default()),
+                    Err(e) => (
+                        LaunchStatus::Failed,
+                        Some(e.to_string()),
+                        Figures::default(),
+                    ),
                 };
                 record_done(LaunchRecord {
                     id: launch.id.clone(),
@@ -309,8 +317,27 @@ struct Figures {
     outputs: Vec<OutputRecord>,
 }
 
-/// One launch: its city's counts at its resolution, hot spots, micro-markets, campaign, written
-/// into `OUT/.partial/<n>/` and renamed to `OUT/<region>/<city>/` when complete.
+/// Why a launch failed; the other launches go on.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// No consumer lies in the city.
+    #[error("city '{0}' has no consumers")]
+    NoConsumers(String),
+    /// An output could not be written.
+    #[error(transparent)]
+    Export(#[from] export::ExportError),
+    /// The finished outputs could not be moved into place.
+    #[error("cannot move the outputs into {path}: {source}")]
+    Move {
+        /// The launch's folder.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// One launch: its city's counts at its resolution, analysed and written into
+/// `OUT/.partial/<n>/`, renamed to `OUT/<region>/<city>/` when complete.
 fn run_launch(
     plan: &Plan,
     launch: &Launch,
@@ -318,64 +345,33 @@ fn run_launch(
     scope: &stats::Scope,
     shared: &Shared<'_>,
     segments: &[Segment],
-) -> Result<Figures, String> {
+) -> Result<Figures, LaunchError> {
     let rows = &shared.rows_of_city[launch.city];
     let city = &plan.boundaries.cities[launch.city];
     if rows.is_empty() {
-        return Err(format!("city '{}' has no consumers", city.name));
+        return Err(LaunchError::NoConsumers(city.name.clone()));
     }
-    let p = &launch.parameters;
-    let resolution = h3o::Resolution::try_from(p.resolution).map_err(|e| e.to_string())?;
+    let params = &launch.params;
     // Cells are computed directly at the launch's resolution; the shared pass already has them
     // at its own.
-    let cells = if resolution == LOCATE_RESOLUTION {
+    let cells = if params.resolution == LOCATE_RESOLUTION {
         rows.iter().map(|&r| shared.cells[r as usize]).collect()
     } else {
         let lat: Vec<f64> = rows.iter().map(|&r| shared.table.lat[r as usize]).collect();
         let lng: Vec<f64> = rows.iter().map(|&r| shared.table.lng[r as usize]).collect();
-        index::assign_cells(&lat, &lng, resolution)
+        index::assign_cells(&lat, &lng, params.resolution)
     };
     let counts = stats::aggregate_scope(scope.clone(), rows, &cells, segments);
-    let privacy = Privacy {
-        min_count: p.min_count,
-    };
-    let options = HotSpotOptions {
-        neighbours: p.neighbours,
-        fdr: p.fdr,
-    };
-    let centres = stats::CellCentres::new(shared.locator, &counts.cells, p.neighbours);
-    let hot = stats::scope_hot_spots(&counts, &centres, options);
+    let centres = stats::CellCentres::new(shared.locator, &counts.cells, params.neighbours);
     let names: Vec<String> = segments.iter().map(|s| s.name.clone()).collect();
-    let markets = market::micro_markets(&counts, &hot, &names, privacy);
+    let analysis = analyze_scope(&counts, &centres, params, &names);
     let partial = plan.out.join(PARTIAL).join(n.to_string());
     let _ = std::fs::remove_dir_all(&partial);
-    let mut record = export::write_scope(&partial, &counts, &hot, &markets, &names, privacy)
-        .map_err(|e| e.to_string())?;
-    if let Some(budget) = p.budget {
-        let chosen = market::campaigns(&counts, &markets, budget, p.budget_unit, privacy);
-        export::write_campaigns(
-            &partial,
-            &mut record,
-            scope,
-            &chosen,
-            &names,
-            (budget, p.budget_unit),
-            privacy,
-        )
-        .map_err(|e| e.to_string())?;
-    }
-    if let Some(map_options) = shared.maps {
-        let inputs = export::MapInputs {
-            counts: &counts,
-            hot_spots: &hot,
-            areas: &[city],
-            segment_names: &names,
-            privacy,
-            fdr: p.fdr,
-        };
-        export::write_map(&partial, &mut record, &inputs, map_options)
-            .map_err(|e| e.to_string())?;
-    }
+    let options = export::ExportOptions {
+        maps: shared.maps,
+        boundaries: &plan.boundaries,
+    };
+    let record = export::write_scope(&partial, &analysis, &options)?;
     let final_dir = plan.out.join(&scope.folder);
     let move_into_place = || -> std::io::Result<()> {
         if final_dir.exists() {
@@ -387,9 +383,11 @@ fn run_launch(
         std::fs::rename(partial.join(&scope.folder), &final_dir)?;
         std::fs::remove_dir_all(&partial)
     };
-    move_into_place()
-        .map_err(|e| format!("cannot move the outputs into {}: {e}", final_dir.display()))?;
-    let campaign_members = p.budget.map(|_| {
+    move_into_place().map_err(|source| LaunchError::Move {
+        path: final_dir.display().to_string(),
+        source,
+    })?;
+    let campaign_members = params.budget.map(|_| {
         record
             .segments
             .iter()

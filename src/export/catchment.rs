@@ -5,7 +5,8 @@ use super::{
     write_csv, write_multipolygon,
 };
 use crate::catchment::{Catchment, Catchments, Stores};
-use crate::stats::{Privacy, ScopeCounts, lift, penetration};
+use crate::disclosure::Privacy;
+use crate::stats::{ScopeCounts, lift, penetration};
 use serde_json::{Map, Value, json};
 use std::io::{self, Write};
 use std::path::Path;

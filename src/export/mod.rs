@@ -13,13 +13,15 @@ pub use manifest::{
     CatchmentManifest, InputRecord, Manifest, OutputRecord, Parameters, ScopeRecord, SegmentRecord,
     Suppressed, Tool,
 };
-pub use map::{MapInputs, MapOptions, write_index, write_map, write_map_assets};
+use map::{MapInputs, write_map};
+pub use map::{MapOptions, write_index, write_map_assets};
 
+use crate::analyze::{ScopeAnalysis, ScopeFigures};
+use crate::boundary::Boundaries;
 use crate::consumer::Reject;
-use crate::market::{BudgetUnit, Campaign, MicroMarket};
-use crate::stats::{
-    HotSpots, Privacy, Scope, ScopeCounts, lift, penetration, upper_tail_p, wilson,
-};
+use crate::disclosure::{CellFigures, Rates};
+use crate::market::MicroMarket;
+use crate::stats::Scope;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -93,96 +95,51 @@ fn segment_keys(name: &str) -> Vec<String> {
         .collect()
 }
 
-/// The figures of one cell × segment as exported (after the minimum-count rule).
-struct CellFigures {
-    count: Option<u64>,
-    penetration: Option<f64>,
-    penetration_interval: Option<(f64, f64)>,
-    lift: Option<f64>,
-    lift_interval: Option<(f64, f64)>,
-    gi: f64,
-    p_value: f64,
-    q_value: f64,
-    hot: bool,
-    suppressed: bool,
+/// Writes one cell × segment's properties in [`CELL_PROPERTIES`] order, each after its key.
+fn write_cell_json(figures: &CellFigures, w: &mut impl Write, keys: &[String]) -> io::Result<()> {
+    let (r, p, l) = (
+        &figures.rates,
+        figures.rates.penetration_interval,
+        figures.rates.lift_interval,
+    );
+    let values = [
+        serde_json::json!(figures.count),
+        serde_json::json!(r.penetration),
+        serde_json::json!(p.map(|v| v.0)),
+        serde_json::json!(p.map(|v| v.1)),
+        serde_json::json!(r.lift),
+        serde_json::json!(l.map(|v| v.0)),
+        serde_json::json!(l.map(|v| v.1)),
+        serde_json::json!(figures.gi),
+        serde_json::json!(figures.hot),
+        serde_json::json!(figures.suppressed),
+    ];
+    for (key, value) in keys.iter().zip(&values) {
+        w.write_all(key.as_bytes())?;
+        serde_json::to_writer(&mut *w, value)?;
+    }
+    Ok(())
 }
 
-impl CellFigures {
-    /// Figures of `k` members among `n` consumers, in a scope of `big_k` among `big_n`. A hidden
-    /// count hides its penetration and lift too, which would reveal it.
-    fn new(
-        k: u64,
-        n: u64,
-        big_k: u64,
-        big_n: u64,
-        hot: (f64, f64, f64, bool),
-        hidden: bool,
-    ) -> Self {
-        let (gi, p_value, q_value, is_hot) = hot;
-        let base = penetration(big_k, big_n).filter(|&b| b > 0.0);
-        let interval = if hidden { None } else { wilson(k, n) };
-        CellFigures {
-            count: (!hidden).then_some(k),
-            penetration: if hidden {
-                None
-            } else {
-                stat(penetration(k, n))
-            },
-            penetration_interval: interval.map(|(lo, hi)| (round6(lo), round6(hi))),
-            lift: if hidden {
-                None
-            } else {
-                stat(lift(k, n, big_k, big_n))
-            },
-            lift_interval: interval
-                .zip(base)
-                .map(|((lo, hi), b)| (round6(lo / b), round6(hi / b))),
-            gi: round6(gi),
-            p_value,
-            q_value,
-            hot: is_hot,
-            suppressed: hidden,
-        }
-    }
-
-    /// Writes the properties in [`CELL_PROPERTIES`] order, each after its key from `keys`.
-    fn write_json(&self, w: &mut impl Write, keys: &[String]) -> io::Result<()> {
-        let (p, l) = (self.penetration_interval, self.lift_interval);
-        let values = [
-            serde_json::json!(self.count),
-            serde_json::json!(self.penetration),
-            serde_json::json!(p.map(|v| v.0)),
-            serde_json::json!(p.map(|v| v.1)),
-            serde_json::json!(self.lift),
-            serde_json::json!(l.map(|v| v.0)),
-            serde_json::json!(l.map(|v| v.1)),
-            serde_json::json!(self.gi),
-            serde_json::json!(self.hot),
-            serde_json::json!(self.suppressed),
-        ];
-        for (key, value) in keys.iter().zip(&values) {
-            w.write_all(key.as_bytes())?;
-            serde_json::to_writer(&mut *w, value)?;
-        }
-        Ok(())
-    }
-
-    fn csv_fields(&self) -> [String; 10] {
-        let text = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
-        let (p, l) = (self.penetration_interval, self.lift_interval);
-        [
-            self.count.map(|k| k.to_string()).unwrap_or_default(),
-            text(self.penetration),
-            text(p.map(|v| v.0)),
-            text(p.map(|v| v.1)),
-            text(self.lift),
-            text(l.map(|v| v.0)),
-            text(l.map(|v| v.1)),
-            self.gi.to_string(),
-            self.p_value.to_string(),
-            self.q_value.to_string(),
-        ]
-    }
+/// One cell × segment's fields of `cells.csv`, from `count` to `q_value`.
+fn cell_csv_fields(figures: &CellFigures) -> [String; 10] {
+    let (r, p, l) = (
+        &figures.rates,
+        figures.rates.penetration_interval,
+        figures.rates.lift_interval,
+    );
+    [
+        opt_text(figures.count),
+        opt_text(r.penetration),
+        opt_text(p.map(|v| v.0)),
+        opt_text(p.map(|v| v.1)),
+        opt_text(r.lift),
+        opt_text(l.map(|v| v.0)),
+        opt_text(l.map(|v| v.1)),
+        figures.gi.to_string(),
+        figures.p_value.to_string(),
+        figures.q_value.to_string(),
+    ]
 }
 
 pub(crate) fn opt_text<T: ToString>(value: Option<T>) -> String {
@@ -193,39 +150,117 @@ pub(crate) fn json_text(text: &str) -> Option<&str> {
     (!text.is_empty()).then_some(text)
 }
 
-/// Writes a scope's `cells.geojson` and `cells.csv` into `root/<scope folder>/`.
-///
-/// Cells with fewer than `min_count` consumers are left out; segment counts below it are written
-/// as null with `<segment>_suppressed: true`, and so are their penetration and lift (and
-/// intervals), which would reveal the count.
+/// What the writers need besides a scope's analysis.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportOptions<'a> {
+    /// A `map.html` per scope with these options; `None` writes none.
+    pub maps: Option<&'a MapOptions>,
+    /// The run's boundaries, drawn on the maps.
+    pub boundaries: &'a Boundaries,
+}
+
+/// A scope's path `name` relative to the output root, with `/`.
+fn relative(scope: &Scope, name: &str) -> String {
+    scope.folder.join(name).to_string_lossy().replace('\\', "/")
+}
+
+/// Writes `bytes` to `path` atomically.
+fn write_bytes(path: &Path, bytes: &[u8]) -> Result<Written, ExportError> {
+    let mut file = AtomicFile::create(path).map_err(io_error(path))?;
+    file.write_all(bytes).map_err(io_error(path))?;
+    file.commit().map_err(io_error(path))
+}
+
+/// Writes a scope's files into `root/<scope folder>/`: `cells.geojson`, `cells.csv`,
+/// `micromarkets.geojson`, with a budget `campaign.geojson` and `campaign.csv`, and with maps
+/// `map.html`; returns the scope's manifest record.
 ///
 /// # Errors
 ///
 /// [`ExportError`] naming the file that could not be written.
 pub fn write_scope(
     root: &Path,
-    counts: &ScopeCounts,
-    hot_spots: &HotSpots,
-    markets: &[MicroMarket],
-    segment_names: &[String],
-    privacy: Privacy,
+    analysis: &ScopeAnalysis<'_>,
+    options: &ExportOptions<'_>,
 ) -> Result<ScopeRecord, ExportError> {
-    let folder = root.join(&counts.scope.folder);
+    let scope = &analysis.counts.scope;
+    let folder = root.join(&scope.folder);
     std::fs::create_dir_all(&folder).map_err(io_error(&folder))?;
+    let mut outputs = write_cells(&folder, analysis)?;
+    let markets = micromarkets_geojson(scope, &analysis.markets, analysis.segment_names)
+        .map_err(io_error(&folder.join("micromarkets.geojson")))?;
+    outputs.push(OutputRecord::new(
+        "micromarkets",
+        relative(scope, "micromarkets.geojson"),
+        analysis.markets.len() as u64,
+        write_bytes(&folder.join("micromarkets.geojson"), &markets)?,
+    ));
+    let campaign = match analysis.params.budget {
+        Some(budget) => {
+            let (records, geojson) = write_campaigns(&folder, analysis, budget)?;
+            outputs.extend(records);
+            Some(geojson)
+        }
+        None => None,
+    };
+    if let Some(map_options) = options.maps {
+        let areas = crate::stats::scope_areas(options.boundaries, scope);
+        let inputs = MapInputs {
+            counts: analysis.counts,
+            hot_spots: &analysis.hot_spots,
+            areas: &areas,
+            segment_names: analysis.segment_names,
+            privacy: analysis.params.privacy(),
+            fdr: analysis.params.fdr,
+        };
+        outputs.push(write_map(
+            &folder,
+            &inputs,
+            map_options,
+            &markets,
+            campaign.as_deref(),
+        )?);
+    }
+    let figures = &analysis.figures;
+    Ok(ScopeRecord {
+        kind: scope.kind,
+        id: scope.id.clone(),
+        name: scope.name.clone(),
+        region: scope.region.clone(),
+        city: scope.city.clone(),
+        consumers: figures.consumers,
+        cells: figures.cells,
+        study_area_cells: figures.study_area_cells,
+        fdr_family_size: figures.study_area_cells,
+        segments: figures.segments.clone(),
+        status: "ok".into(),
+        error: None,
+        outputs,
+        suppressed: figures.suppressed.clone(),
+    })
+}
+
+/// Writes a scope's `cells.geojson` and `cells.csv` into `folder`: the cells the minimum count
+/// shows, with every segment's figures as published.
+fn write_cells(
+    folder: &Path,
+    analysis: &ScopeAnalysis<'_>,
+) -> Result<Vec<OutputRecord>, ExportError> {
+    let counts = analysis.counts;
+    let privacy = analysis.params.privacy();
+    let segment_names = analysis.segment_names;
     let big_n = counts.total_population();
     let big_k: Vec<u64> = (0..counts.segments)
         .map(|s| counts.total_members(s))
         .collect();
     let keys: Vec<Vec<String>> = segment_names.iter().map(|n| segment_keys(n)).collect();
     let scope = &counts.scope;
-    let mut suppressed = Suppressed::default();
-
     let geojson_path = folder.join("cells.geojson");
     let csv_path = folder.join("cells.csv");
     let mut geojson = AtomicFile::create(&geojson_path).map_err(io_error(&geojson_path))?;
     let mut csv =
         csv::Writer::from_writer(AtomicFile::create(&csv_path).map_err(io_error(&csv_path))?);
-    let mut features = 0u64;
+    let shown = privacy.shown_cells(counts);
     let mut rows = 0u64;
     let result: io::Result<()> = (|| {
         geojson.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?;
@@ -233,42 +268,23 @@ pub fn write_scope(
         let (region, city) = (json_text(&scope.region), json_text(&scope.city));
         let region_json = serde_json::to_string(&region)?;
         let city_json = serde_json::to_string(&city)?;
-        for (c, &cell) in counts.cells.iter().enumerate() {
+        for (i, &c) in shown.iter().enumerate() {
+            let cell = counts.cells[c];
             let n = u64::from(counts.population[c]);
-            if !privacy.shows_cell(n) {
-                suppressed.cells += 1;
-                continue;
-            }
-            if features > 0 {
+            if i > 0 {
                 geojson.write_all(b",\n")?;
             }
-            features += 1;
             let hex_id = format!("{cell}");
             write!(
                 geojson,
                 "{{\"type\":\"Feature\",\"properties\":{{\"hex_id\":\"{hex_id}\",\"region\":{region_json},\"city\":{city_json},\"population\":{n}"
             )?;
             for (seg, key) in keys.iter().enumerate() {
-                let k = u64::from(counts.members_of(c, seg));
-                let figures_of = &hot_spots.segments[seg];
-                let hidden = privacy.hides_count(k);
-                suppressed.counts += u64::from(hidden);
-                let figures = CellFigures::new(
-                    k,
-                    n,
-                    big_k[seg],
-                    big_n,
-                    (
-                        figures_of.gi[c],
-                        upper_tail_p(figures_of.gi[c]),
-                        figures_of.q_value[c],
-                        figures_of.hot[c],
-                    ),
-                    hidden,
-                );
-                figures.write_json(&mut geojson, key)?;
+                let figures =
+                    privacy.cell(counts, &analysis.hot_spots, (c, seg), (big_k[seg], big_n));
+                write_cell_json(&figures, &mut geojson, key)?;
                 let [count, pen, pen_lo, pen_hi, lift, lift_lo, lift_hi, gi, p, q] =
-                    figures.csv_fields();
+                    cell_csv_fields(&figures);
                 csv.write_record([
                     hex_id.as_str(),
                     scope.region.as_str(),
@@ -302,69 +318,36 @@ pub fn write_scope(
         .into_inner()
         .map_err(|e| io_error(&csv_path)(e.into_error()))?;
     let csv_written = csv_file.commit().map_err(io_error(&csv_path))?;
-    let markets_path = folder.join("micromarkets.geojson");
-    let markets_written = write_micromarkets(&markets_path, &counts.scope, markets, segment_names)
-        .map_err(io_error(&markets_path))?;
-    let segments = segment_names
-        .iter()
-        .enumerate()
-        .map(|(s, name)| {
-            let mut of_segment = markets.iter().filter(|m| m.segment == s);
-            let best = of_segment.next().map(|m| m.id.clone());
-            SegmentRecord {
-                segment: name.clone(),
-                hot_cells: hot_spots.segments[s].hot.iter().filter(|&&h| h).count() as u64,
-                micromarkets: u64::from(best.is_some()) + of_segment.count() as u64,
-                best_micromarket: best,
-                campaign_members: None,
-                campaign_population: None,
-                campaign_lift: None,
-            }
-        })
-        .collect();
-    let relative = |name: &str| scope.folder.join(name).to_string_lossy().replace('\\', "/");
-    Ok(ScopeRecord {
-        kind: scope.kind,
-        id: scope.id.clone(),
-        name: scope.name.clone(),
-        region: scope.region.clone(),
-        city: scope.city.clone(),
-        consumers: big_n,
-        cells: counts.cells.len() as u64,
-        study_area_cells: hot_spots.study_area_cells as u64,
-        fdr_family_size: hot_spots.study_area_cells as u64,
-        segments,
-        status: "ok".into(),
-        error: None,
-        outputs: vec![
-            OutputRecord::new("cells", relative("cells.geojson"), features, geo_written),
-            OutputRecord::new("cells_csv", relative("cells.csv"), rows, csv_written),
-            OutputRecord::new(
-                "micromarkets",
-                relative("micromarkets.geojson"),
-                markets.len() as u64,
-                markets_written,
-            ),
-        ],
-        suppressed,
-    })
+    Ok(vec![
+        OutputRecord::new(
+            "cells",
+            relative(scope, "cells.geojson"),
+            shown.len() as u64,
+            geo_written,
+        ),
+        OutputRecord::new("cells_csv", relative(scope, "cells.csv"), rows, csv_written),
+    ])
 }
 
-/// Writes `micromarkets.geojson`: a Feature per micro-market, in rank order.
-fn write_micromarkets(
-    path: &Path,
+/// `micromarkets.geojson`: a Feature per micro-market, in rank order.
+fn micromarkets_geojson(
     scope: &Scope,
     markets: &[MicroMarket],
     segment_names: &[String],
-) -> io::Result<Written> {
-    let mut file = AtomicFile::create(path)?;
+) -> io::Result<Vec<u8>> {
+    let mut file = Vec::new();
     file.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?;
     for (i, m) in markets.iter().enumerate() {
         if i > 0 {
             file.write_all(b",\n")?;
         }
-        let interval = wilson(m.consumers, m.population);
-        let base = penetration(m.scope_members, m.scope_population).filter(|&b| b > 0.0);
+        let rates = Rates::of(
+            m.consumers,
+            m.population,
+            m.scope_members,
+            m.scope_population,
+        );
+        let (p, l) = (rates.penetration_interval, rates.lift_interval);
         let properties = serde_json::json!({
             "id": m.id,
             "rank": m.rank,
@@ -376,12 +359,12 @@ fn write_micromarkets(
             "area_km2": round6(m.area_km2),
             "consumers": m.consumers,
             "population": m.population,
-            "penetration": stat(m.penetration()),
-            "penetration_low": interval.map(|v| round6(v.0)),
-            "penetration_high": interval.map(|v| round6(v.1)),
-            "lift": stat(m.lift()),
-            "lift_low": interval.zip(base).map(|(v, b)| round6(v.0 / b)),
-            "lift_high": interval.zip(base).map(|(v, b)| round6(v.1 / b)),
+            "penetration": rates.penetration,
+            "penetration_low": p.map(|v| v.0),
+            "penetration_high": p.map(|v| v.1),
+            "lift": rates.lift,
+            "lift_low": l.map(|v| v.0),
+            "lift_high": l.map(|v| v.1),
             "max_gi": round6(m.max_gi),
             "centroid_lat": round6(m.centroid_lat),
             "centroid_lon": round6(m.centroid_lng),
@@ -393,56 +376,69 @@ fn write_micromarkets(
         file.write_all(b"}")?;
     }
     file.write_all(b"\n]}\n")?;
-    file.commit()
+    Ok(file)
 }
 
+/// Column names of `campaign.csv`, also the properties of `campaign.geojson`.
+const CAMPAIGN_COLUMNS: [&str; 17] = [
+    "scope_kind",
+    "region",
+    "city",
+    "segment",
+    "unit",
+    "budget",
+    "cells",
+    "area_km2",
+    "members",
+    "population",
+    "penetration",
+    "penetration_low",
+    "penetration_high",
+    "lift",
+    "lift_low",
+    "lift_high",
+    "suppressed",
+];
+
 /// Writes a scope's `campaign.geojson` (a Feature per segment: its selected cells dissolved) and
-/// `campaign.csv` (a row per segment), and fills the campaign figures of `record`. Members below
-/// the minimum count are written as null, with the penetration and lift that would reveal them.
-///
-/// # Errors
-///
-/// [`ExportError`] naming the file.
-pub fn write_campaigns(
-    root: &Path,
-    record: &mut ScopeRecord,
-    scope: &Scope,
-    campaigns: &[Campaign],
-    segment_names: &[String],
-    (budget, unit): (u64, BudgetUnit),
-    privacy: Privacy,
-) -> Result<(), ExportError> {
-    let folder = root.join(&scope.folder);
+/// `campaign.csv` (a row per segment) into `folder`; returns their records and the GeoJSON.
+fn write_campaigns(
+    folder: &Path,
+    analysis: &ScopeAnalysis<'_>,
+    budget: u64,
+) -> Result<(Vec<OutputRecord>, Vec<u8>), ExportError> {
+    let scope = &analysis.counts.scope;
+    let privacy = analysis.params.privacy();
+    let campaigns = &analysis.campaigns;
     let geojson_path = folder.join("campaign.geojson");
-    let csv_path = folder.join("campaign.csv");
     let rows: Vec<serde_json::Map<String, serde_json::Value>> = campaigns
         .iter()
         .map(|c| {
-            let hidden = privacy.hides_count(c.members);
-            let interval = if hidden {
-                None
-            } else {
-                wilson(c.members, c.population)
-            };
-            let base = penetration(c.scope_members, c.scope_population).filter(|&b| b > 0.0);
+            let published =
+                privacy.group(c.members, c.population, c.scope_members, c.scope_population);
+            let (r, p, l) = (
+                published.rates,
+                published.rates.penetration_interval,
+                published.rates.lift_interval,
+            );
             let figures = serde_json::json!({
                 "scope_kind": scope.kind,
                 "region": json_text(&scope.region),
                 "city": json_text(&scope.city),
-                "segment": segment_names[c.segment],
-                "unit": unit,
+                "segment": analysis.segment_names[c.segment],
+                "unit": analysis.params.budget_unit,
                 "budget": budget,
                 "cells": c.cells.len(),
                 "area_km2": round6(c.cells.iter().map(|cell| cell.area_km2()).sum()),
-                "members": (!hidden).then_some(c.members),
+                "members": published.members,
                 "population": c.population,
-                "penetration": if hidden { None } else { stat(c.penetration()) },
-                "penetration_low": interval.map(|v| round6(v.0)),
-                "penetration_high": interval.map(|v| round6(v.1)),
-                "lift": if hidden { None } else { stat(c.lift()) },
-                "lift_low": interval.zip(base).map(|(v, b)| round6(v.0 / b)),
-                "lift_high": interval.zip(base).map(|(v, b)| round6(v.1 / b)),
-                "suppressed": hidden,
+                "penetration": r.penetration,
+                "penetration_low": p.map(|v| v.0),
+                "penetration_high": p.map(|v| v.1),
+                "lift": r.lift,
+                "lift_low": l.map(|v| v.0),
+                "lift_high": l.map(|v| v.1),
+                "suppressed": published.suppressed,
             });
             let serde_json::Value::Object(map) = figures else {
                 unreachable!("json! of an object literal is an object")
@@ -450,8 +446,8 @@ pub fn write_campaigns(
             map
         })
         .collect();
-    let write_geojson = || -> io::Result<Written> {
-        let mut file = AtomicFile::create(&geojson_path)?;
+    let geojson = (|| -> io::Result<Vec<u8>> {
+        let mut file = Vec::new();
         file.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?;
         let mut first = true;
         for (c, properties) in campaigns.iter().zip(&rows) {
@@ -470,34 +466,20 @@ pub fn write_campaigns(
             file.write_all(b"}")?;
         }
         file.write_all(b"\n]}\n")?;
-        file.commit()
-    };
-    let geo_written = write_geojson().map_err(io_error(&geojson_path))?;
-    let columns = [
-        "scope_kind",
-        "region",
-        "city",
-        "segment",
-        "unit",
-        "budget",
-        "cells",
-        "area_km2",
-        "members",
-        "population",
-        "penetration",
-        "penetration_low",
-        "penetration_high",
-        "lift",
-        "lift_low",
-        "lift_high",
-        "suppressed",
-    ];
-    let mut csv =
-        csv::Writer::from_writer(AtomicFile::create(&csv_path).map_err(io_error(&csv_path))?);
-    let result: Result<(), csv::Error> = (|| {
-        csv.write_record(columns)?;
+        Ok(file)
+    })()
+    .map_err(io_error(&geojson_path))?;
+    let features = campaigns.iter().filter(|c| !c.cells.is_empty()).count() as u64;
+    let geo_record = OutputRecord::new(
+        "campaign",
+        relative(scope, "campaign.geojson"),
+        features,
+        write_bytes(&geojson_path, &geojson)?,
+    );
+    let mut csv_record = write_csv(folder, "campaign.csv", "campaign_csv", |csv| {
+        csv.write_record(CAMPAIGN_COLUMNS)?;
         for row in &rows {
-            csv.write_record(columns.iter().map(|&k| {
+            csv.write_record(CAMPAIGN_COLUMNS.iter().map(|&k| {
                 match row.get(k).unwrap_or(&serde_json::Value::Null) {
                     serde_json::Value::Null => String::new(),
                     serde_json::Value::String(text) => text.clone(),
@@ -505,35 +487,10 @@ pub fn write_campaigns(
                 }
             }))?;
         }
-        Ok(())
-    })();
-    result.map_err(|e| io_error(&csv_path)(io::Error::other(e)))?;
-    let csv_written = csv
-        .into_inner()
-        .map_err(|e| io_error(&csv_path)(e.into_error()))?
-        .commit()
-        .map_err(io_error(&csv_path))?;
-    let relative = |name: &str| scope.folder.join(name).to_string_lossy().replace('\\', "/");
-    let features = campaigns.iter().filter(|c| !c.cells.is_empty()).count() as u64;
-    record.outputs.push(OutputRecord::new(
-        "campaign",
-        relative("campaign.geojson"),
-        features,
-        geo_written,
-    ));
-    record.outputs.push(OutputRecord::new(
-        "campaign_csv",
-        relative("campaign.csv"),
-        rows.len() as u64,
-        csv_written,
-    ));
-    for (segment, c) in record.segments.iter_mut().zip(campaigns) {
-        let hidden = privacy.hides_count(c.members);
-        segment.campaign_members = (!hidden).then_some(c.members);
-        segment.campaign_population = Some(c.population);
-        segment.campaign_lift = if hidden { None } else { stat(c.lift()) };
-    }
-    Ok(())
+        Ok(rows.len() as u64)
+    })?;
+    csv_record.path = relative(scope, "campaign.csv");
+    Ok((vec![geo_record, csv_record], geojson))
 }
 
 /// Writes a CSV file at the root atomically; `fill` writes the records and returns the row count.
@@ -554,18 +511,15 @@ pub(crate) fn write_csv(
 }
 
 /// Writes `summary.csv`: a row per scope × segment with N, K, the base rate `K / N`, hot cells,
-/// micro-markets and the best micro-market's id.
+/// micro-markets, the best micro-market's id and the campaign's figures, as published.
 ///
 /// # Errors
 ///
 /// [`ExportError`] naming the file.
 pub fn write_summary(
     root: &Path,
-    all: &[ScopeCounts],
-    records: &[ScopeRecord],
+    scopes: &[ScopeFigures],
     segment_names: &[String],
-    privacy: Privacy,
-    suppressed: &mut Suppressed,
 ) -> Result<OutputRecord, ExportError> {
     write_csv(root, "summary.csv", "summary", |csv| {
         csv.write_record([
@@ -584,42 +538,27 @@ pub fn write_summary(
             "campaign_lift",
         ])?;
         let mut rows = 0;
-        for (counts, record) in all.iter().zip(records) {
-            let big_n = counts.total_population();
-            for (s, name) in segment_names.iter().enumerate() {
-                let big_k = counts.total_members(s);
-                let hide_n = privacy.hides_count(big_n);
-                let hide_k = hide_n || privacy.hides_count(big_k);
-                suppressed.summary_values += u64::from(hide_n) + u64::from(hide_k);
-                let population = if hide_n {
-                    String::new()
-                } else {
-                    big_n.to_string()
-                };
-                let (consumers, base_rate) = if hide_k {
-                    (String::new(), String::new())
-                } else {
-                    (
-                        big_k.to_string(),
-                        stat(penetration(big_k, big_n))
-                            .map(|p| p.to_string())
-                            .unwrap_or_default(),
-                    )
-                };
+        for figures in scopes {
+            let scope = &figures.scope;
+            for ((name, totals), segment) in segment_names
+                .iter()
+                .zip(&figures.totals)
+                .zip(&figures.segments)
+            {
                 csv.write_record([
-                    counts.scope.kind.as_str(),
-                    counts.scope.region.as_str(),
-                    counts.scope.city.as_str(),
+                    scope.kind.as_str(),
+                    scope.region.as_str(),
+                    scope.city.as_str(),
                     name.as_str(),
-                    &population,
-                    &consumers,
-                    &base_rate,
-                    &record.segments[s].hot_cells.to_string(),
-                    &record.segments[s].micromarkets.to_string(),
-                    record.segments[s].best_micromarket.as_deref().unwrap_or(""),
-                    &opt_text(record.segments[s].campaign_members),
-                    &opt_text(record.segments[s].campaign_population),
-                    &opt_text(record.segments[s].campaign_lift),
+                    &opt_text(totals.population),
+                    &opt_text(totals.members),
+                    &opt_text(stat(totals.base_rate)),
+                    &segment.hot_cells.to_string(),
+                    &segment.micromarkets.to_string(),
+                    segment.best_micromarket.as_deref().unwrap_or(""),
+                    &opt_text(segment.campaign_members),
+                    &opt_text(segment.campaign_population),
+                    &opt_text(segment.campaign_lift),
                 ])?;
                 rows += 1;
             }

@@ -6,7 +6,8 @@
 //! so the budget is never exceeded.
 
 use super::MicroMarket;
-use crate::stats::{Privacy, ScopeCounts, lift, penetration};
+use crate::disclosure::Privacy;
+use crate::stats::{ScopeCounts, lift, penetration};
 use h3o::CellIndex;
 
 /// What a budget buys: single cells or whole micro-markets.

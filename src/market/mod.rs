@@ -5,7 +5,8 @@ mod campaign;
 
 pub use campaign::{BudgetUnit, Campaign, Candidate, campaigns, greedy};
 
-use crate::stats::{HotSpots, Privacy, Scope, ScopeCounts, lift, penetration};
+use crate::disclosure::Privacy;
+use crate::stats::{HotSpots, Scope, ScopeCounts, lift, penetration};
 use geo::{Centroid, MultiPolygon};
 use h3o::CellIndex;
 use h3o::geom::SolventBuilder;

@@ -1,4 +1,4 @@
-//! Aggregation per scope × segment × cell, penetration and lift, and the minimum-count rule.
+//! Aggregation per scope × segment × cell, penetration and lift.
 
 mod hotspot;
 
@@ -101,25 +101,6 @@ pub fn lift(k: u64, n: u64, big_k: u64, big_n: u64) -> Option<f64> {
     let p = penetration(k, n)?;
     let base = penetration(big_k, big_n)?;
     (base > 0.0).then(|| p / base)
-}
-
-/// The minimum-count rule applied to every export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Privacy {
-    /// Minimum count k.
-    pub min_count: u32,
-}
-
-impl Privacy {
-    /// Whether a cell of population `n` may appear in a cell layer (`n ≥ k`).
-    pub fn shows_cell(self, n: u64) -> bool {
-        n >= u64::from(self.min_count)
-    }
-
-    /// Whether a count must be written as null (`0 < count < k`).
-    pub fn hides_count(self, count: u64) -> bool {
-        count > 0 && count < u64::from(self.min_count)
-    }
 }
 
 /// The scopes of a run, in output order: `all`, then each region followed by its cities, then
@@ -614,9 +595,6 @@ mod tests {
         assert_eq!(penetration(0, 0), None);
         assert_eq!(lift(2, 5, 4, 20), Some(2.0));
         assert_eq!(lift(1, 5, 0, 20), None);
-        let p = Privacy { min_count: 10 };
-        assert!(p.shows_cell(10) && !p.shows_cell(9));
-        assert!(p.hides_count(9) && !p.hides_count(0) && !p.hides_count(10));
     }
 
     /// Valley (a box) holding Town (a smaller box); consumers in a cell deep inside Town, in a

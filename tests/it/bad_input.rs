@@ -249,7 +249,15 @@ fn missing_columns_and_files_are_usage_errors() {
     );
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("nope"), "{}", run.stderr);
-    let run = run_in(dir.path(), &["analyze", "--resolution", "4"]);
-    assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("outside 5..=12"), "{}", run.stderr);
+    // Ranges are the library's, the same for analyze and for plans; the message names the flag.
+    for (args, message) in [
+        (["--resolution", "4"], "--resolution 4 is outside 5..=12"),
+        (["--min-count", "0"], "--min-count 0 is outside 1.."),
+        (["--budget", "0"], "--budget 0 is outside 1.."),
+    ] {
+        let run = run_in(dir.path(), &[&["analyze"][..], &args].concat());
+        assert_eq!(run.code, 2, "{args:?}");
+        assert!(run.stderr.contains(message), "{}", run.stderr);
+        assert!(!dir.path().join("out").exists(), "{args:?} wrote outputs");
+    }
 }

@@ -235,8 +235,8 @@ fn invalid_plans_list_every_problem() {
     assert_eq!(run.code, 2);
     for message in [
         "defaults: fdr 2 is outside (0, 1)",
-        "defaults: budget must be more than 0",
-        "defaults: min_count must be at least 1",
+        "defaults: budget 0 is outside 1.. (people reached)",
+        "defaults: min_count 0 is outside 1.. (1 publishes every count)",
     ] {
         assert!(
             run.stderr.contains(message),

@@ -1,8 +1,9 @@
 //! `micromarket analyze`: one run over consumers, boundaries and segments.
 
-use super::inputs::{InputArgs, MapArgs};
-use crate::cli::{Global, Invalid};
+use super::inputs::{InputArgs, MapArgs, checked};
+use crate::cli::Global;
 use anyhow::Result;
+use micromarket::GivenParams;
 use micromarket::export::Manifest;
 use std::path::PathBuf;
 
@@ -61,31 +62,18 @@ enum Unit {
 /// Runs the command.
 pub fn run(args: &Args, global: &Global) -> Result<u8> {
     let (mut config, note) = args.inputs.config(args.out.clone())?;
-    if !(5..=12).contains(&args.resolution) {
-        return Err(Invalid(format!(
-            "--resolution {} is outside 5..=12",
-            args.resolution
-        ))
-        .into());
-    }
-    if !(0.0..=1.0).contains(&args.max_reject_ratio) {
-        return Err(Invalid(format!(
-            "--max-reject-ratio {} is outside 0..=1",
-            args.max_reject_ratio
-        ))
-        .into());
-    }
-    config.resolution = h3o::Resolution::try_from(args.resolution)
-        .map_err(|e| Invalid(format!("--resolution: {e}")))?;
-    config.min_count = args.min_count;
-    config.max_reject_ratio = args.max_reject_ratio;
-    config.fdr = args.fdr;
-    config.neighbours = args.neighbours;
-    config.budget = args.budget;
-    config.budget_unit = match args.budget_unit {
-        Unit::Cells => micromarket::market::BudgetUnit::Cells,
-        Unit::Micromarkets => micromarket::market::BudgetUnit::Micromarkets,
-    };
+    config.params = checked(GivenParams {
+        resolution: Some(args.resolution),
+        min_count: Some(args.min_count),
+        fdr: Some(args.fdr),
+        neighbours: Some(args.neighbours),
+        budget: args.budget,
+        budget_unit: Some(match args.budget_unit {
+            Unit::Cells => micromarket::market::BudgetUnit::Cells,
+            Unit::Micromarkets => micromarket::market::BudgetUnit::Micromarkets,
+        }),
+        max_reject_ratio: Some(args.max_reject_ratio),
+    })?;
     config.maps = args.maps.options();
     if let Some(note) = note {
         global.note(&note);

@@ -1,8 +1,9 @@
 //! `micromarket catchment`: consumers and segments around each store.
 
-use super::inputs::{InputArgs, sample_stores};
+use super::inputs::{InputArgs, checked, sample_stores};
 use crate::cli::{Global, Invalid};
 use anyhow::Result;
+use micromarket::GivenParams;
 use micromarket::catchment::CatchmentMode;
 use micromarket::consumer::Source;
 use std::path::PathBuf;
@@ -79,9 +80,11 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
             max_km: distance(args.max_km, "max-km")?,
         },
     };
-    config.resolution = h3o::Resolution::try_from(args.resolution)
-        .map_err(|e| Invalid(format!("--resolution: {e}")))?;
-    config.min_count = args.min_count;
+    config.params = checked(GivenParams {
+        resolution: Some(args.resolution),
+        min_count: Some(args.min_count),
+        ..GivenParams::default()
+    })?;
     if let Some(note) = note {
         global.note(&note);
     }

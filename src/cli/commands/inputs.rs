@@ -5,7 +5,7 @@ use anyhow::{Context, Result, bail};
 use micromarket::boundary::BoundaryOptions;
 use micromarket::consumer::{ColumnNames, Source};
 use micromarket::synth::{SynthOptions, World};
-use micromarket::{AnalyzeConfig, TextInput};
+use micromarket::{AnalysisParams, AnalyzeConfig, GivenParams, TextInput};
 use std::path::{Path, PathBuf};
 
 /// Where the bundled sample lives, relative to the working directory.
@@ -44,6 +44,19 @@ pub struct InputArgs {
     /// City property naming its region (by id or name); else the region containing the city.
     #[arg(long, default_value = "region", value_name = "PROP")]
     pub region_prop: String,
+}
+
+/// The analysis parameters of `given`, or the range error naming the command-line flag.
+pub fn checked(given: GivenParams) -> Result<AnalysisParams> {
+    AnalysisParams::new(given).map_err(|e| {
+        Invalid(format!(
+            "--{} {} is outside {}",
+            e.name.replace('_', "-"),
+            e.value,
+            e.allowed
+        ))
+        .into()
+    })
 }
 
 fn read_text(path: &Path) -> Result<TextInput> {

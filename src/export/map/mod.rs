@@ -12,9 +12,11 @@
 //! `campaign.geojson`, embedded as written. Cells hidden by the minimum count are not in the page
 //! at all. Nothing is fetched when the page opens unless `--basemap` names a tile server.
 
-use super::{AtomicFile, ExportError, OutputRecord, ScopeRecord, io_error};
+use super::{AtomicFile, ExportError, OutputRecord, io_error, opt_text};
+use crate::analyze::ScopeFigures;
 use crate::boundary::Area;
-use crate::stats::{HotSpots, Privacy, ScopeCounts, penetration};
+use crate::disclosure::Privacy;
+use crate::stats::{HotSpots, ScopeCounts, penetration};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
@@ -168,7 +170,7 @@ struct PageData<'a> {
 }
 
 /// What a map shows besides the counts.
-pub struct MapInputs<'a> {
+pub(crate) struct MapInputs<'a> {
     /// The scope's counts.
     pub counts: &'a ScopeCounts,
     /// Its Gi* figures.
@@ -272,36 +274,31 @@ fn boundary_json(areas: &[&Area]) -> io::Result<Box<RawValue>> {
     RawValue::from_string(text).map_err(io::Error::other)
 }
 
-fn layer_json(path: &Path) -> io::Result<Box<RawValue>> {
-    RawValue::from_string(std::fs::read_to_string(path)?.trim_end().to_string())
-        .map_err(io::Error::other)
+fn layer_json(geojson: &[u8]) -> io::Result<Box<RawValue>> {
+    let text = std::str::from_utf8(geojson).map_err(io::Error::other)?;
+    RawValue::from_string(text.trim_end().to_string()).map_err(io::Error::other)
 }
 
-/// Writes `map.html` into the scope's folder and lists it in `record`. The micro-markets (and
-/// the campaign, when `record` lists one) are read back from the files this run wrote there.
+/// Writes `map.html` into the scope's `folder`, embedding its micro-markets and campaign layers
+/// (the GeoJSON of `micromarkets.geojson` and `campaign.geojson`), and returns its record.
 ///
 /// # Errors
 ///
-/// [`ExportError`] naming the file that could not be read or written.
-pub fn write_map(
-    root: &Path,
-    record: &mut ScopeRecord,
+/// [`ExportError`] naming the file that could not be written.
+pub(crate) fn write_map(
+    folder: &Path,
     inputs: &MapInputs<'_>,
     options: &MapOptions,
-) -> Result<(), ExportError> {
+    micromarkets: &[u8],
+    campaign: Option<&[u8]>,
+) -> Result<OutputRecord, ExportError> {
     let scope = &inputs.counts.scope;
-    let folder = root.join(&scope.folder);
     let path = folder.join("map.html");
-    let layer = |name: &str| -> Result<Box<RawValue>, ExportError> {
-        let file = folder.join(name);
-        layer_json(&file).map_err(io_error(&file))
-    };
-    let micromarkets = layer("micromarkets.geojson")?;
-    let campaign = if record.outputs.iter().any(|o| o.kind == "campaign") {
-        Some(layer("campaign.geojson")?)
-    } else {
-        None
-    };
+    let micromarkets = layer_json(micromarkets).map_err(io_error(&path))?;
+    let campaign = campaign
+        .map(layer_json)
+        .transpose()
+        .map_err(io_error(&path))?;
     let mut file = AtomicFile::create(&path).map_err(io_error(&path))?;
     let shown = map_page(
         inputs,
@@ -317,10 +314,7 @@ pub fn write_map(
         .join("map.html")
         .to_string_lossy()
         .replace('\\', "/");
-    record
-        .outputs
-        .push(OutputRecord::new("map", relative, shown, written));
-    Ok(())
+    Ok(OutputRecord::new("map", relative, shown, written))
 }
 
 /// Writes the page of one scope's map; returns the number of cells it shows.
@@ -431,36 +425,32 @@ fn page_segment<'a>(
 /// [`ExportError`] naming the file.
 pub fn write_index(
     root: &Path,
-    all: &[ScopeCounts],
-    records: &[ScopeRecord],
+    scopes: &[ScopeFigures],
     segment_names: &[String],
-    privacy: Privacy,
 ) -> Result<OutputRecord, ExportError> {
     let path = root.join("index.html");
     let mut rows = String::new();
     let mut count = 0u64;
-    for (counts, record) in all.iter().zip(records) {
-        let big_n = counts.total_population();
-        let folder = counts.scope.folder.to_string_lossy().replace('\\', "/");
-        for ((s, name), figures) in segment_names.iter().enumerate().zip(&record.segments) {
-            let big_k = counts.total_members(s);
-            let hide_n = privacy.hides_count(big_n);
-            let hide_k = hide_n || privacy.hides_count(big_k);
-            let shown = |hidden: bool, text: String| if hidden { String::new() } else { text };
+    for figures in scopes {
+        let scope = &figures.scope;
+        let folder = scope.folder.to_string_lossy().replace('\\', "/");
+        for ((name, totals), segment) in segment_names
+            .iter()
+            .zip(&figures.totals)
+            .zip(&figures.segments)
+        {
             let cells = [
-                counts.scope.kind.as_str().to_string(),
-                counts.scope.name.clone(),
+                scope.kind.as_str().to_string(),
+                scope.name.clone(),
                 name.clone(),
-                shown(hide_n, big_n.to_string()),
-                shown(hide_k, big_k.to_string()),
-                shown(
-                    hide_k,
-                    penetration(big_k, big_n)
-                        .map(|p| format!("{:.2}%", p * 100.0))
-                        .unwrap_or_default(),
-                ),
-                figures.micromarkets.to_string(),
-                figures
+                opt_text(totals.population),
+                opt_text(totals.members),
+                totals
+                    .base_rate
+                    .map(|p| format!("{:.2}%", p * 100.0))
+                    .unwrap_or_default(),
+                segment.micromarkets.to_string(),
+                segment
                     .campaign_lift
                     .map(|l| format!("{l:.2}"))
                     .unwrap_or_default(),

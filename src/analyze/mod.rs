@@ -1,17 +1,21 @@
 //! One analysis run, from inputs to outputs: the data flow of DESIGN.md as one function.
 
+mod scope;
+
+pub use scope::{ScopeAnalysis, ScopeFigures, analyze_scope};
+
 use crate::boundary::{Boundaries, BoundaryOptions, BoundaryText, Locator};
 use crate::consumer::{ColumnNames, IngestOptions, Ingested, Source, ingest};
 use crate::error::Error;
-use crate::export::{self, InputRecord, Manifest, OutputRecord, Parameters, Suppressed, Tool, hex};
-use crate::market::{self, BudgetUnit};
+use crate::export::{self, InputRecord, Manifest, Parameters, ScopeRecord, Suppressed, Tool, hex};
+use crate::params::AnalysisParams;
 use crate::segment::{self, SegmentsFile};
-use crate::stats::{self, HotSpotOptions, Privacy};
-use h3o::Resolution;
+use crate::stats;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// A text input (boundaries, segments) with the name used in messages.
@@ -60,20 +64,8 @@ pub struct AnalyzeConfig {
     pub columns: ColumnNames,
     /// Boundary property names.
     pub boundary: BoundaryOptions,
-    /// H3 analysis resolution (5 to 12).
-    pub resolution: Resolution,
-    /// Minimum count k.
-    pub min_count: u32,
-    /// Share of rejected rows above which the run fails.
-    pub max_reject_ratio: f64,
-    /// False discovery rate of the hot-spot test.
-    pub fdr: f64,
-    /// Disk radius K of the Gi* weights.
-    pub neighbours: u32,
-    /// Campaign budget in population reached; no campaign without it.
-    pub budget: Option<u64>,
-    /// What the budget buys: cells or whole micro-markets.
-    pub budget_unit: BudgetUnit,
+    /// Analysis parameters, checked.
+    pub params: AnalysisParams,
     /// Maps (`map.html` per scope, `index.html` at the root); `None` writes none.
     pub maps: Option<export::MapOptions>,
     /// Output folder.
@@ -81,7 +73,7 @@ pub struct AnalyzeConfig {
 }
 
 impl AnalyzeConfig {
-    /// A configuration with the default parameters (resolution 8, k = 10, 1% rejects).
+    /// A configuration with the default parameters (see [`AnalysisParams::default`]).
     pub fn new(consumers: Source, segments: TextInput, out: PathBuf) -> Self {
         AnalyzeConfig {
             consumers,
@@ -90,13 +82,7 @@ impl AnalyzeConfig {
             segments,
             columns: ColumnNames::default(),
             boundary: BoundaryOptions::default(),
-            resolution: Resolution::Eight,
-            min_count: 10,
-            max_reject_ratio: 0.01,
-            fdr: 0.05,
-            neighbours: 1,
-            budget: None,
-            budget_unit: BudgetUnit::Cells,
+            params: AnalysisParams::default(),
             maps: Some(export::MapOptions::default()),
             out,
         }
@@ -118,34 +104,6 @@ pub struct Prepared {
     pub warnings: Vec<String>,
     /// Input file records.
     pub inputs: Vec<InputRecord>,
-}
-
-fn checked_parameters(config: &AnalyzeConfig) -> Result<(), Error> {
-    checked_resolution(config.resolution)?;
-    if !(config.fdr > 0.0 && config.fdr < 1.0) {
-        return Err(Error::Parameter(format!(
-            "fdr {} is outside (0, 1)",
-            config.fdr
-        )));
-    }
-    if !(1..=10).contains(&config.neighbours) {
-        return Err(Error::Parameter(format!(
-            "neighbours {} is outside 1..=10",
-            config.neighbours
-        )));
-    }
-    Ok(())
-}
-
-fn checked_resolution(r: Resolution) -> Result<Resolution, Error> {
-    let level = u8::from(r);
-    if (5..=12).contains(&level) {
-        Ok(r)
-    } else {
-        Err(Error::Parameter(format!(
-            "resolution {level} is outside 5..=12"
-        )))
-    }
 }
 
 fn text_record(role: &str, input: &TextInput) -> InputRecord {
@@ -196,7 +154,6 @@ pub fn prepare(
     timings: &mut BTreeMap<String, u64>,
     hook: StageHook<'_>,
 ) -> Result<Prepared, Error> {
-    checked_parameters(config)?;
     hook("load boundaries");
     let started = Instant::now();
     let boundaries = Boundaries::load(
@@ -253,6 +210,43 @@ fn elapsed_ms(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64
 }
 
+/// The manifest of a run before its outputs are written.
+fn manifest_of(
+    params: &AnalysisParams,
+    prepared: &Prepared,
+    segments: Vec<String>,
+    timings: BTreeMap<String, u64>,
+) -> Manifest {
+    Manifest {
+        tool: Tool::default(),
+        status: "ok".into(),
+        error: None,
+        parameters: Parameters {
+            resolution: u8::from(params.resolution),
+            min_count: params.min_count,
+            max_reject_ratio: params.max_reject_ratio,
+            fdr: params.fdr,
+            neighbours: params.neighbours,
+            budget: params.budget,
+            budget_unit: params.budget_unit,
+            segments,
+            containment: BTreeMap::from([
+                ("consumers".into(), "exact point-in-polygon, boundary inclusive; first feature in file order wins; a consumer in a city counts for that city's region".into()),
+                ("cells".into(), "H3 cell computed directly at the analysis resolution".into()),
+                ("study_area".into(), "the cells holding the scope's consumers plus the cells within the Gi* rings of those whose centre lies in the scope (located as a consumer there would be)".into()),
+            ]),
+            threads: rayon::current_num_threads(),
+        },
+        inputs: prepared.inputs.clone(),
+        rows: prepared.ingested.rows.clone(),
+        outputs: Vec::new(),
+        scopes: Vec::new(),
+        suppressed: Suppressed::default(),
+        warnings: prepared.warnings.clone(),
+        timings_ms: timings,
+    }
+}
+
 /// Runs the whole analysis and writes every output under `config.out`.
 ///
 /// Inputs are all checked before anything is written. When too many rows are rejected, only
@@ -264,194 +258,135 @@ fn elapsed_ms(since: Instant) -> u64 {
 pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, Error> {
     let run_started = Instant::now();
     let mut timings = BTreeMap::new();
+    let params = &config.params;
     let prepared = prepare(config, &mut timings, hook)?;
-    let privacy = Privacy {
-        min_count: config.min_count,
-    };
-    let segment_names: Vec<String> = prepared.segments.iter().map(|s| s.name.clone()).collect();
-    let mut manifest = Manifest {
-        tool: Tool::default(),
-        status: "ok".into(),
-        error: None,
-        parameters: Parameters {
-            resolution: u8::from(config.resolution),
-            min_count: config.min_count,
-            max_reject_ratio: config.max_reject_ratio,
-            fdr: config.fdr,
-            neighbours: config.neighbours,
-            budget: config.budget,
-            budget_unit: config.budget_unit,
-            segments: segment_names.clone(),
-            containment: BTreeMap::from([
-                ("consumers".into(), "exact point-in-polygon, boundary inclusive; first feature in file order wins; a consumer in a city counts for that city's region".into()),
-                ("cells".into(), "H3 cell computed directly at the analysis resolution".into()),
-                ("study_area".into(), "the cells holding the scope's consumers plus the cells within the Gi* rings of those whose centre lies in the scope (located as a consumer there would be)".into()),
-            ]),
-            threads: rayon::current_num_threads(),
-        },
-        inputs: prepared.inputs,
-        rows: prepared.ingested.rows.clone(),
-        outputs: Vec::new(),
-        scopes: Vec::new(),
-        suppressed: Suppressed::default(),
-        warnings: prepared.warnings,
-        timings_ms: timings,
-    };
-    std::fs::create_dir_all(&config.out).map_err(|source| export::ExportError {
-        path: config.out.display().to_string(),
-        source,
-    })?;
-    if let Some(error) = Error::too_many_rejects(&prepared.ingested.rows, config.max_reject_ratio) {
-        manifest.outputs.push(export::write_rejects(
-            &config.out,
-            &prepared.ingested.rejects,
-        )?);
+    let names: Vec<String> = prepared.segments.iter().map(|s| s.name.clone()).collect();
+    let (boundaries, segments) = (&prepared.boundaries, &prepared.segments);
+    let (table, rejects) = (&prepared.ingested.table, &prepared.ingested.rejects);
+    let mut manifest = manifest_of(params, &prepared, names.clone(), timings);
+    let out = &config.out;
+    std::fs::create_dir_all(out).map_err(export::io_error(out))?;
+    if let Some(error) = Error::too_many_rejects(&manifest.rows, params.max_reject_ratio) {
+        manifest.outputs.push(export::write_rejects(out, rejects)?);
         manifest.status = "failed".into();
         manifest.error = Some(error.to_string());
-        export::write_manifest(&config.out, &manifest)?;
+        export::write_manifest(out, &manifest)?;
         return Err(error);
     }
+    let timings = &mut manifest.timings_ms;
 
     hook("locate");
-    let started = Instant::now();
-    let table = &prepared.ingested.table;
-    let locator = Locator::new(&prepared.boundaries, config.resolution);
-    manifest
-        .timings_ms
-        .insert("boundary_index".into(), elapsed_ms(started));
-    let started = Instant::now();
-    let located = locator.locate(&table.lat, &table.lng);
-    manifest
-        .timings_ms
-        .insert("locate".into(), elapsed_ms(started));
-
+    let locator = timed(timings, "boundary_index", || {
+        Locator::new(boundaries, params.resolution)
+    });
+    let located = timed(timings, "locate", || locator.locate(&table.lat, &table.lng));
     hook("aggregate");
-    let started = Instant::now();
-    let counts = stats::aggregate(&prepared.boundaries, &located, &prepared.segments);
-    manifest
-        .timings_ms
-        .insert("aggregate".into(), elapsed_ms(started));
+    let counts = timed(timings, "aggregate", || {
+        stats::aggregate(boundaries, &located, segments)
+    });
 
-    // Hot spots are computed scope by scope right before that scope's export, so only the
-    // scopes being written hold their Gi* figures in memory.
+    // Each scope is analysed right before it is written, so only the scopes being written hold
+    // their Gi* figures in memory.
     hook("hot spots, micro-markets and export");
     let started = Instant::now();
-    let options = HotSpotOptions {
-        neighbours: config.neighbours,
-        fdr: config.fdr,
-    };
     let centres = counts
         .first()
         .map_or_else(stats::CellCentres::default, |all| {
-            stats::CellCentres::new(&locator, &all.cells, config.neighbours)
+            stats::CellCentres::new(&locator, &all.cells, params.neighbours)
         });
-    manifest
-        .timings_ms
-        .insert("study_area_centres".into(), elapsed_ms(started));
-    // Gi* alone, summed over the scopes (which run in parallel) and over the city scopes, for
-    // comparisons with other hot-spot implementations; then the rest of each scope's work.
-    let hot_spot_micros = std::sync::atomic::AtomicU64::new(0);
-    let city_hot_spot_micros = std::sync::atomic::AtomicU64::new(0);
-    let scope_export_micros = std::sync::atomic::AtomicU64::new(0);
-    let scope_records = counts
-        .par_iter()
-        .map(|c| {
-            let gi_started = Instant::now();
-            let hot = stats::scope_hot_spots(c, &centres, options);
-            let micros = gi_started.elapsed().as_micros() as u64;
-            hot_spot_micros.fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
-            if c.scope.kind == stats::ScopeKind::City {
-                city_hot_spot_micros.fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
-            }
-            let export_started = Instant::now();
-            let markets = market::micro_markets(c, &hot, &segment_names, privacy);
-            let mut record =
-                export::write_scope(&config.out, c, &hot, &markets, &segment_names, privacy)?;
-            if let Some(budget) = config.budget {
-                let chosen = market::campaigns(c, &markets, budget, config.budget_unit, privacy);
-                export::write_campaigns(
-                    &config.out,
-                    &mut record,
-                    &c.scope,
-                    &chosen,
-                    &segment_names,
-                    (budget, config.budget_unit),
-                    privacy,
-                )?;
-            }
-            if let Some(map_options) = &config.maps {
-                let areas = stats::scope_areas(&prepared.boundaries, &c.scope);
-                let inputs = export::MapInputs {
-                    counts: c,
-                    hot_spots: &hot,
-                    areas: &areas,
-                    segment_names: &segment_names,
-                    privacy,
-                    fdr: config.fdr,
-                };
-                export::write_map(&config.out, &mut record, &inputs, map_options)?;
-            }
-            let micros = export_started.elapsed().as_micros() as u64;
-            scope_export_micros.fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
-            Ok(record)
-        })
-        .collect::<Result<Vec<_>, export::ExportError>>()?;
-    manifest.timings_ms.insert(
+    timings.insert("study_area_centres".into(), elapsed_ms(started));
+    let options = export::ExportOptions {
+        maps: config.maps.as_ref(),
+        boundaries,
+    };
+    let scopes =
+        analyze_and_write_scopes(out, &counts, &centres, params, &names, &options, timings)?;
+    timings.insert(
         "hot_spots_markets_and_scope_export".into(),
         elapsed_ms(started),
     );
-    manifest.timings_ms.insert(
-        "hot_spots_summed_over_scopes".into(),
-        hot_spot_micros.into_inner() / 1000,
-    );
-    manifest.timings_ms.insert(
-        "hot_spots_of_cities".into(),
-        city_hot_spot_micros.into_inner() / 1000,
-    );
-    manifest.timings_ms.insert(
-        "markets_and_scope_export_summed_over_scopes".into(),
-        scope_export_micros.into_inner() / 1000,
-    );
+
     let started = Instant::now();
-    for record in &scope_records {
+    let (figures, records): (Vec<ScopeFigures>, Vec<ScopeRecord>) = scopes.into_iter().unzip();
+    for record in &records {
         manifest.suppressed.add(&record.suppressed);
     }
-    manifest.scopes = scope_records;
-    let mut summary_suppressed = Suppressed::default();
-    let summary: OutputRecord = export::write_summary(
-        &config.out,
-        &counts,
-        &manifest.scopes,
-        &segment_names,
-        privacy,
-        &mut summary_suppressed,
-    )?;
-    manifest.suppressed.add(&summary_suppressed);
-    manifest.outputs.push(summary);
+    manifest.suppressed.summary_values = figures
+        .iter()
+        .flat_map(|f| &f.totals)
+        .map(|t| t.hidden)
+        .sum();
+    manifest.scopes = records;
+    manifest
+        .outputs
+        .push(export::write_summary(out, &figures, &names)?);
     if config.maps.is_some() {
+        manifest.outputs.extend(export::write_map_assets(out)?);
         manifest
             .outputs
-            .extend(export::write_map_assets(&config.out)?);
-        manifest.outputs.push(export::write_index(
-            &config.out,
-            &counts,
-            &manifest.scopes,
-            &segment_names,
-            privacy,
-        )?);
+            .push(export::write_index(out, &figures, &names)?);
     }
-    manifest.outputs.push(export::write_rejects(
-        &config.out,
-        &prepared.ingested.rejects,
-    )?);
+    manifest.outputs.push(export::write_rejects(out, rejects)?);
     manifest
         .timings_ms
         .insert("export".into(), elapsed_ms(started));
     manifest
         .timings_ms
         .insert("total".into(), elapsed_ms(run_started));
-    export::write_manifest(&config.out, &manifest)?;
+    export::write_manifest(out, &manifest)?;
     Ok(manifest)
+}
+
+/// Runs `work`, recording its milliseconds under `stage`.
+fn timed<T>(timings: &mut BTreeMap<String, u64>, stage: &str, work: impl FnOnce() -> T) -> T {
+    let started = Instant::now();
+    let result = work();
+    timings.insert(stage.into(), elapsed_ms(started));
+    result
+}
+
+/// Analyses and writes every scope, in parallel; returns each one's figures and record, in scope
+/// order. Adds to `timings` Gi* summed over the scopes (and over the cities alone, for comparisons
+/// with other hot-spot implementations) and the rest of each scope's work summed.
+fn analyze_and_write_scopes(
+    out: &Path,
+    counts: &[stats::ScopeCounts],
+    centres: &stats::CellCentres,
+    params: &AnalysisParams,
+    names: &[String],
+    options: &export::ExportOptions<'_>,
+    timings: &mut BTreeMap<String, u64>,
+) -> Result<Vec<(ScopeFigures, ScopeRecord)>, Error> {
+    let hot_spot_micros = AtomicU64::new(0);
+    let city_hot_spot_micros = AtomicU64::new(0);
+    let scope_export_micros = AtomicU64::new(0);
+    let scopes = counts
+        .par_iter()
+        .map(|c| {
+            let started = Instant::now();
+            let analysis = analyze_scope(c, centres, params, names);
+            let record = export::write_scope(out, &analysis, options)?;
+            let micros = analysis.hot_spots_micros;
+            hot_spot_micros.fetch_add(micros, Ordering::Relaxed);
+            if c.scope.kind == stats::ScopeKind::City {
+                city_hot_spot_micros.fetch_add(micros, Ordering::Relaxed);
+            }
+            let rest = (started.elapsed().as_micros() as u64).saturating_sub(micros);
+            scope_export_micros.fetch_add(rest, Ordering::Relaxed);
+            Ok((analysis.figures, record))
+        })
+        .collect::<Result<Vec<_>, export::ExportError>>()?;
+    for (stage, micros) in [
+        ("hot_spots_summed_over_scopes", hot_spot_micros),
+        ("hot_spots_of_cities", city_hot_spot_micros),
+        (
+            "markets_and_scope_export_summed_over_scopes",
+            scope_export_micros,
+        ),
+    ] {
+        timings.insert(stage.into(), micros.into_inner() / 1000);
+    }
+    Ok(scopes)
 }
 
 /// Runs a store-catchment analysis: consumers within a radius of, or nearest to, each store of
@@ -478,11 +413,10 @@ pub fn catchment(
     };
     let store_rows = ingest(stores, &store_options)?;
     if store_rows.table.is_empty() {
-        return Err(Error::Parameter(format!(
-            "{} holds no valid store ({} rows rejected); expected id,name,lat,lon",
-            stores.name(),
-            store_rows.rows.rejected
-        )));
+        return Err(Error::NoStores {
+            file: stores.name(),
+            rejected: store_rows.rows.rejected,
+        });
     }
     let names: Vec<String> = match store_rows.table.attribute("name").map(|a| &a.column) {
         Some(crate::consumer::Column::Categorical { codes, dictionary }) => codes
@@ -503,13 +437,15 @@ pub fn catchment(
         lat: store_rows.table.lat.clone(),
         lng: store_rows.table.lng.clone(),
     };
-    if let Some(error) = Error::too_many_rejects(&prepared.ingested.rows, config.max_reject_ratio) {
+    if let Some(error) =
+        Error::too_many_rejects(&prepared.ingested.rows, config.params.max_reject_ratio)
+    {
         return Err(error);
     }
     hook("locate and index");
     let started = Instant::now();
     let table = &prepared.ingested.table;
-    let locator = Locator::new(&prepared.boundaries, config.resolution);
+    let locator = Locator::new(&prepared.boundaries, config.params.resolution);
     let located = locator.locate(&table.lat, &table.lng);
     let scopes = stats::aggregate(&prepared.boundaries, &located, &prepared.segments);
     let index = crate::index::ConsumerIndex::new(&table.lat, &table.lng);
@@ -529,9 +465,7 @@ pub fn catchment(
     hook("export");
     let started = Instant::now();
     let segment_names: Vec<String> = prepared.segments.iter().map(|s| s.name.clone()).collect();
-    let privacy = Privacy {
-        min_count: config.min_count,
-    };
+    let privacy = config.params.privacy();
     let with_overlap = matches!(mode, crate::catchment::CatchmentMode::Radius { .. });
     let mut outputs = export::write_catchments(
         &config.out,
@@ -566,8 +500,8 @@ pub fn catchment(
         tool: Tool::default(),
         status: "ok".into(),
         mode,
-        min_count: config.min_count,
-        resolution: u8::from(config.resolution),
+        min_count: config.params.min_count,
+        resolution: u8::from(config.params.resolution),
         inputs,
         rows: prepared.ingested.rows.clone(),
         store_rows: store_rows.rows,

@@ -1,0 +1,117 @@
+//! One scope's analysis as a pure function of its counts: hot spots, micro-markets, campaigns and
+//! every figure that will be published, before anything is written.
+
+use crate::disclosure::Totals;
+use crate::export::{SegmentRecord, Suppressed};
+use crate::market::{self, Campaign, MicroMarket};
+use crate::params::AnalysisParams;
+use crate::stats::{self, CellCentres, HotSpotOptions, HotSpots, Scope, ScopeCounts};
+use std::time::Instant;
+
+/// Everything computed for one scope; the writers serialise it.
+#[derive(Debug)]
+pub struct ScopeAnalysis<'a> {
+    /// The scope's counts.
+    pub counts: &'a ScopeCounts,
+    /// The parameters it was analysed with.
+    pub params: AnalysisParams,
+    /// Segment names, in segment order.
+    pub segment_names: &'a [String],
+    /// Gi* per cell and segment over the study area.
+    pub hot_spots: HotSpots,
+    /// Micro-markets of every segment, ranked.
+    pub markets: Vec<MicroMarket>,
+    /// One campaign per segment with a budget; empty without.
+    pub campaigns: Vec<Campaign>,
+    /// The headline figures, as published.
+    pub figures: ScopeFigures,
+    /// Microseconds spent in Gi*, for the manifest's timings.
+    pub hot_spots_micros: u64,
+}
+
+/// A scope's headline figures as published: what the summary, the index and the manifest show.
+/// Small, so a run keeps them for every scope.
+#[derive(Debug, Clone)]
+pub struct ScopeFigures {
+    /// The scope.
+    pub scope: Scope,
+    /// Consumers located in it.
+    pub consumers: u64,
+    /// Cells holding its consumers.
+    pub cells: u64,
+    /// Cells of its hot-spot study area.
+    pub study_area_cells: u64,
+    /// Per segment: `N`, `K` and the base rate as published.
+    pub totals: Vec<Totals>,
+    /// Per segment: hot cells, micro-markets and the campaign.
+    pub segments: Vec<SegmentRecord>,
+    /// What the minimum count held back in the scope's cell layers.
+    pub suppressed: Suppressed,
+}
+
+/// Analyses one scope: Gi* over its study area, micro-markets, and with a budget one campaign per
+/// segment, with the minimum count applied to every figure.
+pub fn analyze_scope<'a>(
+    counts: &'a ScopeCounts,
+    centres: &CellCentres,
+    params: &AnalysisParams,
+    segment_names: &'a [String],
+) -> ScopeAnalysis<'a> {
+    let privacy = params.privacy();
+    let started = Instant::now();
+    let options = HotSpotOptions {
+        neighbours: params.neighbours,
+        fdr: params.fdr,
+    };
+    let hot_spots = stats::scope_hot_spots(counts, centres, options);
+    let hot_spots_micros = started.elapsed().as_micros() as u64;
+    let markets = market::micro_markets(counts, &hot_spots, segment_names, privacy);
+    let campaigns = params.budget.map_or_else(Vec::new, |budget| {
+        market::campaigns(counts, &markets, budget, params.budget_unit, privacy)
+    });
+    let big_n = counts.total_population();
+    let totals = (0..counts.segments)
+        .map(|s| privacy.totals(big_n, counts.total_members(s)))
+        .collect();
+    let segments = segment_names
+        .iter()
+        .enumerate()
+        .map(|(s, name)| {
+            let mut of_segment = markets.iter().filter(|m| m.segment == s);
+            let best = of_segment.next().map(|m| m.id.clone());
+            let campaign = campaigns.get(s).map(|c| {
+                let published =
+                    privacy.group(c.members, c.population, c.scope_members, c.scope_population);
+                (published, c.population)
+            });
+            SegmentRecord {
+                segment: name.clone(),
+                hot_cells: hot_spots.segments[s].hot.iter().filter(|&&h| h).count() as u64,
+                micromarkets: u64::from(best.is_some()) + of_segment.count() as u64,
+                best_micromarket: best,
+                campaign_members: campaign.and_then(|(p, _)| p.members),
+                campaign_population: campaign.map(|(_, population)| population),
+                campaign_lift: campaign.and_then(|(p, _)| p.rates.lift),
+            }
+        })
+        .collect();
+    let figures = ScopeFigures {
+        scope: counts.scope.clone(),
+        consumers: big_n,
+        cells: counts.cells.len() as u64,
+        study_area_cells: hot_spots.study_area_cells as u64,
+        totals,
+        segments,
+        suppressed: privacy.tally(counts),
+    };
+    ScopeAnalysis {
+        counts,
+        params: *params,
+        segment_names,
+        hot_spots,
+        markets,
+        campaigns,
+        figures,
+        hot_spots_micros,
+    }
+}

@@ -1,0 +1,226 @@
+//! The minimum-count rule, in one place: every figure that leaves the library (cell layers, maps,
+//! summary, index, micro-markets, campaigns, catchments) is decided here; writers only serialise
+//! what these functions return.
+//!
+//! A cell appears in a layer only when it holds at least k consumers; a count `0 < x < k` is
+//! published as null, and so is every figure that would reveal it (penetration, lift and their
+//! intervals).
+
+use crate::export::{Suppressed, round6};
+use crate::stats::{HotSpots, ScopeCounts, lift, penetration, upper_tail_p, wilson};
+
+/// The minimum-count rule of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Privacy {
+    /// Minimum count k.
+    pub min_count: u32,
+}
+
+/// Rounds a statistic for output: 6 decimals.
+fn stat(x: Option<f64>) -> Option<f64> {
+    x.map(round6)
+}
+
+impl Privacy {
+    /// Whether a cell of population `n` may appear in a cell layer (`n ≥ k`); the same rule keeps
+    /// micro-markets of fewer than k members and shapes of fewer than k consumers out.
+    pub fn shows_cell(self, n: u64) -> bool {
+        n >= u64::from(self.min_count)
+    }
+
+    /// Whether a count must be published as null (`0 < count < k`).
+    pub fn hides_count(self, count: u64) -> bool {
+        count > 0 && count < u64::from(self.min_count)
+    }
+
+    /// A count as published: `None` where hidden.
+    pub fn count(self, count: u64) -> Option<u64> {
+        (!self.hides_count(count)).then_some(count)
+    }
+
+    /// Positions (in `counts.cells`) of the cells a layer may show.
+    pub fn shown_cells(self, counts: &ScopeCounts) -> Vec<usize> {
+        (0..counts.cells.len())
+            .filter(|&c| self.shows_cell(u64::from(counts.population[c])))
+            .collect()
+    }
+
+    /// What the cell layers of a scope hold back: cells left out, and counts hidden in the
+    /// cells shown.
+    pub fn tally(self, counts: &ScopeCounts) -> Suppressed {
+        let mut suppressed = Suppressed::default();
+        for c in 0..counts.cells.len() {
+            if !self.shows_cell(u64::from(counts.population[c])) {
+                suppressed.cells += 1;
+                continue;
+            }
+            suppressed.counts += (0..counts.segments)
+                .filter(|&s| self.hides_count(u64::from(counts.members_of(c, s))))
+                .count() as u64;
+        }
+        suppressed
+    }
+
+    /// A scope's totals as published in the summary and the index: `N`, and `K` with the base
+    /// rate `K / N` (hidden with `N`, too).
+    pub fn totals(self, big_n: u64, big_k: u64) -> Totals {
+        let hide_n = self.hides_count(big_n);
+        let hide_k = hide_n || self.hides_count(big_k);
+        Totals {
+            population: (!hide_n).then_some(big_n),
+            members: (!hide_k).then_some(big_k),
+            base_rate: if hide_k {
+                None
+            } else {
+                penetration(big_k, big_n)
+            },
+            hidden: u64::from(hide_n) + u64::from(hide_k),
+        }
+    }
+
+    /// The figures of cell position `c` and segment `s` of a scope whose segment has `big_k`
+    /// members among `big_n` consumers.
+    pub fn cell(
+        self,
+        counts: &ScopeCounts,
+        hot_spots: &HotSpots,
+        (c, s): (usize, usize),
+        (big_k, big_n): (u64, u64),
+    ) -> CellFigures {
+        let k = u64::from(counts.members_of(c, s));
+        let n = u64::from(counts.population[c]);
+        let hidden = self.hides_count(k);
+        let figures = &hot_spots.segments[s];
+        let rate = Rates::new(k, n, big_k, big_n, hidden);
+        CellFigures {
+            count: (!hidden).then_some(k),
+            rates: rate,
+            gi: round6(figures.gi[c]),
+            p_value: upper_tail_p(figures.gi[c]),
+            q_value: figures.q_value[c],
+            hot: figures.hot[c],
+            suppressed: hidden,
+        }
+    }
+
+    /// The figures of a group of cells (a campaign, a catchment) reaching `members` of
+    /// `population`: members, penetration and lift are hidden when either count is.
+    pub fn group(self, members: u64, population: u64, big_k: u64, big_n: u64) -> GroupFigures {
+        let hidden = self.hides_count(members) || self.hides_count(population);
+        GroupFigures {
+            members: (!hidden).then_some(members),
+            rates: Rates::new(members, population, big_k, big_n, hidden),
+            suppressed: hidden,
+        }
+    }
+}
+
+/// A scope × segment's totals as published.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Totals {
+    /// `N`, unless hidden.
+    pub population: Option<u64>,
+    /// `K`, unless hidden (or `N` is).
+    pub members: Option<u64>,
+    /// `K / N` unrounded, hidden with `K`.
+    pub base_rate: Option<f64>,
+    /// How many of `N` and `K` are hidden.
+    pub hidden: u64,
+}
+
+/// Penetration and lift of `k` among `n`, with their Wilson intervals, rounded for output.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Rates {
+    /// `k / n`.
+    pub penetration: Option<f64>,
+    /// Wilson 95% interval of the penetration.
+    pub penetration_interval: Option<(f64, f64)>,
+    /// Penetration over the base rate `K / N`.
+    pub lift: Option<f64>,
+    /// The penetration interval over the base rate.
+    pub lift_interval: Option<(f64, f64)>,
+}
+
+impl Rates {
+    /// The rates of `k` members among `n` consumers, in a scope of `big_k` among `big_n`; none
+    /// where `hidden`.
+    fn new(k: u64, n: u64, big_k: u64, big_n: u64, hidden: bool) -> Self {
+        if hidden {
+            Rates::default()
+        } else {
+            Rates::of(k, n, big_k, big_n)
+        }
+    }
+
+    /// The rates of `k` members among `n` consumers, in a scope of `big_k` among `big_n`, for a
+    /// group the minimum count already allows (a micro-market).
+    pub fn of(k: u64, n: u64, big_k: u64, big_n: u64) -> Self {
+        let base = penetration(big_k, big_n).filter(|&b| b > 0.0);
+        let interval = wilson(k, n);
+        Rates {
+            penetration: stat(penetration(k, n)),
+            penetration_interval: interval.map(|(lo, hi)| (round6(lo), round6(hi))),
+            lift: stat(lift(k, n, big_k, big_n)),
+            lift_interval: interval
+                .zip(base)
+                .map(|((lo, hi), b)| (round6(lo / b), round6(hi / b))),
+        }
+    }
+}
+
+/// The figures of one cell × segment as published.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CellFigures {
+    /// `k_c`, unless hidden.
+    pub count: Option<u64>,
+    /// Penetration and lift (none when the count is hidden).
+    pub rates: Rates,
+    /// Gi* z-score.
+    pub gi: f64,
+    /// One-sided p-value of Gi*.
+    pub p_value: f64,
+    /// Benjamini–Hochberg q-value.
+    pub q_value: f64,
+    /// Hot at the run's FDR.
+    pub hot: bool,
+    /// The count is hidden.
+    pub suppressed: bool,
+}
+
+/// The figures of a group of cells as published.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GroupFigures {
+    /// Members reached, unless hidden.
+    pub members: Option<u64>,
+    /// Penetration and lift (none when hidden).
+    pub rates: Rates,
+    /// The members are hidden.
+    pub suppressed: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_below_k_are_hidden_and_zero_is_shown() {
+        let p = Privacy { min_count: 10 };
+        assert_eq!(
+            (p.count(0), p.count(9), p.count(10)),
+            (Some(0), None, Some(10))
+        );
+        assert!(!p.shows_cell(9) && p.shows_cell(10));
+        let t = p.totals(5, 2);
+        assert_eq!(
+            (t.population, t.members, t.base_rate, t.hidden),
+            (None, None, None, 2)
+        );
+        let t = p.totals(100, 20);
+        assert_eq!((t.members, t.base_rate), (Some(20), Some(0.2)));
+        let g = p.group(3, 100, 20, 100);
+        assert_eq!(
+            (g.members, g.rates, g.suppressed),
+            (None, Rates::default(), true)
+        );
+    }
+}
