@@ -341,12 +341,7 @@ fn micromarkets_geojson(
         if i > 0 {
             file.write_all(b",\n")?;
         }
-        let rates = Rates::of(
-            m.consumers,
-            m.population,
-            m.scope_members,
-            m.scope_population,
-        );
+        let rates = Rates::of(m.members, m.population, m.scope_members, m.scope_population);
         let (p, l) = (rates.penetration_interval, rates.lift_interval);
         let properties = serde_json::json!({
             "id": m.id,
@@ -357,7 +352,7 @@ fn micromarkets_geojson(
             "segment": segment_names[m.segment],
             "cells": m.cells.len(),
             "area_km2": round6(m.area_km2),
-            "consumers": m.consumers,
+            "members": m.members,
             "population": m.population,
             "penetration": rates.penetration,
             "penetration_low": p.map(|v| v.0),

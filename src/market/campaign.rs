@@ -135,7 +135,7 @@ pub fn campaigns(
                         .iter()
                         .map(|m| Candidate {
                             population: m.population,
-                            members: m.consumers,
+                            members: m.members,
                         })
                         .collect();
                     for i in greedy(&candidates, budget) {

@@ -23,7 +23,7 @@ pub struct MicroMarket {
     /// Its cells, sorted.
     pub cells: Vec<CellIndex>,
     /// Members reached, `Σ k_c`.
-    pub consumers: u64,
+    pub members: u64,
     /// Population reached, `Σ n_c`.
     pub population: u64,
     /// Members over the scope's consumers, for the lift.
@@ -45,13 +45,13 @@ pub struct MicroMarket {
 impl MicroMarket {
     /// Penetration `Σk / Σn`.
     pub fn penetration(&self) -> Option<f64> {
-        penetration(self.consumers, self.population)
+        penetration(self.members, self.population)
     }
 
     /// Lift over the scope's base rate.
     pub fn lift(&self) -> Option<f64> {
         lift(
-            self.consumers,
+            self.members,
             self.population,
             self.scope_members,
             self.scope_population,
@@ -134,11 +134,11 @@ pub fn micro_markets(
                         .expect("hot cells hold consumers")
                 })
                 .collect();
-            let consumers: u64 = positions
+            let members: u64 = positions
                 .iter()
                 .map(|&c| u64::from(counts.members_of(c, s)))
                 .sum();
-            if !privacy.shows_cell(consumers) {
+            if !privacy.shows_cell(members) {
                 continue;
             }
             let geometry = dissolve(&cells).unwrap_or_else(|_| MultiPolygon::new(Vec::new()));
@@ -147,7 +147,7 @@ pub fn micro_markets(
                 id: market_id(&counts.scope, &segment_names[s], cells[0]),
                 rank: 0,
                 segment: s,
-                consumers,
+                members,
                 population: positions
                     .iter()
                     .map(|&c| u64::from(counts.population[c]))
@@ -167,8 +167,8 @@ pub fn micro_markets(
         }
     }
     markets.sort_by(|a, b| {
-        b.consumers
-            .cmp(&a.consumers)
+        b.members
+            .cmp(&a.members)
             .then_with(|| b.lift().unwrap_or(0.0).total_cmp(&a.lift().unwrap_or(0.0)))
             .then_with(|| a.id.cmp(&b.id))
     });

@@ -422,7 +422,7 @@ fn micro_markets_carry_their_figures_and_obey_the_minimum_count() {
             .map(|m| &m["properties"]);
         let (members, population) = of_segment.fold((0, 0), |(k, n), m| {
             (
-                k + m["consumers"].as_u64().expect("k"),
+                k + m["members"].as_u64().expect("k"),
                 n + m["population"].as_u64().expect("n"),
             )
         });
@@ -447,7 +447,7 @@ fn micro_markets_carry_their_figures_and_obey_the_minimum_count() {
             .parse::<f64>()
             .expect("rate");
         let (k, n) = (
-            p["consumers"].as_f64().expect("k"),
+            p["members"].as_f64().expect("k"),
             p["population"].as_f64().expect("n"),
         );
         assert!((p["penetration"].as_f64().expect("p") - k / n).abs() < 1e-6);
@@ -462,7 +462,7 @@ fn micro_markets_carry_their_figures_and_obey_the_minimum_count() {
     // A minimum count above the smallest micro-market drops it and keeps the others.
     let smallest = markets
         .iter()
-        .map(|m| m["properties"]["consumers"].as_u64().expect("k"))
+        .map(|m| m["properties"]["members"].as_u64().expect("k"))
         .min()
         .expect("markets");
     let above = analyze(&(smallest + 1).to_string(), "k2");
@@ -470,7 +470,7 @@ fn micro_markets_carry_their_figures_and_obey_the_minimum_count() {
     assert!(kept.len() < markets.len());
     assert!(
         kept.iter()
-            .all(|m| m["properties"]["consumers"].as_u64() > Some(smallest))
+            .all(|m| m["properties"]["members"].as_u64() > Some(smallest))
     );
 }
 

@@ -157,7 +157,7 @@
     var fmt2 = function (x) { return x.toFixed(2); };
     return '<strong>micro-market #' + p.rank + '</strong> of ' + escapeHtml(p.segment) + figureRows([
       ['id', p.id, 'id'],
-      ['members', String(p.consumers), 'consumers'],
+      ['members', String(p.members), 'members'],
       ['population', String(p.population), 'population'],
       ['penetration (95%)', interval(p.penetration, p.penetration_low, p.penetration_high, percent), 'penetration'],
       ['lift (95%)', p.lift === null ? 'no base rate' : interval(p.lift, p.lift_low, p.lift_high, fmt2), 'lift'],
