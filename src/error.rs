@@ -17,9 +17,6 @@ pub enum Error {
     /// Writing outputs failed.
     #[error(transparent)]
     Export(#[from] crate::export::ExportError),
-    /// A launch plan is invalid.
-    #[error(transparent)]
-    Plan(#[from] crate::batch::PlanError),
     /// A parameter is out of range.
     #[error(transparent)]
     Parameter(#[from] crate::params::ParamError),
@@ -41,7 +38,7 @@ pub enum Error {
     },
     /// Too many consumer rows were rejected.
     #[error(
-        "{rejected} of {read} consumer rows rejected ({ratio:.4}), more than --max-reject-ratio {max:.4}; see rejects.csv"
+        "{rejected} of {read} consumer rows rejected ({ratio:.4}), more than the {max:.4} allowed; see rejects.csv"
     )]
     TooManyRejects {
         /// Rows read.
@@ -64,14 +61,5 @@ impl Error {
             ratio: rows.reject_ratio(),
             max,
         })
-    }
-
-    /// Whether this error comes from bad input (exit code 2) rather than a failure (exit code 1).
-    pub fn is_invalid_input(&self) -> bool {
-        match self {
-            Error::Ingest(e) => !matches!(e, crate::consumer::IngestError::Io { .. }),
-            Error::Export(_) => false,
-            _ => true,
-        }
     }
 }

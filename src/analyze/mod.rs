@@ -7,7 +7,9 @@ pub use scope::{ScopeAnalysis, ScopeFigures, analyze_scope};
 use crate::boundary::{Boundaries, BoundaryOptions, BoundaryText, Locator};
 use crate::consumer::{ColumnNames, IngestOptions, Ingested, Source, ingest};
 use crate::error::Error;
-use crate::export::{self, InputRecord, Manifest, Parameters, ScopeRecord, Suppressed, Tool, hex};
+use crate::export::{
+    self, InputRecord, Manifest, Parameters, RunStatus, ScopeRecord, Suppressed, Tool, hex,
+};
 use crate::params::AnalysisParams;
 use crate::segment::{self, SegmentsFile};
 use crate::stats;
@@ -219,7 +221,7 @@ fn manifest_of(
 ) -> Manifest {
     Manifest {
         tool: Tool::default(),
-        status: "ok".into(),
+        status: RunStatus::Ok,
         error: None,
         parameters: Parameters {
             resolution: u8::from(params.resolution),
@@ -268,7 +270,7 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
     std::fs::create_dir_all(out).map_err(export::io_error(out))?;
     if let Some(error) = Error::too_many_rejects(&manifest.rows, params.max_reject_ratio) {
         manifest.outputs.push(export::write_rejects(out, rejects)?);
-        manifest.status = "failed".into();
+        manifest.status = RunStatus::Failed;
         manifest.error = Some(error.to_string());
         export::write_manifest(out, &manifest)?;
         return Err(error);
@@ -498,7 +500,7 @@ pub fn catchment(
     });
     let manifest = export::CatchmentManifest {
         tool: Tool::default(),
-        status: "ok".into(),
+        status: RunStatus::Ok,
         mode,
         min_count: config.params.min_count,
         resolution: u8::from(config.params.resolution),

@@ -52,9 +52,21 @@ pub enum BoundaryError {
         /// What is wrong and how to fix it.
         problem: String,
     },
+    /// A feature has no name property.
+    #[error(
+        "{file}: feature {index} (unnamed): no '{property}' property to name it; add one, or choose another property as the name"
+    )]
+    MissingName {
+        /// File name.
+        file: String,
+        /// 0-based index in the collection.
+        index: usize,
+        /// The name property looked for.
+        property: String,
+    },
     /// Two features have the same identity.
     #[error(
-        "{file}: features {first} and {second} are both '{identity}'; give each an id property and pass it with --id-prop"
+        "{file}: features {first} and {second} are both '{identity}'; give each feature a distinct id property, or choose another property as the id"
     )]
     DuplicateIdentity {
         /// File name.
@@ -215,7 +227,7 @@ fn duplicate(file: &str, first: usize, second: usize, identity: String) -> Bound
 fn known_names(areas: &[Area]) -> String {
     let names: Vec<&str> = areas.iter().map(|a| a.name.as_str()).collect();
     if names.is_empty() {
-        "none (no --regions given)".into()
+        "none (no regions given)".into()
     } else {
         names.join(", ")
     }
@@ -307,10 +319,11 @@ fn read_features(
             problem,
         };
         let Some(name_text) = name.clone() else {
-            return Err(problem(format!(
-                "no '{}' property to name it; choose the name property with --name-prop",
-                options.name_prop
-            )));
+            return Err(BoundaryError::MissingName {
+                file: file.into(),
+                index,
+                property: options.name_prop.clone(),
+            });
         };
         let id = prop(&options.id_prop).or_else(|| {
             feature.id.as_ref().map(|id| match id {
@@ -553,7 +566,7 @@ mod tests {
         ]);
         let err = load(&regions, &cities).expect_err("duplicate").to_string();
         assert!(
-            err.contains("features 0 and 1") && err.contains("--id-prop"),
+            err.contains("features 0 and 1") && err.contains("distinct id property"),
             "{err}"
         );
     }

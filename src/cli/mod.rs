@@ -95,8 +95,47 @@ impl std::fmt::Display for Invalid {
 
 impl std::error::Error for Invalid {}
 
-/// Exit code for bad usage or invalid input.
-pub const EXIT_INVALID: u8 = 2;
+/// How a command ended: its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Everything ran (0).
+    Ok = 0,
+    /// Something failed while running: a write, a read, the threads (1).
+    Failure = 1,
+    /// Bad usage or invalid input; nothing was written (2).
+    InvalidInput = 2,
+    /// Some launches failed and the others completed (3).
+    PartialLaunch = 3,
+}
+
+impl ExitStatus {
+    /// The status of a command that stopped with `error`, decided here for every command.
+    fn of(error: &anyhow::Error) -> ExitStatus {
+        use micromarket::Error;
+        if error.downcast_ref::<Invalid>().is_some()
+            || error
+                .downcast_ref::<micromarket::batch::PlanError>()
+                .is_some()
+        {
+            return ExitStatus::InvalidInput;
+        }
+        match error.downcast_ref::<Error>() {
+            Some(
+                Error::Ingest(micromarket::consumer::IngestError::Io { .. })
+                | Error::Export(_)
+                | Error::Threads { .. },
+            )
+            | None => ExitStatus::Failure,
+            Some(_) => ExitStatus::InvalidInput,
+        }
+    }
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        ExitCode::from(status as u8)
+    }
+}
 
 /// Parses arguments, runs the command, and returns its exit code.
 pub fn main() -> ExitCode {
@@ -104,14 +143,14 @@ pub fn main() -> ExitCode {
     if let Some(threads) = cli.threads {
         if threads == 0 {
             eprintln!("error: --threads must be at least 1");
-            return ExitCode::from(EXIT_INVALID);
+            return ExitStatus::InvalidInput.into();
         }
         if let Err(e) = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build_global()
         {
             eprintln!("error: cannot start {threads} threads: {e}");
-            return ExitCode::FAILURE;
+            return ExitStatus::Failure.into();
         }
     }
     let global = Global {
@@ -127,14 +166,10 @@ pub fn main() -> ExitCode {
         Command::Synth(args) => commands::synth::run(&args, &global),
     };
     match outcome {
-        Ok(code) => ExitCode::from(code),
+        Ok(status) => status.into(),
         Err(error) => {
             eprintln!("error: {error:#}");
-            let invalid = error.downcast_ref::<Invalid>().is_some()
-                || error
-                    .downcast_ref::<micromarket::Error>()
-                    .is_some_and(micromarket::Error::is_invalid_input);
-            ExitCode::from(if invalid { EXIT_INVALID } else { 1 })
+            ExitStatus::of(&error).into()
         }
     }
 }

@@ -57,7 +57,7 @@ pub enum IngestError {
     },
     /// A required column was not found.
     #[error(
-        "{file} has no {role} column (tried {tried}); header is [{header}]; name it with --{flag}"
+        "{file} has no {role} column (tried {tried}); header is [{header}]; rename that column or name it in the column options"
     )]
     MissingColumn {
         /// File name.
@@ -68,8 +68,6 @@ pub enum IngestError {
         tried: String,
         /// The header found.
         header: String,
-        /// The CLI flag naming that column.
-        flag: &'static str,
     },
     /// Two header fields have the same name.
     #[error("{file} has two columns named '{name}' in its header")]
@@ -379,12 +377,12 @@ fn resolve_columns(
             });
         }
     }
-    let find = |given: &Option<String>, spellings: &[&str], role, flag| {
-        find_column(file, header, given.as_deref(), spellings, role, flag)
+    let find = |given: &Option<String>, spellings: &[&str], role| {
+        find_column(file, header, given.as_deref(), spellings, role)
     };
-    let id = find(&names.id, ID_SPELLINGS, "id", "id-col")?;
-    let lat = find(&names.lat, LAT_SPELLINGS, "latitude", "lat-col")?;
-    let lng = find(&names.lng, LNG_SPELLINGS, "longitude", "lon-col")?;
+    let id = find(&names.id, ID_SPELLINGS, "id")?;
+    let lat = find(&names.lat, LAT_SPELLINGS, "latitude")?;
+    let lng = find(&names.lng, LNG_SPELLINGS, "longitude")?;
     for name in forced.keys() {
         if !header.contains(name) {
             return Err(IngestError::UnknownSchemaColumn {
@@ -421,7 +419,6 @@ pub(super) fn find_column(
     given: Option<&str>,
     spellings: &[&str],
     role: &'static str,
-    flag: &'static str,
 ) -> Result<usize, IngestError> {
     let found = match given {
         Some(name) => header.iter().position(|h| h == name),
@@ -434,7 +431,6 @@ pub(super) fn find_column(
         role,
         tried: given.map_or_else(|| spellings.join(", "), str::to_string),
         header: header.join(", "),
-        flag,
     })
 }
 

@@ -184,21 +184,13 @@ fn resolve(
         detail,
     };
     let names = &options.columns;
-    let id = find_column(
-        file,
-        header,
-        names.id.as_deref(),
-        ID_SPELLINGS,
-        "id",
-        "id-col",
-    )?;
+    let id = find_column(file, header, names.id.as_deref(), ID_SPELLINGS, "id")?;
     let lat = find_column(
         file,
         header,
         names.lat.as_deref(),
         LAT_SPELLINGS,
         "latitude",
-        "lat-col",
     );
     let lng = find_column(
         file,
@@ -206,7 +198,6 @@ fn resolve(
         names.lng.as_deref(),
         LNG_SPELLINGS,
         "longitude",
-        "lon-col",
     );
     let position = match (lat, lng, geometry_column(metadata, header).map_err(&error)?) {
         (Ok(lat), Ok(lng), _) => Position::Columns { lat, lng },

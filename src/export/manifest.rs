@@ -23,6 +23,16 @@ impl Default for Tool {
     }
 }
 
+/// How a run (or one scope of it) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Complete: every output listed is written.
+    Ok,
+    /// Stopped; see the error.
+    Failed,
+}
+
 /// One input file.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct InputRecord {
@@ -109,7 +119,7 @@ pub struct ScopeRecord {
     /// Hot cells and micro-markets per segment, in segment order.
     pub segments: Vec<SegmentRecord>,
     /// ok or failed.
-    pub status: String,
+    pub status: RunStatus,
     /// Error when failed.
     pub error: Option<String>,
     /// Files written for the scope.
@@ -168,7 +178,7 @@ pub struct Manifest {
     /// Tool name and version.
     pub tool: Tool,
     /// ok, or failed with `error`.
-    pub status: String,
+    pub status: RunStatus,
     /// Why the run failed.
     pub error: Option<String>,
     /// Parameters.
@@ -195,7 +205,7 @@ pub struct CatchmentManifest {
     /// Tool name and version.
     pub tool: Tool,
     /// ok or failed.
-    pub status: String,
+    pub status: RunStatus,
     /// Radius or nearest, with its distance.
     pub mode: crate::catchment::CatchmentMode,
     /// Minimum count k.

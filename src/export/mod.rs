@@ -10,8 +10,8 @@ pub use atomic::{AtomicFile, Written, hex, remove_stale_temporaries};
 pub use catchment::write_catchments;
 pub use geometry::{cell_geometry, round6, write_multipolygon};
 pub use manifest::{
-    CatchmentManifest, InputRecord, Manifest, OutputRecord, Parameters, ScopeRecord, SegmentRecord,
-    Suppressed, Tool,
+    CatchmentManifest, InputRecord, Manifest, OutputRecord, Parameters, RunStatus, ScopeRecord,
+    SegmentRecord, Suppressed, Tool,
 };
 use map::{MapInputs, write_map};
 pub use map::{MapOptions, write_index, write_map_assets};
@@ -233,7 +233,7 @@ pub fn write_scope(
         study_area_cells: figures.study_area_cells,
         fdr_family_size: figures.study_area_cells,
         segments: figures.segments.clone(),
-        status: "ok".into(),
+        status: RunStatus::Ok,
         error: None,
         outputs,
         suppressed: figures.suppressed.clone(),

@@ -1,7 +1,7 @@
 //! `micromarket analyze`: one run over consumers, boundaries and segments.
 
-use super::inputs::{InputArgs, MapArgs, checked};
-use crate::cli::Global;
+use super::inputs::{InputArgs, MapArgs, checked, with_flag_hint};
+use crate::cli::{ExitStatus, Global};
 use anyhow::Result;
 use micromarket::GivenParams;
 use micromarket::export::Manifest;
@@ -60,7 +60,7 @@ enum Unit {
 }
 
 /// Runs the command.
-pub fn run(args: &Args, global: &Global) -> Result<u8> {
+pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
     let (mut config, note) = args.inputs.config(args.out.clone())?;
     config.params = checked(GivenParams {
         resolution: Some(args.resolution),
@@ -78,9 +78,11 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
     if let Some(note) = note {
         global.note(&note);
     }
-    let manifest = global.with_spinner(|hook| micromarket::analyze(&config, hook))?;
+    let manifest = global
+        .with_spinner(|hook| micromarket::analyze(&config, hook))
+        .map_err(with_flag_hint)?;
     report(&manifest, &args.out, global)?;
-    Ok(0)
+    Ok(ExitStatus::Ok)
 }
 
 fn report(manifest: &Manifest, out: &std::path::Path, global: &Global) -> Result<()> {

@@ -1,7 +1,7 @@
 //! `micromarket catchment`: consumers and segments around each store.
 
-use super::inputs::{InputArgs, checked, sample_stores};
-use crate::cli::{Global, Invalid};
+use super::inputs::{InputArgs, checked, sample_stores, with_flag_hint};
+use crate::cli::{ExitStatus, Global, Invalid};
 use anyhow::Result;
 use micromarket::GivenParams;
 use micromarket::catchment::CatchmentMode;
@@ -62,7 +62,7 @@ fn distance(value: Option<f64>, flag: &str) -> Result<Option<f64>> {
 }
 
 /// Runs the command.
-pub fn run(args: &Args, global: &Global) -> Result<u8> {
+pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
     let (mut config, note) = args.inputs.config(args.out.clone())?;
     let stores = match (&args.stores, &args.inputs.consumers) {
         (Some(path), _) if !path.is_file() => {
@@ -89,7 +89,8 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
         global.note(&note);
     }
     let manifest = global
-        .with_spinner(|hook| micromarket::analyze::catchment(&config, &stores, mode, hook))?;
+        .with_spinner(|hook| micromarket::analyze::catchment(&config, &stores, mode, hook))
+        .map_err(with_flag_hint)?;
     if global.json {
         println!("{}", serde_json::to_string_pretty(&manifest)?);
     } else if !global.quiet {
@@ -106,5 +107,5 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
             args.out.display()
         );
     }
-    Ok(0)
+    Ok(ExitStatus::Ok)
 }

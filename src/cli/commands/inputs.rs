@@ -59,6 +59,25 @@ pub fn checked(given: GivenParams) -> Result<AnalysisParams> {
     })
 }
 
+/// `error`, with the flag that fixes it where one does (the library's messages name no flag).
+pub fn with_flag_hint(error: micromarket::Error) -> anyhow::Error {
+    use micromarket::Error;
+    use micromarket::boundary::BoundaryError;
+    use micromarket::consumer::IngestError;
+    let flag = match &error {
+        Error::Ingest(IngestError::MissingColumn { role, .. }) => match *role {
+            "id" => "--id-col",
+            "latitude" => "--lat-col",
+            _ => "--lon-col",
+        },
+        Error::Boundary(BoundaryError::DuplicateIdentity { .. }) => "--id-prop",
+        Error::Boundary(BoundaryError::MissingName { .. }) => "--name-prop",
+        Error::TooManyRejects { .. } => "--max-reject-ratio",
+        _ => return error.into(),
+    };
+    Invalid(format!("{error} (use {flag})")).into()
+}
+
 fn read_text(path: &Path) -> Result<TextInput> {
     TextInput::read(path)
         .map_err(|e| Invalid(format!("cannot read {}: {e}", path.display())).into())

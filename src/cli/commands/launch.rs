@@ -1,7 +1,7 @@
 //! `micromarket launch`: every city of a launch plan, unattended, in parallel, resumable.
 
 use super::inputs::MapArgs;
-use crate::cli::{EXIT_INVALID, Global};
+use crate::cli::{ExitStatus, Global, Invalid};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use micromarket::batch::{Event, LaunchStatus, Plan, RunOptions, run_plan};
@@ -38,14 +38,8 @@ pub struct Args {
 }
 
 /// Runs the command.
-pub fn run(args: &Args, global: &Global) -> Result<u8> {
-    let plan = match Plan::load(&args.plan, args.out.clone()) {
-        Ok(plan) => plan,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(EXIT_INVALID);
-        }
-    };
+pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
+    let plan = Plan::load(&args.plan, args.out.clone())?;
     let total = plan.launches.len() as u64;
     let bar = (!global.quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new(total);
@@ -92,7 +86,12 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let manifest = result?;
+    let manifest = result.map_err(|e| match e {
+        micromarket::Error::TooManyRejects { .. } => {
+            Invalid(format!("{e} (max_reject_ratio in the plan's [defaults])")).into()
+        }
+        other => anyhow::Error::from(other),
+    })?;
     if global.json {
         println!("{}", serde_json::to_string_pretty(&manifest)?);
     } else if !global.quiet {
@@ -123,9 +122,9 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
         .filter(|r| r.status == LaunchStatus::Failed)
         .count();
     Ok(match failed {
-        0 => 0,
-        n if n == manifest.launches.len() => 1,
-        _ => 3,
+        0 => ExitStatus::Ok,
+        n if n == manifest.launches.len() => ExitStatus::Failure,
+        _ => ExitStatus::PartialLaunch,
     })
 }
 

@@ -1,6 +1,6 @@
 //! `micromarket synth`: a realistic synthetic dataset of any size.
 
-use crate::cli::Global;
+use crate::cli::{ExitStatus, Global};
 use anyhow::{Context, Result};
 use micromarket::export::AtomicFile;
 use micromarket::synth::{BASE_CITIES, Extent, MAX_CITIES, Place, SynthOptions, World};
@@ -136,7 +136,7 @@ fn read_places(path: &Path) -> Result<Vec<Place>> {
 }
 
 /// Runs the command.
-pub fn run(args: &Args, global: &Global) -> Result<u8> {
+pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
     let places = args.places.as_deref().map(read_places).transpose()?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
@@ -170,7 +170,7 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
                 "{}",
                 serde_json::json!({"out": args.out.display().to_string(), "consumers": args.consumers, "seed": args.seed, "places": places.len()})
             );
-            return Ok(0);
+            return Ok(ExitStatus::Ok);
         }
         global.note(&format!(
             "wrote {} consumers (seed {}) around {} places and segments to {}/",
@@ -179,7 +179,7 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
             places.len(),
             args.out.display()
         ));
-        return Ok(0);
+        return Ok(ExitStatus::Ok);
     }
     write_file(&args.out.join("regions.geojson"), |f| {
         f.write_all(world.regions_geojson().as_bytes())
@@ -206,5 +206,5 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
             args.out.display()
         ));
     }
-    Ok(0)
+    Ok(ExitStatus::Ok)
 }

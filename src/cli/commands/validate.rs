@@ -1,7 +1,7 @@
 //! `micromarket validate`: check every input and report every problem; write nothing.
 
 use super::inputs::InputArgs;
-use crate::cli::{EXIT_INVALID, Global};
+use crate::cli::{ExitStatus, Global};
 use anyhow::Result;
 use micromarket::boundary::Boundaries;
 use micromarket::consumer::{IngestOptions, ingest};
@@ -21,7 +21,7 @@ pub struct Args {
 }
 
 /// Runs the command.
-pub fn run(args: &Args, global: &Global) -> Result<u8> {
+pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
     let (config, note) = args.inputs.config("unused".into())?;
     if let Some(note) = note {
         global.note(&note);
@@ -116,5 +116,9 @@ pub fn run(args: &Args, global: &Global) -> Result<u8> {
             );
         }
     }
-    Ok(if problems.is_empty() { 0 } else { EXIT_INVALID })
+    Ok(if problems.is_empty() {
+        ExitStatus::Ok
+    } else {
+        ExitStatus::InvalidInput
+    })
 }
