@@ -1,7 +1,9 @@
 //! One analysis run, from inputs to outputs: the data flow of DESIGN.md as one function.
 
+mod check;
 mod scope;
 
+pub use check::{InputCheck, check_inputs};
 pub use scope::{ScopeAnalysis, ScopeFigures, analyze_scope};
 
 use crate::boundary::{Boundaries, BoundaryOptions, BoundaryText, Locator};
@@ -117,27 +119,19 @@ fn text_record(role: &str, input: &TextInput) -> InputRecord {
     }
 }
 
-fn consumers_record(source: &Source) -> std::io::Result<InputRecord> {
+/// The record of a consumers or stores input: its size and SHA-256.
+pub(crate) fn input_record(role: &str, source: &Source) -> Result<InputRecord, Error> {
     let (bytes, sha256) = match source {
         Source::Path(path) => {
-            let mut file = std::fs::File::open(path)?;
-            let mut hasher = Sha256::new();
-            let mut buf = vec![0u8; 1 << 20];
-            let mut bytes = 0u64;
-            loop {
-                let n = std::io::Read::read(&mut file, &mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-                bytes += n as u64;
-            }
-            (bytes, hex(&hasher.finalize()))
+            export::sha256_file(path).map_err(|source| crate::consumer::IngestError::Io {
+                file: path.display().to_string(),
+                source,
+            })?
         }
         Source::Bytes { data, .. } => (data.len() as u64, hex(&Sha256::digest(data))),
     };
     Ok(InputRecord {
-        role: "consumers".into(),
+        role: role.into(),
         path: source.name(),
         bytes,
         sha256,
@@ -175,13 +169,9 @@ pub fn prepare(
     };
     let (ingested, record) = rayon::join(
         || ingest(&config.consumers, &options),
-        || consumers_record(&config.consumers),
+        || input_record("consumers", &config.consumers),
     );
-    let ingested = ingested?;
-    let record = record.map_err(|source| crate::consumer::IngestError::Io {
-        file: config.consumers.name(),
-        source,
-    })?;
+    let (ingested, record) = (ingested?, record?);
     timings.insert("ingest".into(), elapsed_ms(started));
 
     hook("segments");
@@ -208,7 +198,7 @@ pub fn prepare(
     })
 }
 
-fn elapsed_ms(since: Instant) -> u64 {
+pub(crate) fn elapsed_ms(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64
 }
 
@@ -389,129 +379,4 @@ fn analyze_and_write_scopes(
         timings.insert(stage.into(), micros.into_inner() / 1000);
     }
     Ok(scopes)
-}
-
-/// Runs a store-catchment analysis: consumers within a radius of, or nearest to, each store of
-/// `stores` (a CSV of `id,name,lat,lon`; bad rows are rejected as for consumers), with their
-/// segment figures against each store's scope, written under `config.out`.
-///
-/// # Errors
-///
-/// [`Error`] for invalid inputs (including a stores file with no valid store), too many rejected
-/// consumer rows, or a write failure.
-pub fn catchment(
-    config: &AnalyzeConfig,
-    stores: &Source,
-    mode: crate::catchment::CatchmentMode,
-    hook: StageHook<'_>,
-) -> Result<export::CatchmentManifest, Error> {
-    let run_started = Instant::now();
-    let mut timings = BTreeMap::new();
-    let prepared = prepare(config, &mut timings, hook)?;
-    hook("stores");
-    let store_options = IngestOptions {
-        keep_ids: true,
-        ..IngestOptions::default()
-    };
-    let store_rows = ingest(stores, &store_options)?;
-    if store_rows.table.is_empty() {
-        return Err(Error::NoStores {
-            file: stores.name(),
-            rejected: store_rows.rows.rejected,
-        });
-    }
-    let names: Vec<String> = match store_rows.table.attribute("name").map(|a| &a.column) {
-        Some(crate::consumer::Column::Categorical { codes, dictionary }) => codes
-            .iter()
-            .zip(&store_rows.table.ids)
-            .map(|(&c, id)| {
-                dictionary
-                    .get(c as usize)
-                    .cloned()
-                    .unwrap_or_else(|| id.clone())
-            })
-            .collect(),
-        _ => store_rows.table.ids.clone(),
-    };
-    let store_set = crate::catchment::Stores {
-        ids: store_rows.table.ids.clone(),
-        names,
-        lat: store_rows.table.lat.clone(),
-        lng: store_rows.table.lng.clone(),
-    };
-    if let Some(error) =
-        Error::too_many_rejects(&prepared.ingested.rows, config.params.max_reject_ratio)
-    {
-        return Err(error);
-    }
-    hook("locate and index");
-    let started = Instant::now();
-    let table = &prepared.ingested.table;
-    let locator = Locator::new(&prepared.boundaries, config.params.resolution);
-    let located = locator.locate(&table.lat, &table.lng);
-    let scopes = stats::aggregate(&prepared.boundaries, &located, &prepared.segments);
-    let index = crate::index::ConsumerIndex::new(&table.lat, &table.lng);
-    timings.insert("locate_and_index".into(), elapsed_ms(started));
-    hook("catchments");
-    let started = Instant::now();
-    let result = crate::catchment::catchments(
-        &index,
-        &located,
-        &prepared.segments,
-        &store_set,
-        &locator,
-        &scopes,
-        mode,
-    );
-    timings.insert("catchments".into(), elapsed_ms(started));
-    hook("export");
-    let started = Instant::now();
-    let segment_names: Vec<String> = prepared.segments.iter().map(|s| s.name.clone()).collect();
-    let privacy = config.params.privacy();
-    let with_overlap = matches!(mode, crate::catchment::CatchmentMode::Radius { .. });
-    let mut outputs = export::write_catchments(
-        &config.out,
-        &store_set,
-        &result,
-        &scopes,
-        &segment_names,
-        privacy,
-        with_overlap,
-    )?;
-    outputs.push(export::write_rejects(
-        &config.out,
-        &prepared.ingested.rejects,
-    )?);
-    outputs.push(export::write_rejects_as(
-        &config.out,
-        "store_rejects.csv",
-        "store_rejects",
-        &store_rows.rejects,
-    )?);
-    timings.insert("export".into(), elapsed_ms(started));
-    timings.insert("total".into(), elapsed_ms(run_started));
-    let mut inputs = prepared.inputs;
-    inputs.push(InputRecord {
-        role: "stores".into(),
-        ..consumers_record(stores).map_err(|source| crate::consumer::IngestError::Io {
-            file: stores.name(),
-            source,
-        })?
-    });
-    let manifest = export::CatchmentManifest {
-        tool: Tool::default(),
-        status: RunStatus::Ok,
-        mode,
-        min_count: config.params.min_count,
-        resolution: u8::from(config.params.resolution),
-        inputs,
-        rows: prepared.ingested.rows.clone(),
-        store_rows: store_rows.rows,
-        assigned: result.assigned,
-        outputs,
-        warnings: prepared.warnings,
-        timings_ms: timings,
-    };
-    export::write_manifest(&config.out, &manifest)?;
-    Ok(manifest)
 }

@@ -1,10 +1,11 @@
 //! Launch plans: the TOML file, its validation, and the launches it expands to.
 
+use crate::TextInput;
 use crate::boundary::{Boundaries, BoundaryOptions};
+use crate::export::{hex, sha256_file};
 use crate::market::BudgetUnit;
 use crate::params::{AnalysisParams, GivenParams};
 use crate::segment::SegmentsFile;
-use crate::{TextInput, export::hex};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -165,10 +166,6 @@ fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> String {
     }
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<String> {
-    Ok(hex(&Sha256::digest(std::fs::read(path)?)))
-}
-
 impl Plan {
     /// Reads and validates a plan: inputs exist, boundaries and segments files are valid, every
     /// launch names a known city or region, values are in range, no city is launched twice.
@@ -264,7 +261,12 @@ impl Plan {
             .into_iter()
             .flatten()
             {
-                h.update(sha256_file(&p).unwrap_or_default().as_bytes());
+                h.update(
+                    sha256_file(&p)
+                        .map(|(_, sha)| sha)
+                        .unwrap_or_default()
+                        .as_bytes(),
+                );
             }
             hex(&h.finalize())
         };

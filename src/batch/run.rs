@@ -6,12 +6,11 @@ use crate::analyze::analyze_scope;
 use crate::boundary::{Locator, NO_AREA};
 use crate::consumer::{IngestOptions, Source, ingest};
 use crate::error::Error;
-use crate::export::{self, OutputRecord, Tool, hex};
+use crate::export::{self, OutputRecord, Tool, sha256_file};
 use crate::index;
 use crate::segment::{self, Segment, SegmentsFile};
 use crate::stats::{self, ScopeKind};
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
@@ -99,10 +98,6 @@ const PARTIAL: &str = ".partial";
 /// Resolution of the shared locate pass; launches at it reuse its cells.
 const LOCATE_RESOLUTION: h3o::Resolution = h3o::Resolution::Eight;
 
-fn sha256_file(path: &Path) -> Option<String> {
-    std::fs::read(path).ok().map(|b| hex(&Sha256::digest(b)))
-}
-
 /// Records of the previous run whose outputs are intact and whose parameters and map options are
 /// the same.
 fn reusable(
@@ -130,7 +125,7 @@ fn reusable(
         .filter(|r| {
             r.outputs
                 .iter()
-                .all(|o| sha256_file(&out.join(&o.path)).as_deref() == Some(o.sha256.as_str()))
+                .all(|o| sha256_file(&out.join(&o.path)).is_ok_and(|(_, sha)| sha == o.sha256))
         })
         .map(|r| (r.id.clone(), r))
         .collect()

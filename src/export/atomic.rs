@@ -67,13 +67,18 @@ impl AtomicFile {
     }
 }
 
-/// Removes the temporary files (`.NAME.tmp-PID`) that a killed run left in `folder` (this
-/// process's own are kept; two runs writing one folder at once are not supported).
+/// Removes the temporary files (`.NAME.tmp-PID`) that a killed run left in `folder` and the
+/// folders below it (this process's own are kept; two runs writing one folder at once are not
+/// supported).
 pub fn remove_stale_temporaries(folder: &Path) {
     let Ok(entries) = std::fs::read_dir(folder) else {
         return;
     };
     for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_stale_temporaries(&entry.path());
+            continue;
+        }
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(pid) = name
             .strip_prefix('.')
@@ -124,6 +129,26 @@ impl Drop for AtomicFile {
     }
 }
 
+/// Size and SHA-256 (lowercase hex) of a file, read in blocks of 1 MiB.
+///
+/// # Errors
+///
+/// The I/O error of opening or reading it.
+pub fn sha256_file(path: &Path) -> io::Result<(u64, String)> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut block = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = io::Read::read(&mut file, &mut block)?;
+        if n == 0 {
+            return Ok((bytes, hex(&hasher.finalize())));
+        }
+        hasher.update(&block[..n]);
+        bytes += n as u64;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,12 +184,16 @@ mod tests {
         ] {
             std::fs::write(dir.path().join(name), b"x").expect("write");
         }
+        let assets = dir.path().join("assets");
+        std::fs::create_dir(&assets).expect("folder");
+        std::fs::write(assets.join(".leaflet.js.tmp-1"), b"x").expect("write");
         remove_stale_temporaries(dir.path());
+        assert_eq!(std::fs::read_dir(&assets).expect("read").count(), 0);
         let mut left: Vec<String> = std::fs::read_dir(dir.path())
             .expect("read")
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect();
         left.sort();
-        assert_eq!(left, [".hidden", mine.as_str(), "manifest.json"]);
+        assert_eq!(left, [".hidden", mine.as_str(), "assets", "manifest.json"]);
     }
 }

@@ -1,13 +1,11 @@
 //! Outputs: streamed RFC 7946 GeoJSON, CSV files and the manifest, each written atomically.
 
 mod atomic;
-mod catchment;
 mod geometry;
 mod manifest;
 mod map;
 
-pub use atomic::{AtomicFile, Written, hex, remove_stale_temporaries};
-pub use catchment::write_catchments;
+pub use atomic::{AtomicFile, Written, hex, remove_stale_temporaries, sha256_file};
 pub use geometry::{cell_geometry, round6, write_multipolygon};
 pub use manifest::{
     CatchmentManifest, InputRecord, Manifest, OutputRecord, Parameters, RunStatus, ScopeRecord,

@@ -1,11 +1,11 @@
 //! Catchment outputs: `catchments.geojson`, `stores.geojson`, `catchments.csv`, `overlap.csv`.
 
-use super::{
+use super::{Catchment, Catchments, Stores};
+use crate::disclosure::Privacy;
+use crate::export::{
     AtomicFile, ExportError, OutputRecord, Written, io_error, json_text, opt_text, round6, stat,
     write_csv, write_multipolygon,
 };
-use crate::catchment::{Catchment, Catchments, Stores};
-use crate::disclosure::Privacy;
 use crate::stats::{ScopeCounts, lift, penetration};
 use serde_json::{Map, Value, json};
 use std::io::{self, Write};

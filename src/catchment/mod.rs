@@ -1,6 +1,11 @@
 //! Store catchments: the consumers within a radius of each store, or nearest to it, with their
 //! segment figures against the store's scope (its city, else its region, else all).
 
+mod export;
+mod run;
+
+pub use run::run_catchments;
+
 use crate::boundary::{Located, Locator, NO_AREA};
 use crate::index::ConsumerIndex;
 use crate::segment::Segment;

@@ -1,0 +1,130 @@
+//! A catchment run: consumers and stores read, consumers located and indexed, each store's
+//! catchment counted, the outputs written.
+
+use super::{CatchmentMode, Stores, catchments};
+use crate::analyze::{AnalyzeConfig, StageHook, elapsed_ms, input_record, prepare};
+use crate::boundary::Locator;
+use crate::consumer::{Column, IngestOptions, Ingested, Source, ingest};
+use crate::error::Error;
+use crate::export::{self, CatchmentManifest, RunStatus, Tool};
+use crate::index::ConsumerIndex;
+use crate::stats;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// Reads a stores CSV (`id,name,lat,lon`; bad rows are rejected as for consumers): the stores,
+/// named by their `name` column (else their id), and the rows as read.
+fn read_stores(source: &Source) -> Result<(Stores, Ingested), Error> {
+    let options = IngestOptions {
+        keep_ids: true,
+        ..IngestOptions::default()
+    };
+    let rows = ingest(source, &options)?;
+    if rows.table.is_empty() {
+        return Err(Error::NoStores {
+            file: source.name(),
+            rejected: rows.rows.rejected,
+        });
+    }
+    let table = &rows.table;
+    let names = match table.attribute("name").map(|a| &a.column) {
+        Some(Column::Categorical { codes, dictionary }) => codes
+            .iter()
+            .zip(&table.ids)
+            .map(|(&c, id)| dictionary.get(c as usize).unwrap_or(id).clone())
+            .collect(),
+        _ => table.ids.clone(),
+    };
+    let stores = Stores {
+        ids: table.ids.clone(),
+        names,
+        lat: table.lat.clone(),
+        lng: table.lng.clone(),
+    };
+    Ok((stores, rows))
+}
+
+/// Runs a store-catchment analysis: consumers within a radius of, or nearest to, each store of
+/// `stores`, with their segment figures against each store's scope, written under `config.out`.
+///
+/// # Errors
+///
+/// [`Error`] for invalid inputs (including a stores file with no valid store), too many rejected
+/// consumer rows, or a write failure.
+pub fn run_catchments(
+    config: &AnalyzeConfig,
+    stores: &Source,
+    mode: CatchmentMode,
+    hook: StageHook<'_>,
+) -> Result<CatchmentManifest, Error> {
+    let run_started = Instant::now();
+    let mut timings = BTreeMap::new();
+    let prepared = prepare(config, &mut timings, hook)?;
+    hook("stores");
+    let (store_set, store_rows) = read_stores(stores)?;
+    if let Some(error) =
+        Error::too_many_rejects(&prepared.ingested.rows, config.params.max_reject_ratio)
+    {
+        return Err(error);
+    }
+    hook("locate and index");
+    let started = Instant::now();
+    let table = &prepared.ingested.table;
+    let locator = Locator::new(&prepared.boundaries, config.params.resolution);
+    let located = locator.locate(&table.lat, &table.lng);
+    let scopes = stats::aggregate(&prepared.boundaries, &located, &prepared.segments);
+    let index = ConsumerIndex::new(&table.lat, &table.lng);
+    timings.insert("locate_and_index".into(), elapsed_ms(started));
+    hook("catchments");
+    let started = Instant::now();
+    let result = catchments(
+        &index,
+        &located,
+        &prepared.segments,
+        &store_set,
+        &locator,
+        &scopes,
+        mode,
+    );
+    timings.insert("catchments".into(), elapsed_ms(started));
+    hook("export");
+    let started = Instant::now();
+    let segment_names: Vec<String> = prepared.segments.iter().map(|s| s.name.clone()).collect();
+    let out = &config.out;
+    let mut outputs = super::export::write_catchments(
+        out,
+        &store_set,
+        &result,
+        &scopes,
+        &segment_names,
+        config.params.privacy(),
+        matches!(mode, CatchmentMode::Radius { .. }),
+    )?;
+    outputs.push(export::write_rejects(out, &prepared.ingested.rejects)?);
+    outputs.push(export::write_rejects_as(
+        out,
+        "store_rejects.csv",
+        "store_rejects",
+        &store_rows.rejects,
+    )?);
+    timings.insert("export".into(), elapsed_ms(started));
+    timings.insert("total".into(), elapsed_ms(run_started));
+    let mut inputs = prepared.inputs;
+    inputs.push(input_record("stores", stores)?);
+    let manifest = CatchmentManifest {
+        tool: Tool::default(),
+        status: RunStatus::Ok,
+        mode,
+        min_count: config.params.min_count,
+        resolution: u8::from(config.params.resolution),
+        inputs,
+        rows: prepared.ingested.rows,
+        store_rows: store_rows.rows,
+        assigned: result.assigned,
+        outputs,
+        warnings: prepared.warnings,
+        timings_ms: timings,
+    };
+    export::write_manifest(out, &manifest)?;
+    Ok(manifest)
+}
