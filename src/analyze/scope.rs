@@ -35,8 +35,8 @@ pub struct ScopeAnalysis<'a> {
 pub struct ScopeFigures {
     /// The scope.
     pub scope: Scope,
-    /// Consumers located in it.
-    pub consumers: u64,
+    /// Consumers located in it, unless the minimum count hides them.
+    pub consumers: Option<u64>,
     /// Cells holding its consumers.
     pub cells: u64,
     /// Cells of its hot-spot study area.
@@ -97,7 +97,7 @@ pub fn analyze_scope<'a>(
         .collect();
     let figures = ScopeFigures {
         scope: counts.scope.clone(),
-        consumers: big_n,
+        consumers: privacy.count(big_n),
         cells: counts.cells.len() as u64,
         study_area_cells: hot_spots.study_area_cells as u64,
         totals,

@@ -45,8 +45,8 @@ pub struct LaunchRecord {
     pub duration_ms: u64,
     /// Parameters it ran with.
     pub parameters: LaunchParameters,
-    /// Consumers in the city.
-    pub consumers: u64,
+    /// Consumers in the city (null when fewer than the minimum count).
+    pub consumers: Option<u64>,
     /// Micro-markets exported, over all segments.
     pub micromarkets: u64,
     /// Campaign members reached, over all segments (with a budget).
@@ -306,7 +306,7 @@ struct Shared<'a> {
 
 #[derive(Default)]
 struct Figures {
-    consumers: u64,
+    consumers: Option<u64>,
     micromarkets: u64,
     campaign_members: Option<u64>,
     outputs: Vec<OutputRecord>,
@@ -390,7 +390,7 @@ fn run_launch(
             .sum()
     });
     Ok(Figures {
-        consumers: counts.total_population(),
+        consumers: record.consumers,
         micromarkets: record.segments.iter().map(|s| s.micromarkets).sum(),
         campaign_members,
         outputs: record.outputs,

@@ -107,8 +107,8 @@ pub struct ScopeRecord {
     pub region: String,
     /// City name, empty unless a city.
     pub city: String,
-    /// Consumers located in the scope.
-    pub consumers: u64,
+    /// Consumers located in the scope (null when fewer than the minimum count).
+    pub consumers: Option<u64>,
     /// Cells holding its consumers (before the minimum count).
     pub cells: u64,
     /// Cells of the hot-spot study area: the scope's occupied cells plus the cells within the Gi*

@@ -129,7 +129,7 @@ fn report(manifest: &Manifest, out: &std::path::Path, global: &Global) -> Result
             "{:<8} {:<28} {:>10} {:>8}",
             s.kind.as_str(),
             name,
-            s.consumers,
+            s.consumers.map(|n| n.to_string()).unwrap_or_default(),
             s.cells
         );
     }

@@ -103,7 +103,7 @@ pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
             println!(
                 "{:<32} {:>10} {:>13} {:>17} {}",
                 r.id,
-                r.consumers,
+                r.consumers.map(|n| n.to_string()).unwrap_or_default(),
                 r.micromarkets,
                 r.campaign_members
                     .map(|m| m.to_string())
