@@ -206,6 +206,7 @@ pub fn write_scope(
         let inputs = MapInputs {
             counts: analysis.counts,
             hot_spots: &analysis.hot_spots,
+            figures: &analysis.figures,
             areas: &areas,
             segment_names: analysis.segment_names,
             privacy: analysis.params.privacy(),

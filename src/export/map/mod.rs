@@ -16,7 +16,7 @@ use super::{AtomicFile, ExportError, OutputRecord, io_error, opt_text};
 use crate::analyze::ScopeFigures;
 use crate::boundary::Area;
 use crate::disclosure::Privacy;
-use crate::stats::{HotSpots, ScopeCounts, penetration};
+use crate::stats::{HotSpots, ScopeCounts};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
@@ -175,6 +175,8 @@ pub(crate) struct MapInputs<'a> {
     pub counts: &'a ScopeCounts,
     /// Its Gi* figures.
     pub hot_spots: &'a HotSpots,
+    /// Its published figures (`N`, and per segment `K` and the base rate).
+    pub figures: &'a ScopeFigures,
     /// The scope's boundaries (see [`crate::stats::scope_areas`]).
     pub areas: &'a [&'a Area],
     /// Segment names, in segment order.
@@ -332,7 +334,6 @@ fn map_page(
     let shown: Vec<usize> = (0..counts.cells.len())
         .filter(|&c| privacy.shows_cell(u64::from(counts.population[c])))
         .collect();
-    let big_n = counts.total_population();
     let segments = inputs
         .segment_names
         .iter()
@@ -345,7 +346,7 @@ fn map_page(
             name: &scope.name,
             region: &scope.region,
             city: &scope.city,
-            population: (!privacy.hides_count(big_n)).then_some(big_n),
+            population: inputs.figures.consumers,
         },
         min_count: privacy.min_count,
         fdr: inputs.fdr,
@@ -388,12 +389,12 @@ fn page_segment<'a>(
     let counts = inputs.counts;
     let privacy = inputs.privacy;
     let figures = &inputs.hot_spots.segments[s];
-    let big_k = counts.total_members(s);
+    let totals = &inputs.figures.totals[s];
     let count: Vec<i64> = shown
         .iter()
         .map(|&c| {
             let k = u64::from(counts.members_of(c, s));
-            if privacy.hides_count(k) { -1 } else { k as i64 }
+            privacy.count(k).map_or(-1, |k| k as i64)
         })
         .collect();
     let gi: Vec<i64> = shown
@@ -408,8 +409,8 @@ fn page_segment<'a>(
         .collect();
     PageSegment {
         name,
-        members: (!privacy.hides_count(big_k)).then_some(big_k),
-        base_rate: penetration(big_k, counts.total_population()).filter(|&b| b > 0.0),
+        members: totals.members,
+        base_rate: totals.base_rate.filter(|&b| b > 0.0),
         count: pack(&count),
         gi: pack(&gi),
         hot: pack(&hot),
@@ -585,12 +586,23 @@ mod tests {
             bbox: square.bounding_rect().expect("bbox"),
             geometry: square,
         };
+        let privacy = Privacy { min_count: 10 };
+        let figures = ScopeFigures {
+            scope: counts.scope.clone(),
+            consumers: privacy.count(counts.total_population()),
+            cells: 3,
+            study_area_cells: 3,
+            totals: vec![privacy.totals(counts.total_population(), counts.total_members(0))],
+            segments: Vec::new(),
+            suppressed: privacy.tally(&counts),
+        };
         let inputs = MapInputs {
             counts: &counts,
             hot_spots: &hot_spots,
+            figures: &figures,
             areas: &[&area],
             segment_names: &["cyclists".to_string()],
-            privacy: Privacy { min_count: 10 },
+            privacy,
             fdr: 0.05,
         };
         let options = MapOptions {
