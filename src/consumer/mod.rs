@@ -1,97 +1,48 @@
-//! The consumer table: columnar storage of accepted consumers and their attributes, and its ingest.
+//! Consumers: the columnar table of accepted consumers and its ingest from CSV (plain or gzip)
+//! and Parquet.
+//!
+//! The readers ([`csv`](self) and Parquet) share the field parsing (`fields`) and the chunk,
+//! duplicate and merge stage (`merge`), and depend on neither each other nor this module.
 
-mod ingest;
+mod csv;
+mod fields;
+mod input;
+mod merge;
 mod parquet;
 mod rejects;
+mod table;
 
-pub use ingest::{ColumnNames, IngestError, IngestOptions, Ingested, Source, ingest};
+pub use input::{ColumnNames, IngestError, IngestOptions, Ingested, Source};
 pub use rejects::{Reject, RejectReason, RowCounts};
+pub use table::{Attribute, AttributeKind, Column, ConsumerTable, MISSING};
 
-use std::collections::BTreeMap;
-
-/// Code of a missing categorical value; it never equals any dictionary entry.
-pub const MISSING: u32 = u32::MAX;
-
-/// Whether an attribute holds text categories or numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AttributeKind {
-    /// Text, dictionary-encoded.
-    Categorical,
-    /// Numbers (`f64`).
-    Numeric,
-}
-
-/// The values of one attribute, one per accepted consumer.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Column {
-    /// A `u32` code per row into `dictionary`; [`MISSING`] for a missing value.
-    Categorical {
-        /// Code per row.
-        codes: Vec<u32>,
-        /// Distinct values, in order of first appearance.
-        dictionary: Vec<String>,
-    },
-    /// A number per row; `NaN` for a missing value.
-    Numeric(Vec<f64>),
-}
-
-impl Column {
-    /// The kind of this column.
-    pub fn kind(&self) -> AttributeKind {
-        match self {
-            Column::Categorical { .. } => AttributeKind::Categorical,
-            Column::Numeric(_) => AttributeKind::Numeric,
-        }
-    }
-}
-
-/// A named attribute column.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Attribute {
-    /// Column name as in the header.
-    pub name: String,
-    /// Values.
-    pub column: Column,
-}
-
-/// Accepted consumers, stored column by column; row `i` of every column is the same consumer.
+/// Reads consumers from `source`.
 ///
-/// Consumer ids are checked for uniqueness at ingest and then dropped (no export ever holds
-/// them), unless [`IngestOptions::keep_ids`] asks for them, as for a stores file.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ConsumerTable {
-    /// Latitude in degrees, per row.
-    pub lat: Vec<f64>,
-    /// Longitude in degrees, per row.
-    pub lng: Vec<f64>,
-    /// Attribute columns, in header order.
-    pub attributes: Vec<Attribute>,
-    /// Ids per row, only when the ingest kept them (empty otherwise).
-    pub ids: Vec<String>,
-}
-
-impl ConsumerTable {
-    /// Number of consumers.
-    pub fn len(&self) -> usize {
-        self.lat.len()
+/// # Errors
+///
+/// [`IngestError`] when the file cannot be read or its header lacks a required column. Bad rows
+/// are not errors: they are returned as rejects.
+pub fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingested, IngestError> {
+    if source.is_parquet().map_err(|e| IngestError::Io {
+        file: source.name(),
+        source: e,
+    })? {
+        // The parquet crate can panic on a corrupt file instead of returning an error; such a
+        // file is bad input like any other.
+        return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            parquet::ingest(source, options)
+        }))
+        .unwrap_or_else(|panic| {
+            let reason = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown failure");
+            Err(IngestError::Parquet {
+                file: source.name(),
+                detail: format!("the file is corrupt (the Parquet reader failed: {reason})"),
+            })
+        });
     }
-
-    /// Whether the table holds no consumer.
-    pub fn is_empty(&self) -> bool {
-        self.lat.is_empty()
-    }
-
-    /// The attribute called `name`.
-    pub fn attribute(&self, name: &str) -> Option<&Attribute> {
-        self.attributes.iter().find(|a| a.name == name)
-    }
-
-    /// Attribute names with their kinds, for error messages and reports.
-    pub fn schema(&self) -> BTreeMap<String, AttributeKind> {
-        self.attributes
-            .iter()
-            .map(|a| (a.name.clone(), a.column.kind()))
-            .collect()
-    }
+    csv::ingest(source, options)
 }

@@ -14,12 +14,17 @@
 //! unless the segments file declares them: a declared numeric text column has its values parsed,
 //! and a bad one rejects the row.
 
-use super::ingest::{
-    ChunkOut, FingerprintSet, ID_SHARDS, ID_SPELLINGS, IngestError, IngestOptions, Ingested,
-    LAT_SPELLINGS, LNG_SPELLINGS, LocalColumn, Merged, NumberField, Plan, SMALL_DICTIONARY, Source,
-    coordinate, find_column, find_duplicates, fingerprint, in_range, parse_number, shard_of,
+use super::fields::{
+    ID_SPELLINGS, LAT_SPELLINGS, LNG_SPELLINGS, NumberField, coordinate, find_column, in_range,
+    parse_number,
 };
-use super::{AttributeKind, MISSING, Reject, RejectReason};
+use super::input::{IngestError, IngestOptions, Ingested, Source};
+use super::merge::{
+    ChunkOut, FingerprintSet, ID_SHARDS, LocalColumn, Merged, Plan, PlannedAttribute, RowOrigin,
+    SMALL_DICTIONARY, find_duplicates, fingerprint, shard_of,
+};
+use super::rejects::{Reject, RejectReason};
+use super::table::{AttributeKind, MISSING};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
@@ -83,7 +88,7 @@ pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingeste
     // Categorical text is read as Arrow dictionaries: Parquet stores it dictionary-encoded, so
     // each distinct value is looked up once per page instead of once per row.
     let mut fields: Vec<arrow_schema::FieldRef> = schema.fields().iter().cloned().collect();
-    for &(i, kind, _) in &plan.attrs {
+    for &PlannedAttribute { field: i, kind, .. } in &plan.attrs {
         if kind == AttributeKind::Categorical && fields[i].data_type() == &DataType::Utf8 {
             let keyed = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
             fields[i] = Arc::new(fields[i].as_ref().clone().with_data_type(keyed));
@@ -133,8 +138,8 @@ pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingeste
         let (outs, batches): (Vec<ChunkOut>, Vec<Vec<RecordBatch>>) = decoded.into_iter().unzip();
         let duplicates = find_duplicates(&outs, &mut seen);
         for ((out, batches), duplicate) in outs.into_iter().zip(&batches).zip(&duplicates) {
-            merged.append(out, duplicate, &|b, r| {
-                row_text(&batches[b as usize], r as usize)
+            merged.append(out, duplicate, &|o| {
+                row_text(&batches[o.start as usize], o.end as usize)
             });
         }
     }
@@ -244,7 +249,11 @@ fn resolve(
                 field.name()
             )));
         }
-        attrs.push((i, kind, declared.is_some()));
+        attrs.push(PlannedAttribute {
+            field: i,
+            kind,
+            declared: declared.is_some(),
+        });
     }
     let (lat, lng) = match position {
         Position::Columns { lat, lng } => (lat, lng),
@@ -445,7 +454,7 @@ fn parse_group(
         let attributes: Vec<ArrayRef> = plan
             .attrs
             .iter()
-            .map(|&(i, kind, _)| {
+            .map(|&PlannedAttribute { field: i, kind, .. }| {
                 let column = batch.column(i);
                 if kind == AttributeKind::Numeric && column.data_type().is_numeric() {
                     as_numbers(column)
@@ -495,7 +504,7 @@ fn parse_group(
             // Declared numeric text is parsed first: a bad value rejects the row before any
             // value of it is kept.
             let mut bad = None;
-            for (a, &(i, kind, _)) in plan.attrs.iter().enumerate() {
+            for (a, &PlannedAttribute { field: i, kind, .. }) in plan.attrs.iter().enumerate() {
                 let column = &attributes[a];
                 if kind == AttributeKind::Numeric
                     && column.data_type() == &DataType::Utf8
@@ -571,7 +580,11 @@ fn parse_group(
             if keep_ids {
                 out.ids.push(id.to_string());
             }
-            out.spans.push((b as u32, r as u32, line));
+            out.spans.push(RowOrigin {
+                start: b as u32,
+                end: r as u32,
+                line,
+            });
         }
     }
     out

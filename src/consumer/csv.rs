@@ -1,0 +1,584 @@
+//! Streaming, parallel CSV ingest (plain or gzip) into a [`ConsumerTable`].
+//!
+//! # Algorithm
+//!
+//! The input is read in blocks of `block_bytes`. Each block is cut at record boundaries (a newline
+//! outside double quotes, so quoted fields may hold newlines) into chunks parsed in parallel by the
+//! `csv` crate. Each chunk dictionary-encodes its text values locally; the chunks are then merged in
+//! input order, so codes and rejects are the same whatever the thread count. Duplicate ids are found
+//! with 128-bit fingerprints in sharded hash sets, first occurrence kept; ids are not stored.
+//!
+//! Attribute kinds come from the schema when declared, else from the first 10,000 data rows: a
+//! column is numeric when every non-missing value there is a finite number. If a later value of an
+//! inferred numeric column is not a number, the ingest starts again with that column categorical,
+//! so no value is ever lost to a wrong guess.
+
+use super::fields::{
+    ID_SPELLINGS, LAT_SPELLINGS, LNG_SPELLINGS, NumberField, coordinate, find_column, parse_number,
+    trim,
+};
+use super::input::{ColumnNames, IngestError, IngestOptions, Ingested, Source, read_full};
+use super::merge::{
+    ChunkOut, FingerprintSet, ID_SHARDS, LocalColumn, Merged, Plan, PlannedAttribute, RowOrigin,
+    SMALL_DICTIONARY, find_duplicates, fingerprint, shard_of,
+};
+use super::rejects::{Reject, RejectReason};
+use super::table::{AttributeKind, MISSING};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashSet};
+
+/// Number of data rows used to infer attribute kinds.
+const INFERENCE_ROWS: usize = 10_000;
+
+/// Reads consumers from a CSV (or gzip-compressed CSV) `source`, starting again with a column
+/// categorical whenever a value contradicts its inferred numeric kind.
+pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingested, IngestError> {
+    let mut forced = options.schema.clone();
+    let declared: HashSet<String> = options.schema.keys().cloned().collect();
+    loop {
+        match ingest_once(source, options, &forced, &declared)? {
+            Pass::Done(done) => return Ok(done),
+            Pass::Retype(name) => {
+                forced.insert(name, AttributeKind::Categorical);
+            }
+        }
+    }
+}
+
+enum Pass {
+    Done(Ingested),
+    Retype(String),
+}
+
+fn ingest_once(
+    source: &Source,
+    options: &IngestOptions,
+    forced: &BTreeMap<String, AttributeKind>,
+    declared: &HashSet<String>,
+) -> Result<Pass, IngestError> {
+    let file = source.name();
+    let io_err = |source| IngestError::Io {
+        file: file.clone(),
+        source,
+    };
+    let mut reader = source.open().map_err(io_err)?;
+    let block_bytes = options.block_bytes.max(1 << 10);
+    let mut buf = vec![0u8; block_bytes];
+    let n = read_full(&mut reader, &mut buf).map_err(io_err)?;
+    buf.truncate(n);
+    let mut eof = n < block_bytes;
+    if buf.starts_with(b"\xEF\xBB\xBF") {
+        buf.drain(..3);
+    }
+
+    // Header.
+    let mut header_reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(&buf[..]);
+    let mut header_record = csv::ByteRecord::new();
+    if !header_reader
+        .read_byte_record(&mut header_record)
+        .unwrap_or(false)
+    {
+        return Err(IngestError::Empty { file });
+    }
+    let header_end = header_reader.position().byte() as usize;
+    let mut line = header_reader.position().line();
+    let header: Vec<String> = header_record
+        .iter()
+        .map(|f| std::str::from_utf8(f).map(|s| s.trim().to_string()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| IngestError::HeaderEncoding { file: file.clone() })?;
+    let mut plan = resolve_columns(&file, &header, &options.columns, forced)?;
+    infer_kinds(&buf[header_end..], &mut plan, forced, &header);
+    for PlannedAttribute {
+        field: i,
+        kind,
+        declared: is_declared,
+    } in &mut plan.attrs
+    {
+        *is_declared = declared.contains(&header[*i]) && forced.get(&header[*i]) == Some(kind);
+    }
+    buf.drain(..header_end);
+
+    let mut merged = Merged::new(&plan, &header);
+    let mut seen: Vec<FingerprintSet> = (0..ID_SHARDS).map(|_| FingerprintSet::default()).collect();
+    let chunk_bytes = (block_bytes / (rayon::current_num_threads() * 4)).max(1 << 16);
+    loop {
+        let (chunks, consumed) = split_records(&buf, chunk_bytes, eof);
+        let mut starts = Vec::with_capacity(chunks.len());
+        let newlines: Vec<u64> = chunks
+            .par_iter()
+            .map(|&(s, e)| count_byte(&buf[s..e], b'\n'))
+            .collect();
+        for nl in &newlines {
+            starts.push(line);
+            line += nl;
+        }
+        let outs: Vec<ChunkOut> = chunks
+            .par_iter()
+            .zip(starts.par_iter())
+            .map(|(&(s, e), &first_line)| {
+                parse_chunk(&buf[s..e], first_line, &plan, options.keep_ids)
+            })
+            .collect();
+        if let Some(col) = outs.iter().find_map(|o| o.retype) {
+            return Ok(Pass::Retype(header[plan.attrs[col].field].clone()));
+        }
+        let dups = find_duplicates(&outs, &mut seen);
+        for (c, out) in outs.into_iter().enumerate() {
+            let bytes = &buf[chunks[c].0..chunks[c].1];
+            merged.append(out, &dups[c], &|o| {
+                record_text(&bytes[o.start as usize..o.end as usize])
+            });
+        }
+        buf.drain(..consumed);
+        if eof {
+            break;
+        }
+        let old = buf.len();
+        buf.resize(old + block_bytes, 0);
+        let n = read_full(&mut reader, &mut buf[old..]).map_err(io_err)?;
+        buf.truncate(old + n);
+        eof = n < block_bytes;
+    }
+    Ok(Pass::Done(merged.finish()))
+}
+
+fn resolve_columns(
+    file: &str,
+    header: &[String],
+    names: &ColumnNames,
+    forced: &BTreeMap<String, AttributeKind>,
+) -> Result<Plan, IngestError> {
+    let mut seen = HashSet::new();
+    for h in header {
+        if !seen.insert(h.as_str()) {
+            return Err(IngestError::DuplicateColumn {
+                file: file.to_string(),
+                name: h.clone(),
+            });
+        }
+    }
+    let find = |given: &Option<String>, spellings: &[&str], role| {
+        find_column(file, header, given.as_deref(), spellings, role)
+    };
+    let id = find(&names.id, ID_SPELLINGS, "id")?;
+    let lat = find(&names.lat, LAT_SPELLINGS, "latitude")?;
+    let lng = find(&names.lng, LNG_SPELLINGS, "longitude")?;
+    for name in forced.keys() {
+        if !header.contains(name) {
+            return Err(IngestError::UnknownSchemaColumn {
+                file: file.to_string(),
+                name: name.clone(),
+                header: header.join(", "),
+            });
+        }
+    }
+    let attrs = (0..header.len())
+        .filter(|i| ![id, lat, lng].contains(i))
+        .map(|i| {
+            let kind = forced
+                .get(&header[i])
+                .copied()
+                .unwrap_or(AttributeKind::Numeric);
+            PlannedAttribute {
+                field: i,
+                kind,
+                declared: false,
+            }
+        })
+        .collect();
+    Ok(Plan {
+        width: header.len(),
+        id,
+        lat,
+        lng,
+        attrs,
+    })
+}
+
+/// Infers undeclared kinds from the first rows of `data` (the bytes after the header).
+fn infer_kinds(
+    data: &[u8],
+    plan: &mut Plan,
+    forced: &BTreeMap<String, AttributeKind>,
+    header: &[String],
+) {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(data);
+    let mut numeric_seen = vec![false; plan.attrs.len()];
+    let mut not_numeric = vec![false; plan.attrs.len()];
+    let mut record = csv::ByteRecord::new();
+    let mut rows = 0;
+    while rows < INFERENCE_ROWS && reader.read_byte_record(&mut record).unwrap_or(false) {
+        rows += 1;
+        if record.len() != plan.width {
+            continue;
+        }
+        for (a, &PlannedAttribute { field: i, .. }) in plan.attrs.iter().enumerate() {
+            match parse_number(trim(&record[i])) {
+                NumberField::Missing => {}
+                NumberField::Value(_) => numeric_seen[a] = true,
+                NumberField::Invalid => not_numeric[a] = true,
+            }
+        }
+    }
+    for (a, PlannedAttribute { field: i, kind, .. }) in plan.attrs.iter_mut().enumerate() {
+        if !forced.contains_key(&header[*i]) {
+            *kind = if numeric_seen[a] && !not_numeric[a] {
+                AttributeKind::Numeric
+            } else {
+                AttributeKind::Categorical
+            };
+        }
+    }
+}
+
+#[allow(
+    clippy::naive_bytecount,
+    reason = "this loop autovectorizes; a crate for one line is not worth it"
+)]
+fn count_byte(bytes: &[u8], byte: u8) -> u64 {
+    bytes.iter().filter(|&&b| b == byte).count() as u64
+}
+
+/// Cuts `data` (starting at a record boundary) into chunks of about `chunk_bytes` ending at record
+/// boundaries. Returns the chunks and how many bytes they consume; without `eof` the incomplete
+/// last record is left for the next block.
+fn split_records(data: &[u8], chunk_bytes: usize, eof: bool) -> (Vec<(usize, usize)>, usize) {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    loop {
+        let target = start + chunk_bytes;
+        let end = if target < data.len() {
+            next_boundary(data, start, target)
+        } else {
+            None
+        };
+        if let Some(end) = end {
+            chunks.push((start, end));
+            start = end;
+            continue;
+        }
+        let end = if eof {
+            data.len()
+        } else {
+            last_boundary(data, start)
+        };
+        if end > start {
+            chunks.push((start, end));
+        }
+        return (chunks, end);
+    }
+}
+
+/// The first record boundary at or after `target`, knowing `start` is one.
+fn next_boundary(data: &[u8], start: usize, target: usize) -> Option<usize> {
+    let mut in_quotes = count_byte(&data[start..target], b'"') % 2 == 1;
+    for (i, &b) in data[target..].iter().enumerate() {
+        if b == b'"' {
+            in_quotes = !in_quotes;
+        } else if b == b'\n' && !in_quotes {
+            return Some(target + i + 1);
+        }
+    }
+    None
+}
+
+/// The last record boundary after `start` (or `start` itself when there is none).
+fn last_boundary(data: &[u8], start: usize) -> usize {
+    let mut in_quotes = false;
+    let mut last = start;
+    for (i, &b) in data[start..].iter().enumerate() {
+        if b == b'"' {
+            in_quotes = !in_quotes;
+        } else if b == b'\n' && !in_quotes {
+            last = start + i + 1;
+        }
+    }
+    last
+}
+
+enum Scratch {
+    Code(u32),
+    Number(f64),
+}
+
+fn record_text(bytes: &[u8]) -> String {
+    let end = bytes
+        .iter()
+        .rposition(|&b| b != b'\n' && b != b'\r')
+        .map_or(0, |p| p + 1);
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+fn parse_chunk(bytes: &[u8], first_line: u64, plan: &Plan, keep_ids: bool) -> ChunkOut {
+    let mut out = ChunkOut::new(plan);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut record = csv::ByteRecord::new();
+    let mut scratch: Vec<Scratch> = Vec::with_capacity(plan.attrs.len());
+    loop {
+        let start = reader.position().byte() as usize;
+        let line = first_line + reader.position().line() - 1;
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) | Err(_) => break,
+        }
+        let end = reader.position().byte() as usize;
+        let row = &bytes[start..end];
+        let mut reject = |reason, detail: String| {
+            out.rejects.push(Reject {
+                line,
+                reason,
+                detail,
+                text: record_text(row),
+            });
+        };
+        if record.len() != plan.width {
+            reject(
+                RejectReason::WrongFieldCount,
+                format!("expected {} fields, found {}", plan.width, record.len()),
+            );
+            continue;
+        }
+        let id = trim(&record[plan.id]);
+        if id.is_empty() {
+            reject(RejectReason::MissingId, "empty id".into());
+            continue;
+        }
+        let coordinates = coordinate(
+            &record[plan.lat],
+            "latitude",
+            90.0,
+            RejectReason::InvalidLatitude,
+        )
+        .and_then(|lat| {
+            coordinate(
+                &record[plan.lng],
+                "longitude",
+                180.0,
+                RejectReason::InvalidLongitude,
+            )
+            .map(|lng| (lat, lng))
+        });
+        let (lat, lng) = match coordinates {
+            Ok(pair) => pair,
+            Err((reason, detail)) => {
+                reject(reason, detail);
+                continue;
+            }
+        };
+        scratch.clear();
+        let mut bad = None;
+        for (
+            a,
+            &PlannedAttribute {
+                field: i, declared, ..
+            },
+        ) in plan.attrs.iter().enumerate()
+        {
+            let raw = trim(&record[i]);
+            match &mut out.columns[a] {
+                LocalColumn::Numeric(_) => match parse_number(raw) {
+                    NumberField::Missing => scratch.push(Scratch::Number(f64::NAN)),
+                    NumberField::Value(v) => scratch.push(Scratch::Number(v)),
+                    NumberField::Invalid if declared => {
+                        bad = Some((
+                            RejectReason::InvalidAttribute,
+                            format!(
+                                "attribute column {} is declared numeric but holds '{}'",
+                                i + 1,
+                                String::from_utf8_lossy(raw)
+                            ),
+                        ));
+                        break;
+                    }
+                    NumberField::Invalid => {
+                        out.retype = Some(a);
+                        return out;
+                    }
+                },
+                LocalColumn::Categorical {
+                    dictionary, lookup, ..
+                } => {
+                    if raw.is_empty() {
+                        scratch.push(Scratch::Code(MISSING));
+                        continue;
+                    }
+                    // Most categorical columns have a handful of values: a byte comparison
+                    // beats hashing, and a hit needs no UTF-8 check.
+                    let hit = if dictionary.len() <= SMALL_DICTIONARY {
+                        dictionary
+                            .iter()
+                            .position(|d| d.as_bytes() == raw)
+                            .map(|p| p as u32)
+                    } else {
+                        std::str::from_utf8(raw)
+                            .ok()
+                            .and_then(|t| lookup.get(t).copied())
+                    };
+                    let code = if let Some(code) = hit {
+                        code
+                    } else {
+                        let Ok(text) = std::str::from_utf8(raw) else {
+                            bad = Some((
+                                RejectReason::InvalidUtf8,
+                                format!("field {} is not valid UTF-8", i + 1),
+                            ));
+                            break;
+                        };
+                        let code = dictionary.len() as u32;
+                        dictionary.push(text.to_string());
+                        lookup.insert(text.to_string(), code);
+                        code
+                    };
+                    scratch.push(Scratch::Code(code));
+                }
+            }
+        }
+        if let Some((reason, detail)) = bad {
+            reject(reason, detail);
+            continue;
+        }
+        out.lat.push(lat);
+        out.lng.push(lng);
+        let fp = fingerprint(id);
+        out.shard_rows[shard_of(fp)].push(out.fingerprints.len() as u32);
+        out.fingerprints.push(fp);
+        if keep_ids {
+            out.ids.push(String::from_utf8_lossy(id).into_owned());
+        }
+        out.spans.push(RowOrigin {
+            start: start as u32,
+            end: end as u32,
+            line,
+        });
+        for (column, value) in out.columns.iter_mut().zip(&scratch) {
+            match (column, value) {
+                (LocalColumn::Numeric(values), Scratch::Number(v)) => values.push(*v),
+                (LocalColumn::Categorical { codes, .. }, Scratch::Code(c)) => codes.push(*c),
+                _ => unreachable!("scratch values follow the column kinds"),
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consumer::{Column, ingest};
+    use std::fmt::Write as _;
+    use std::sync::Arc;
+
+    fn run(csv: &str, block_bytes: usize) -> Ingested {
+        let source = Source::Bytes {
+            name: "test.csv".into(),
+            data: Arc::from(csv.as_bytes()),
+        };
+        let options = IngestOptions {
+            block_bytes,
+            ..IngestOptions::default()
+        };
+        ingest(&source, &options).expect("ingest")
+    }
+
+    #[test]
+    fn quoted_newlines_bom_and_crlf() {
+        let csv = "\u{feff}id,lat,lon,note\r\na,1,2,\"x\r\ny\"\r\nb,3,4,\"q,\"\"z\"\"\"\r\n";
+        let got = run(csv, 1 << 10);
+        assert_eq!(got.table.len(), 2);
+        let Column::Categorical { dictionary, .. } = &got.table.attributes[0].column else {
+            panic!("note must be categorical")
+        };
+        assert_eq!(dictionary, &["x\r\ny", "q,\"z\""]);
+    }
+
+    #[test]
+    fn bad_rows_are_rejected_with_lines() {
+        let csv = "id,lat,lon\na,1,2\n,1,2\nc,91,2\nd,1,abc\ne,NaN,1\na,5,5\nf,1\ng,,3\n";
+        let got = run(csv, 1 << 10);
+        assert_eq!(got.rows.read, 8);
+        assert_eq!(got.rows.accepted, 1);
+        let reasons: Vec<(u64, &str)> = got
+            .rejects
+            .iter()
+            .map(|r| (r.line, r.reason.code()))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                (3, "missing_id"),
+                (4, "invalid_latitude"),
+                (5, "invalid_longitude"),
+                (6, "invalid_latitude"),
+                (7, "duplicate_id"),
+                (8, "wrong_field_count"),
+                (9, "missing_coordinate"),
+            ]
+        );
+        assert_eq!(got.rejects[4].text, "a,5,5");
+    }
+
+    #[test]
+    fn small_blocks_give_the_same_table() {
+        let mut csv = String::from("id,lat,lon,kind,age\n");
+        for i in 0..5000 {
+            writeln!(
+                csv,
+                "i{i},{}.5,{}.25,\"k{}\",{}",
+                i % 80,
+                i % 170,
+                i % 7,
+                i % 90
+            )
+            .expect("write");
+        }
+        csv.push_str("i3,1,1,k1,1\n");
+        let big = run(&csv, 1 << 24);
+        let small = run(&csv, 1 << 10);
+        assert_eq!(big.table, small.table);
+        assert_eq!(big.rejects, small.rejects);
+        assert_eq!(big.rejects[0].line, 5002);
+        assert_eq!(
+            big.table.attributes[1].column.kind(),
+            AttributeKind::Numeric
+        );
+    }
+
+    #[test]
+    fn late_text_in_an_inferred_numeric_column_retypes_it() {
+        let mut csv = String::from("id,lat,lon,code\n");
+        for i in 0..(INFERENCE_ROWS + 10) {
+            writeln!(csv, "i{i},1,1,{}", i % 3).expect("write");
+        }
+        csv.push_str("z,1,1,abc\n");
+        let got = run(&csv, 1 << 12);
+        assert_eq!(got.rows.rejected, 0);
+        let Column::Categorical { dictionary, .. } = &got.table.attributes[0].column else {
+            panic!("code must become categorical")
+        };
+        assert_eq!(dictionary.len(), 4);
+    }
+
+    #[test]
+    fn gzip_is_detected() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(b"id,lat,lon\na,1,2\n").expect("gzip");
+        let data = enc.finish().expect("gzip");
+        let source = Source::Bytes {
+            name: "x.csv.gz".into(),
+            data: Arc::from(data),
+        };
+        let got = ingest(&source, &IngestOptions::default()).expect("ingest");
+        assert_eq!(got.table.lat, vec![1.0]);
+    }
+}

@@ -1,0 +1,187 @@
+//! What an ingest reads and returns: the source, the options, the result and the errors.
+
+use super::rejects::{Reject, RowCounts};
+use super::table::{AttributeKind, ConsumerTable};
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Errors that stop an ingest (bad rows are not errors: they become [`Reject`]s).
+#[derive(Debug, Error)]
+pub enum IngestError {
+    /// The file could not be read.
+    #[error("cannot read {file}: {source}")]
+    Io {
+        /// File name.
+        file: String,
+        /// Cause.
+        source: io::Error,
+    },
+    /// The file has no header row.
+    #[error("{file} is empty: expected a header row such as id,lat,lon,...")]
+    Empty {
+        /// File name.
+        file: String,
+    },
+    /// A required column was not found.
+    #[error(
+        "{file} has no {role} column (tried {tried}); header is [{header}]; rename that column or name it in the column options"
+    )]
+    MissingColumn {
+        /// File name.
+        file: String,
+        /// Role of the column: id, latitude or longitude.
+        role: &'static str,
+        /// Names tried.
+        tried: String,
+        /// The header found.
+        header: String,
+    },
+    /// Two header fields have the same name.
+    #[error("{file} has two columns named '{name}' in its header")]
+    DuplicateColumn {
+        /// File name.
+        file: String,
+        /// Repeated name.
+        name: String,
+    },
+    /// The segments file's `[schema]` names a column the file lacks.
+    #[error(
+        "schema declares attribute '{name}' but {file} has no such column; header is [{header}]"
+    )]
+    UnknownSchemaColumn {
+        /// File name.
+        file: String,
+        /// Declared name.
+        name: String,
+        /// The header found.
+        header: String,
+    },
+    /// The header is not UTF-8.
+    #[error("the header of {file} is not valid UTF-8")]
+    HeaderEncoding {
+        /// File name.
+        file: String,
+    },
+    /// A Parquet file could not be read as consumers.
+    #[error("{file}: {detail}")]
+    Parquet {
+        /// File name.
+        file: String,
+        /// What is wrong and what to do.
+        detail: String,
+    },
+}
+
+/// Where consumers come from: a file (gzip and Parquet detected by their magic bytes) or bytes
+/// in memory.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A CSV, gzip-compressed CSV or Parquet file.
+    Path(PathBuf),
+    /// CSV text (or Parquet bytes) in memory, with a display name.
+    Bytes {
+        /// Name used in messages.
+        name: String,
+        /// The CSV bytes.
+        data: Arc<[u8]>,
+    },
+}
+
+impl Source {
+    /// The name used in messages and the manifest.
+    pub fn name(&self) -> String {
+        match self {
+            Source::Path(p) => p.display().to_string(),
+            Source::Bytes { name, .. } => name.clone(),
+        }
+    }
+
+    /// Whether the input is Parquet (its magic bytes `PAR1` at the start).
+    pub(super) fn is_parquet(&self) -> io::Result<bool> {
+        let mut magic = [0u8; 4];
+        let n = match self {
+            Source::Path(p) => read_full(&mut std::fs::File::open(p)?, &mut magic)?,
+            Source::Bytes { data, .. } => read_full(&mut &data[..], &mut magic)?,
+        };
+        Ok(n == 4 && &magic == b"PAR1")
+    }
+
+    pub(super) fn open(&self) -> io::Result<Box<dyn Read + Send>> {
+        let mut raw: Box<dyn Read + Send> = match self {
+            Source::Path(p) => Box::new(std::fs::File::open(p)?),
+            Source::Bytes { data, .. } => Box::new(io::Cursor::new(Arc::clone(data))),
+        };
+        let mut magic = [0u8; 2];
+        let n = read_full(&mut raw, &mut magic)?;
+        let head = io::Cursor::new(magic[..n].to_vec());
+        let chained = head.chain(raw);
+        Ok(if n == 2 && magic == [0x1f, 0x8b] {
+            Box::new(flate2::read::MultiGzDecoder::new(chained))
+        } else {
+            Box::new(chained)
+        })
+    }
+}
+
+pub(super) fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Names of the required columns; `None` tries the usual spellings.
+#[derive(Debug, Clone, Default)]
+pub struct ColumnNames {
+    /// Consumer id column.
+    pub id: Option<String>,
+    /// Latitude column.
+    pub lat: Option<String>,
+    /// Longitude column.
+    pub lng: Option<String>,
+}
+
+/// How to read a consumers file.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Required column names.
+    pub columns: ColumnNames,
+    /// Declared attribute kinds; undeclared attributes are inferred.
+    pub schema: BTreeMap<String, AttributeKind>,
+    /// Bytes read per block; each block is parsed in parallel.
+    pub block_bytes: usize,
+    /// Keep the id of every accepted row in [`ConsumerTable::ids`] (for small files such as
+    /// stores; consumer ids are never kept).
+    pub keep_ids: bool,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            columns: ColumnNames::default(),
+            schema: BTreeMap::new(),
+            block_bytes: 32 << 20,
+            keep_ids: false,
+        }
+    }
+}
+
+/// The result of an ingest.
+#[derive(Debug)]
+pub struct Ingested {
+    /// Accepted consumers.
+    pub table: ConsumerTable,
+    /// Rejected rows, in input order.
+    pub rejects: Vec<Reject>,
+    /// Row accounting.
+    pub rows: RowCounts,
+}
