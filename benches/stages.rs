@@ -1,10 +1,15 @@
 //! Criterion benches, one group per pipeline stage, on `synth` data (20 cities) of 10k, 100k and 1M
 //! consumers, and locate on real-shaped boundaries (`locate_real`). Throughput is in consumers, so reports read in consumers per second.
 
+#![allow(
+    clippy::print_stderr,
+    reason = "a bench says on the terminal which data it runs on"
+)]
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use h3o::{LatLng, Resolution};
 use micromarket::boundary::{Boundaries, Locator};
-use micromarket::consumer::{IngestOptions, Source, ingest};
+use micromarket::consumer::{ConsumerTable, IngestOptions, Source, ingest};
 use micromarket::disclosure::Privacy;
 use micromarket::index::ConsumerIndex;
 use micromarket::segment::{self, SegmentsFile};
@@ -102,163 +107,187 @@ fn stages(c: &mut Criterion) {
                 micromarket::index::assign_cells(&table.lat, &table.lng, Resolution::Eight)
             });
         });
-        let one_thread = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .expect("pool");
-        // The same number of points scattered over the whole sphere: hardly two share a cell,
-        // so this shows what the shortcut costs where it cannot help.
-        let mut rng = SplitMix64::new(SEED);
-        let (scattered_lat, scattered_lng): (Vec<f64>, Vec<f64>) = (0..size)
-            .map(|_| {
-                (
-                    (2.0 * rng.unit() - 1.0).asin().to_degrees(),
-                    360.0 * rng.unit() - 180.0,
-                )
-            })
-            .unzip();
-        for (suffix, lat, lng) in [
-            ("", &table.lat, &table.lng),
-            ("_scattered", &scattered_lat, &scattered_lng),
-        ] {
-            g.bench_with_input(
-                BenchmarkId::new(format!("h3_assign_one_thread{suffix}"), size),
-                &size,
-                |bench, _| {
-                    bench.iter(|| {
-                        one_thread.install(|| {
-                            micromarket::index::assign_cells(lat, lng, Resolution::Eight)
-                        })
-                    });
-                },
-            );
-            g.bench_with_input(
-                BenchmarkId::new(format!("h3o_per_point_loop{suffix}"), size),
-                &size,
-                |bench, _| {
-                    bench.iter(|| {
-                        lat.iter()
-                            .zip(lng)
-                            .map(|(&la, &ln)| {
-                                LatLng::new(la, ln)
-                                    .expect("finite")
-                                    .to_cell(Resolution::Eight)
-                            })
-                            .collect::<Vec<_>>()
-                    });
-                },
-            );
-        }
-        let locator = Locator::new(&areas, Resolution::Eight);
-        g.bench_with_input(BenchmarkId::new("locate", size), &size, |bench, _| {
-            bench.iter(|| locator.locate(&table.lat, &table.lng));
-        });
-        g.bench_with_input(BenchmarkId::new("segments_31", size), &size, |bench, _| {
-            bench
-                .iter(|| segment::compile("segments.toml", &segments_file, &table).expect("valid"));
-        });
-        let located = locator.locate(&table.lat, &table.lng);
-        let (segments, _) =
-            segment::compile("segments.toml", &segments_file, &table).expect("valid");
-        g.bench_with_input(BenchmarkId::new("aggregate", size), &size, |bench, _| {
-            bench.iter(|| stats::aggregate(&areas, &located, &segments));
-        });
-        let counts = stats::aggregate(&areas, &located, &segments);
-        let names: Vec<String> = segments.iter().map(|s| s.name.clone()).collect();
-        let options = HotSpotOptions {
-            neighbours: 1,
-            fdr: 0.05,
-        };
-        let centres = stats::CellCentres::new(&locator, &counts[0].cells, options.neighbours);
-        g.bench_with_input(BenchmarkId::new("hot_spots", size), &size, |bench, _| {
-            bench.iter(|| {
-                let centres =
-                    stats::CellCentres::new(&locator, &counts[0].cells, options.neighbours);
-                stats::hot_spots(&centres, &counts, options)
-            });
-        });
-        let hot = stats::hot_spots(&centres, &counts, options);
+        cell_assignment(&mut g, size, &table);
+        analysis(&mut g, size, &table, &areas, &segments_file);
+        spatial_index(&mut g, size, &table);
+        g.finish();
+    }
+}
+
+/// H3 assignment: all threads, one thread, and h3o's per-point loop, on the data and on points
+/// scattered over the sphere.
+fn cell_assignment(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    size: usize,
+    table: &ConsumerTable,
+) {
+    let one_thread = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("pool");
+    // The same number of points scattered over the whole sphere: hardly two share a cell,
+    // so this shows what the shortcut costs where it cannot help.
+    let mut rng = SplitMix64::new(SEED);
+    let (scattered_lat, scattered_lng): (Vec<f64>, Vec<f64>) = (0..size)
+        .map(|_| {
+            (
+                (2.0 * rng.unit() - 1.0).asin().to_degrees(),
+                360.0 * rng.unit() - 180.0,
+            )
+        })
+        .unzip();
+    for (suffix, lat, lng) in [
+        ("", &table.lat, &table.lng),
+        ("_scattered", &scattered_lat, &scattered_lng),
+    ] {
         g.bench_with_input(
-            BenchmarkId::new("micro_markets", size),
+            BenchmarkId::new(format!("h3_assign_one_thread{suffix}"), size),
             &size,
             |bench, _| {
                 bench.iter(|| {
-                    counts
-                        .iter()
-                        .zip(&hot)
-                        .map(|(c, h)| {
-                            market::micro_markets(c, h, &names, Privacy { min_count: 10 })
+                    one_thread
+                        .install(|| micromarket::index::assign_cells(lat, lng, Resolution::Eight))
+                });
+            },
+        );
+        g.bench_with_input(
+            BenchmarkId::new(format!("h3o_per_point_loop{suffix}"), size),
+            &size,
+            |bench, _| {
+                bench.iter(|| {
+                    lat.iter()
+                        .zip(lng)
+                        .map(|(&la, &ln)| {
+                            LatLng::new(la, ln)
+                                .expect("finite")
+                                .to_cell(Resolution::Eight)
                         })
                         .collect::<Vec<_>>()
                 });
             },
         );
-        let params = micromarket::AnalysisParams::default();
-        let analysis = micromarket::analyze::analyze_scope(&counts[0], &centres, &params, &names);
-        let boundaries = micromarket::boundary::Boundaries::default();
-        let options = export::ExportOptions {
-            maps: None,
-            boundaries: &boundaries,
-        };
-        let out = tempfile::tempdir().expect("tempdir");
-        g.bench_with_input(
-            BenchmarkId::new("export_all_scope", size),
-            &size,
-            |bench, _| {
-                bench.iter(|| export::write_scope(out.path(), &analysis, &options).expect("write"));
-            },
-        );
-        g.bench_with_input(
-            BenchmarkId::new("rtree_bulk_load", size),
-            &size,
-            |bench, _| {
-                bench.iter(|| ConsumerIndex::new(&table.lat, &table.lng));
-            },
-        );
-        let index = ConsumerIndex::new(&table.lat, &table.lng);
-        // 10,000 queries of 2 km at places spread uniformly over the study box, and the heavy
-        // case: at consumers themselves (city cores hold tens of thousands within 2 km).
-        let mut rng = SplitMix64::new(SEED);
-        let places: Vec<(f64, f64)> = (0..QUERIES)
-            .map(|_| (45.8 + 2.0 * rng.unit(), 6.0 + 4.0 * rng.unit()))
-            .collect();
-        let step = (size / QUERIES).max(1);
-        let at_consumers: Vec<(f64, f64)> = (0..QUERIES)
-            .map(|q| (table.lat[(q * step) % size], table.lng[(q * step) % size]))
-            .collect();
-        for (name, queries) in [
-            ("rtree_radius_2km_x10k", &places),
-            ("rtree_radius_2km_x10k_at_consumers", &at_consumers),
-        ] {
-            g.bench_with_input(BenchmarkId::new(name, size), &size, |bench, _| {
-                bench.iter(|| {
-                    queries
-                        .par_iter()
-                        .map(|&(la, ln)| index.within_radius_km(la, ln, 2.0).len())
-                        .sum::<usize>()
-                });
-            });
-        }
-        // Nearest of 500 stores, placed on every (size / 500)-th consumer, for every consumer.
-        let stride = (size / STORES).max(1);
-        let (store_lat, store_lng): (Vec<f64>, Vec<f64>) = (0..STORES)
-            .map(|s| {
-                (
-                    table.lat[(s * stride) % size],
-                    table.lng[(s * stride) % size],
-                )
-            })
-            .unzip();
-        let stores = ConsumerIndex::new(&store_lat, &store_lng);
-        g.bench_with_input(
-            BenchmarkId::new("nearest_of_500_stores", size),
-            &size,
-            |bench, _| {
-                bench.iter(|| stores.assign_nearest(&table.lat, &table.lng, None));
-            },
-        );
-        g.finish();
     }
+}
+
+/// Locate, segments, aggregation, hot spots, micro-markets and one scope's export.
+fn analysis(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    size: usize,
+    table: &ConsumerTable,
+    areas: &Boundaries,
+    segments_file: &SegmentsFile,
+) {
+    let locator = Locator::new(areas, Resolution::Eight);
+    g.bench_with_input(BenchmarkId::new("locate", size), &size, |bench, _| {
+        bench.iter(|| locator.locate(&table.lat, &table.lng));
+    });
+    g.bench_with_input(BenchmarkId::new("segments_31", size), &size, |bench, _| {
+        bench.iter(|| segment::compile("segments.toml", segments_file, table).expect("valid"));
+    });
+    let located = locator.locate(&table.lat, &table.lng);
+    let (segments, _) = segment::compile("segments.toml", segments_file, table).expect("valid");
+    g.bench_with_input(BenchmarkId::new("aggregate", size), &size, |bench, _| {
+        bench.iter(|| stats::aggregate(areas, &located, &segments));
+    });
+    let counts = stats::aggregate(areas, &located, &segments);
+    let names: Vec<String> = segments.iter().map(|s| s.name.clone()).collect();
+    let options = HotSpotOptions {
+        neighbours: 1,
+        fdr: 0.05,
+    };
+    let centres = stats::CellCentres::new(&locator, &counts[0].cells, options.neighbours);
+    g.bench_with_input(BenchmarkId::new("hot_spots", size), &size, |bench, _| {
+        bench.iter(|| {
+            let centres = stats::CellCentres::new(&locator, &counts[0].cells, options.neighbours);
+            stats::hot_spots(&centres, &counts, options)
+        });
+    });
+    let hot = stats::hot_spots(&centres, &counts, options);
+    g.bench_with_input(
+        BenchmarkId::new("micro_markets", size),
+        &size,
+        |bench, _| {
+            bench.iter(|| {
+                counts
+                    .iter()
+                    .zip(&hot)
+                    .map(|(c, h)| market::micro_markets(c, h, &names, Privacy { min_count: 10 }))
+                    .collect::<Vec<_>>()
+            });
+        },
+    );
+    let params = micromarket::AnalysisParams::default();
+    let analysis = micromarket::analyze::analyze_scope(&counts[0], &centres, &params, &names);
+    let boundaries = micromarket::boundary::Boundaries::default();
+    let options = export::ExportOptions {
+        maps: None,
+        boundaries: &boundaries,
+    };
+    let out = tempfile::tempdir().expect("tempdir");
+    g.bench_with_input(
+        BenchmarkId::new("export_all_scope", size),
+        &size,
+        |bench, _| {
+            bench.iter(|| export::write_scope(out.path(), &analysis, &options).expect("write"));
+        },
+    );
+}
+
+/// The consumer R-tree: bulk load, radius queries and nearest stores.
+fn spatial_index(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    size: usize,
+    table: &ConsumerTable,
+) {
+    g.bench_with_input(
+        BenchmarkId::new("rtree_bulk_load", size),
+        &size,
+        |bench, _| {
+            bench.iter(|| ConsumerIndex::new(&table.lat, &table.lng));
+        },
+    );
+    let index = ConsumerIndex::new(&table.lat, &table.lng);
+    // 10,000 queries of 2 km at places spread uniformly over the study box, and the heavy
+    // case: at consumers themselves (city cores hold tens of thousands within 2 km).
+    let mut rng = SplitMix64::new(SEED);
+    let places: Vec<(f64, f64)> = (0..QUERIES)
+        .map(|_| (45.8 + 2.0 * rng.unit(), 6.0 + 4.0 * rng.unit()))
+        .collect();
+    let step = (size / QUERIES).max(1);
+    let at_consumers: Vec<(f64, f64)> = (0..QUERIES)
+        .map(|q| (table.lat[(q * step) % size], table.lng[(q * step) % size]))
+        .collect();
+    for (name, queries) in [
+        ("rtree_radius_2km_x10k", &places),
+        ("rtree_radius_2km_x10k_at_consumers", &at_consumers),
+    ] {
+        g.bench_with_input(BenchmarkId::new(name, size), &size, |bench, _| {
+            bench.iter(|| {
+                queries
+                    .par_iter()
+                    .map(|&(la, ln)| index.within_radius_km(la, ln, 2.0).len())
+                    .sum::<usize>()
+            });
+        });
+    }
+    // Nearest of 500 stores, placed on every (size / 500)-th consumer, for every consumer.
+    let stride = (size / STORES).max(1);
+    let (store_lat, store_lng): (Vec<f64>, Vec<f64>) = (0..STORES)
+        .map(|s| {
+            (
+                table.lat[(s * stride) % size],
+                table.lng[(s * stride) % size],
+            )
+        })
+        .unzip();
+    let stores = ConsumerIndex::new(&store_lat, &store_lng);
+    g.bench_with_input(
+        BenchmarkId::new("nearest_of_500_stores", size),
+        &size,
+        |bench, _| {
+            bench.iter(|| stores.assign_nearest(&table.lat, &table.lng, None));
+        },
+    );
 }
 
 /// Locate on real-shaped boundaries, 1,000,000 consumers: synth's country-sized regions (no

@@ -186,19 +186,6 @@ impl Plan {
             toml::from_str(&text).map_err(|e| fail(vec![e.to_string().trim_end().to_string()]))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut problems = Vec::new();
-        let read = |role: &str, name: &str, problems: &mut Vec<String>| -> Option<TextInput> {
-            let full = base.join(name);
-            match TextInput::read(&full) {
-                Ok(mut t) => {
-                    t.name = name.to_string();
-                    Some(t)
-                }
-                Err(e) => {
-                    problems.push(format!("{role} file '{name}' cannot be read: {e}"));
-                    None
-                }
-            }
-        };
         let consumers = base.join(&plan.consumers);
         if !consumers.is_file() {
             problems.push(format!("consumers file '{}' not found", plan.consumers));
@@ -206,41 +193,20 @@ impl Plan {
         let regions = plan
             .regions
             .as_deref()
-            .and_then(|r| read("regions", r, &mut problems));
-        let cities = read("cities", &plan.cities, &mut problems);
-        let d = &plan.defaults;
-        let default_segments = d.segments.clone();
-        let mut segments: BTreeMap<String, TextInput> = BTreeMap::new();
-        let mut wanted: Vec<String> = default_segments.iter().cloned().collect();
-        wanted.extend(plan.launch.iter().filter_map(|l| l.segments.clone()));
-        for name in wanted {
-            if segments.contains_key(&name) {
-                continue;
-            }
-            if let Some(t) = read("segments", &name, &mut problems) {
-                if let Err(e) = SegmentsFile::parse(&t.name, &t.text) {
-                    problems.push(e.to_string());
-                }
-                segments.insert(name, t);
-            }
-        }
+            .and_then(|r| read_input(base, "regions", r, &mut problems));
+        let cities = read_input(base, "cities", &plan.cities, &mut problems);
+        let segments = read_segments(base, &plan, &mut problems);
         let boundaries = match (&regions, &cities) {
-            (_, Some(c)) if plan.regions.is_none() || regions.is_some() => {
-                match Boundaries::load(
-                    regions.as_ref().map(TextInput::as_boundary),
-                    Some(c.as_boundary()),
-                    &BoundaryOptions::default(),
-                ) {
-                    Ok(b) => Some(b),
-                    Err(e) => {
-                        problems.push(e.to_string());
-                        None
-                    }
-                }
-            }
+            (_, Some(c)) if plan.regions.is_none() || regions.is_some() => Boundaries::load(
+                regions.as_ref().map(TextInput::as_boundary),
+                Some(c.as_boundary()),
+                &BoundaryOptions::default(),
+            )
+            .map_err(|e| problems.push(e.to_string()))
+            .ok(),
             _ => None,
         };
-        let defaults = d.given();
+        let defaults = plan.defaults.given();
         problems.extend(
             AnalysisParams::problems(defaults)
                 .iter()
@@ -251,128 +217,15 @@ impl Plan {
             problems
                 .push("no [[launch]]: add one per city, e.g. [[launch]] city = \"Ashford\"".into());
         }
-        let inputs_sha256 = {
-            let mut h = Sha256::new();
-            for p in [
-                Some(consumers.clone()),
-                plan.regions.as_ref().map(|r| base.join(r)),
-                Some(base.join(&plan.cities)),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                h.update(
-                    sha256_file(&p)
-                        .map(|(_, sha)| sha)
-                        .unwrap_or_default()
-                        .as_bytes(),
-                );
-            }
-            hex(&h.finalize())
-        };
-        let mut launches = Vec::new();
-        if let Some(b) = &boundaries {
-            let mut seen: HashMap<usize, usize> = HashMap::new();
-            for (i, l) in plan.launch.iter().enumerate() {
-                let n = i + 1;
-                let region = if let Some(r) = &l.region {
-                    let found = b
-                        .regions
-                        .iter()
-                        .position(|x| &x.name == r || x.id.as_deref() == Some(r.as_str()));
-                    if found.is_none() {
-                        problems.push(format!(
-                            "launch {n}: unknown region '{r}'{}",
-                            closest(r, b.regions.iter().map(|x| x.name.as_str()))
-                        ));
-                        continue;
-                    }
-                    found
-                } else {
-                    None
-                };
-                let cities: Vec<usize> = match (&l.city, region) {
-                    (Some(c), _) => {
-                        let matches: Vec<usize> = (0..b.cities.len())
-                            .filter(|&k| {
-                                b.cities[k].name == *c
-                                    && (region.is_none() || b.cities[k].region == region)
-                            })
-                            .collect();
-                        match matches.len() {
-                            0 => {
-                                let known = b
-                                    .cities
-                                    .iter()
-                                    .filter(|x| region.is_none() || x.region == region)
-                                    .map(|x| x.name.as_str());
-                                problems.push(format!(
-                                    "launch {n}: unknown city '{c}'{}",
-                                    closest(c, known)
-                                ));
-                                continue;
-                            }
-                            1 => matches,
-                            _ => {
-                                problems.push(format!("launch {n}: {} cities are called '{c}'; add region = \"...\" to choose", matches.len()));
-                                continue;
-                            }
-                        }
-                    }
-                    (None, Some(r)) => (0..b.cities.len())
-                        .filter(|&k| b.cities[k].region == Some(r))
-                        .collect(),
-                    (None, None) => {
-                        problems.push(format!("launch {n}: name a city (city = \"...\") or a region (region = \"...\")"));
-                        continue;
-                    }
-                };
-                let own = AnalysisParams::problems(l.given());
-                problems.extend(own.iter().map(|p| format!("launch {n}: {p}")));
-                let Ok(params) = AnalysisParams::new(l.given().or(defaults)) else {
-                    continue;
-                };
-                let Some(segments_name) = l.segments.clone().or_else(|| default_segments.clone())
-                else {
-                    problems.push(format!(
-                        "launch {n}: no segments file (set defaults.segments or segments)"
-                    ));
-                    continue;
-                };
-                let segments_sha256 = segments
-                    .get(&segments_name)
-                    .map(|t| hex(&Sha256::digest(t.text.as_bytes())))
-                    .unwrap_or_default();
-                for c in cities {
-                    if let Some(first) = seen.insert(c, n) {
-                        problems.push(format!(
-                            "launch {n} repeats city '{}' (already in launch {first})",
-                            b.cities[c].name
-                        ));
-                        continue;
-                    }
-                    let parent = b.cities[c]
-                        .region
-                        .map_or(crate::boundary::ALL_SLUG, |r| b.regions[r].slug.as_str());
-                    launches.push(Launch {
-                        id: format!("{parent}/{}", b.cities[c].slug),
-                        city: c,
-                        parameters: LaunchParameters {
-                            segments: segments_name.clone(),
-                            segments_sha256: segments_sha256.clone(),
-                            resolution: u8::from(params.resolution),
-                            min_count: params.min_count,
-                            fdr: params.fdr,
-                            neighbours: params.neighbours,
-                            budget: params.budget,
-                            budget_unit: params.budget_unit,
-                            inputs_sha256: inputs_sha256.clone(),
-                        },
-                        params,
-                    });
-                }
-            }
-        }
+        let inputs = [
+            Some(consumers.clone()),
+            plan.regions.as_ref().map(|r| base.join(r)),
+            Some(base.join(&plan.cities)),
+        ];
+        let inputs_sha256 = combined_sha256(inputs.iter().flatten());
+        let launches = boundaries.as_ref().map_or_else(Vec::new, |b| {
+            expand_launches(&plan, b, &segments, &inputs_sha256, &mut problems)
+        });
         if !problems.is_empty() {
             return Err(fail(problems));
         }
@@ -389,4 +242,189 @@ impl Plan {
             launches,
         })
     }
+}
+
+/// Reads the plan's input `name` (relative to `base`), or records why it cannot be read.
+fn read_input(
+    base: &Path,
+    role: &str,
+    name: &str,
+    problems: &mut Vec<String>,
+) -> Option<TextInput> {
+    match TextInput::read(&base.join(name)) {
+        Ok(mut t) => {
+            t.name = name.to_string();
+            Some(t)
+        }
+        Err(e) => {
+            problems.push(format!("{role} file '{name}' cannot be read: {e}"));
+            None
+        }
+    }
+}
+
+/// Every segments file the plan names (its default and the launches' own), parsed once.
+fn read_segments(
+    base: &Path,
+    plan: &PlanFile,
+    problems: &mut Vec<String>,
+) -> BTreeMap<String, TextInput> {
+    let mut segments = BTreeMap::new();
+    let wanted = plan
+        .defaults
+        .segments
+        .iter()
+        .chain(plan.launch.iter().filter_map(|l| l.segments.as_ref()));
+    for name in wanted {
+        if segments.contains_key(name) {
+            continue;
+        }
+        if let Some(t) = read_input(base, "segments", name, problems) {
+            if let Err(e) = SegmentsFile::parse(&t.name, &t.text) {
+                problems.push(e.to_string());
+            }
+            segments.insert(name.clone(), t);
+        }
+    }
+    segments
+}
+
+/// SHA-256 over the SHA-256 of each file, in order (an unreadable file counts as empty).
+fn combined_sha256<'a>(paths: impl Iterator<Item = &'a PathBuf>) -> String {
+    let mut h = Sha256::new();
+    for p in paths {
+        h.update(
+            sha256_file(p)
+                .map(|(_, sha)| sha)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+    }
+    hex(&h.finalize())
+}
+
+/// The cities launch `n` names: one city (within its region, when it names one), or every city
+/// of a region; `None` with the problem recorded when the names do not resolve.
+fn launch_cities(
+    b: &Boundaries,
+    l: &LaunchDef,
+    n: usize,
+    problems: &mut Vec<String>,
+) -> Option<Vec<usize>> {
+    let region = match &l.region {
+        Some(r) => {
+            let found = b
+                .regions
+                .iter()
+                .position(|x| &x.name == r || x.id.as_deref() == Some(r.as_str()));
+            if found.is_none() {
+                problems.push(format!(
+                    "launch {n}: unknown region '{r}'{}",
+                    closest(r, b.regions.iter().map(|x| x.name.as_str()))
+                ));
+                return None;
+            }
+            found
+        }
+        None => None,
+    };
+    let in_region = |k: usize| region.is_none() || b.cities[k].region == region;
+    match (&l.city, region) {
+        (Some(c), _) => {
+            let matches: Vec<usize> = (0..b.cities.len())
+                .filter(|&k| b.cities[k].name == *c && in_region(k))
+                .collect();
+            match matches.len() {
+                0 => {
+                    let known = (0..b.cities.len())
+                        .filter(|&k| in_region(k))
+                        .map(|k| b.cities[k].name.as_str());
+                    problems.push(format!(
+                        "launch {n}: unknown city '{c}'{}",
+                        closest(c, known)
+                    ));
+                    None
+                }
+                1 => Some(matches),
+                _ => {
+                    problems.push(format!(
+                        "launch {n}: {} cities are called '{c}'; add region = \"...\" to choose",
+                        matches.len()
+                    ));
+                    None
+                }
+            }
+        }
+        (None, Some(_)) => Some((0..b.cities.len()).filter(|&k| in_region(k)).collect()),
+        (None, None) => {
+            problems.push(format!(
+                "launch {n}: name a city (city = \"...\") or a region (region = \"...\")"
+            ));
+            None
+        }
+    }
+}
+
+/// The plan's launches, a region expanded to its cities in file order, each with its checked
+/// parameters; problems are recorded and their launches left out.
+fn expand_launches(
+    plan: &PlanFile,
+    b: &Boundaries,
+    segments: &BTreeMap<String, TextInput>,
+    inputs_sha256: &str,
+    problems: &mut Vec<String>,
+) -> Vec<Launch> {
+    let defaults = plan.defaults.given();
+    let mut launches = Vec::new();
+    let mut seen: HashMap<usize, usize> = HashMap::new();
+    for (i, l) in plan.launch.iter().enumerate() {
+        let n = i + 1;
+        let Some(cities) = launch_cities(b, l, n, problems) else {
+            continue;
+        };
+        let own = AnalysisParams::problems(l.given());
+        problems.extend(own.iter().map(|p| format!("launch {n}: {p}")));
+        let Ok(params) = AnalysisParams::new(l.given().or(defaults)) else {
+            continue;
+        };
+        let Some(segments_name) = l.segments.as_ref().or(plan.defaults.segments.as_ref()) else {
+            problems.push(format!(
+                "launch {n}: no segments file (set defaults.segments or segments)"
+            ));
+            continue;
+        };
+        let segments_sha256 = segments
+            .get(segments_name)
+            .map(|t| hex(&Sha256::digest(t.text.as_bytes())))
+            .unwrap_or_default();
+        for c in cities {
+            if let Some(first) = seen.insert(c, n) {
+                problems.push(format!(
+                    "launch {n} repeats city '{}' (already in launch {first})",
+                    b.cities[c].name
+                ));
+                continue;
+            }
+            let parent = b.cities[c]
+                .region
+                .map_or(crate::boundary::ALL_SLUG, |r| b.regions[r].slug.as_str());
+            launches.push(Launch {
+                id: format!("{parent}/{}", b.cities[c].slug),
+                city: c,
+                parameters: LaunchParameters {
+                    segments: segments_name.clone(),
+                    segments_sha256: segments_sha256.clone(),
+                    resolution: u8::from(params.resolution),
+                    min_count: params.min_count,
+                    fdr: params.fdr,
+                    neighbours: params.neighbours,
+                    budget: params.budget,
+                    budget_unit: params.budget_unit,
+                    inputs_sha256: inputs_sha256.to_string(),
+                },
+                params,
+            });
+        }
+    }
+    launches
 }

@@ -4,7 +4,7 @@
 use super::plan::{Launch, LaunchParameters, Plan};
 use crate::analyze::analyze_scope;
 use crate::boundary::{Locator, NO_AREA};
-use crate::consumer::{IngestOptions, Source, ingest};
+use crate::consumer::{IngestOptions, Ingested, Source, ingest};
 use crate::error::Error;
 use crate::export::{self, OutputRecord, Tool, sha256_file};
 use crate::index;
@@ -147,18 +147,7 @@ pub fn run_plan(
     let mut timings = BTreeMap::new();
     notify(Event::Stage("ingest"));
     let started = Instant::now();
-    let mut schema = BTreeMap::new();
-    let mut files = BTreeMap::new();
-    for (name, input) in &plan.segments {
-        let file = SegmentsFile::parse(&input.name, &input.text)?;
-        schema.extend(file.schema.clone());
-        files.insert(name.clone(), file);
-    }
-    let ingest_options = IngestOptions {
-        schema,
-        ..IngestOptions::default()
-    };
-    let ingested = ingest(&Source::Path(plan.consumers.clone()), &ingest_options)?;
+    let (ingested, files) = read_consumers(plan)?;
     let rows = ingested.rows.clone();
     if let Some(error) = Error::too_many_rejects(&rows, plan.max_reject_ratio) {
         return Err(error);
@@ -174,34 +163,14 @@ pub fn run_plan(
         let (segments, _) = segment::compile(name, file, table)?;
         compiled.insert(name.clone(), segments);
     }
-    let mut rows_of_city: Vec<Vec<u32>> = vec![Vec::new(); plan.boundaries.cities.len()];
-    for (row, &city) in located.city.iter().enumerate() {
-        if city != NO_AREA {
-            rows_of_city[city as usize].push(row as u32);
-        }
-    }
+    let rows_of_city = rows_of_cities(&located.city, plan.boundaries.cities.len());
     timings.insert(
         "locate_and_segments".into(),
         started.elapsed().as_millis() as u64,
     );
 
     let out = &plan.out;
-    std::fs::create_dir_all(out).map_err(|source| export::ExportError {
-        path: out.display().to_string(),
-        source,
-    })?;
-    // Folders and temporary files of a killed run are never under a final name; clear them.
-    let _ = std::fs::remove_dir_all(out.join(PARTIAL));
-    export::remove_stale_temporaries(out);
-    let reuse = if options.resume {
-        reusable(out, &plan.launches, options.maps.as_ref())
-    } else {
-        BTreeMap::new()
-    };
-    let assets = match &options.maps {
-        Some(_) => export::write_map_assets(out)?,
-        None => Vec::new(),
-    };
+    let (reuse, assets) = prepare_root(plan, options)?;
     let manifest = Mutex::new(LaunchManifest {
         tool: Tool::default(),
         plan: BTreeMap::from([
@@ -255,43 +224,108 @@ pub fn run_plan(
                     record.status = LaunchStatus::Skipped;
                     return record_done(record);
                 }
-                let started = Instant::now();
-                let city = &plan.boundaries.cities[launch.city];
                 let scope = scopes
                     .iter()
                     .find(|s| s.kind == ScopeKind::City && s.area == Some(launch.city))
                     .expect("every city has a scope");
                 let segments = &compiled[&launch.parameters.segments];
-                let result = run_launch(plan, launch, n, scope, &shared, segments);
-                let (status, error, figures) = match result {
-                    Ok(figures) => (LaunchStatus::Ok, None, figures),
-                    Err(e) => (
-                        LaunchStatus::Failed,
-                        Some(e.to_string()),
-                        Figures::default(),
-                    ),
-                };
-                record_done(LaunchRecord {
-                    id: launch.id.clone(),
-                    city: city.name.clone(),
-                    region: city
-                        .region
-                        .map(|r| plan.boundaries.regions[r].name.clone())
-                        .unwrap_or_default(),
-                    status,
-                    error,
-                    duration_ms: started.elapsed().as_millis() as u64,
-                    parameters: launch.parameters.clone(),
-                    consumers: figures.consumers,
-                    micromarkets: figures.micromarkets,
-                    campaign_members: figures.campaign_members,
-                    outputs: figures.outputs,
-                    map: options.maps.clone(),
-                })
+                record_done(launch_record(plan, launch, n, scope, &shared, segments))
             })
     })?;
     let _ = std::fs::remove_dir_all(out.join(PARTIAL));
     Ok(manifest.into_inner().expect("no launch panicked"))
+}
+
+/// Makes the output root ready: a killed run's folders and temporary files (never under a final
+/// name) cleared, the maps' assets written; returns the launches `--resume` may keep and the
+/// assets' records.
+fn prepare_root(
+    plan: &Plan,
+    options: &RunOptions,
+) -> Result<(BTreeMap<String, LaunchRecord>, Vec<OutputRecord>), Error> {
+    let out = &plan.out;
+    std::fs::create_dir_all(out).map_err(export::io_error(out))?;
+    let _ = std::fs::remove_dir_all(out.join(PARTIAL));
+    export::remove_stale_temporaries(out);
+    let reuse = if options.resume {
+        reusable(out, &plan.launches, options.maps.as_ref())
+    } else {
+        BTreeMap::new()
+    };
+    let assets = match &options.maps {
+        Some(_) => export::write_map_assets(out)?,
+        None => Vec::new(),
+    };
+    Ok((reuse, assets))
+}
+
+/// Reads the plan's consumers once, with the attribute kinds every segments file declares;
+/// returns them with the parsed segments files by name.
+fn read_consumers(plan: &Plan) -> Result<(Ingested, BTreeMap<String, SegmentsFile>), Error> {
+    let mut schema = BTreeMap::new();
+    let mut files = BTreeMap::new();
+    for (name, input) in &plan.segments {
+        let file = SegmentsFile::parse(&input.name, &input.text)?;
+        schema.extend(file.schema.clone());
+        files.insert(name.clone(), file);
+    }
+    let options = IngestOptions {
+        schema,
+        ..IngestOptions::default()
+    };
+    Ok((
+        ingest(&Source::Path(plan.consumers.clone()), &options)?,
+        files,
+    ))
+}
+
+/// The rows located in each of `cities` cities.
+fn rows_of_cities(city_of_row: &[u32], cities: usize) -> Vec<Vec<u32>> {
+    let mut rows = vec![Vec::new(); cities];
+    for (row, &city) in city_of_row.iter().enumerate() {
+        if city != NO_AREA {
+            rows[city as usize].push(row as u32);
+        }
+    }
+    rows
+}
+
+/// Runs launch `n` and returns its record, ok or failed.
+fn launch_record(
+    plan: &Plan,
+    launch: &Launch,
+    n: usize,
+    scope: &stats::Scope,
+    shared: &Shared<'_>,
+    segments: &[Segment],
+) -> LaunchRecord {
+    let started = Instant::now();
+    let city = &plan.boundaries.cities[launch.city];
+    let (status, error, figures) = match run_launch(plan, launch, n, scope, shared, segments) {
+        Ok(figures) => (LaunchStatus::Ok, None, figures),
+        Err(e) => (
+            LaunchStatus::Failed,
+            Some(e.to_string()),
+            Figures::default(),
+        ),
+    };
+    LaunchRecord {
+        id: launch.id.clone(),
+        city: city.name.clone(),
+        region: city
+            .region
+            .map(|r| plan.boundaries.regions[r].name.clone())
+            .unwrap_or_default(),
+        status,
+        error,
+        duration_ms: started.elapsed().as_millis() as u64,
+        parameters: launch.parameters.clone(),
+        consumers: figures.consumers,
+        micromarkets: figures.micromarkets,
+        campaign_members: figures.campaign_members,
+        outputs: figures.outputs,
+        map: shared.maps.cloned(),
+    }
 }
 
 /// What every launch reads: the consumers, their cells at [`LOCATE_RESOLUTION`], and the rows of

@@ -3,30 +3,27 @@
 use super::{Catchment, Catchments, Stores};
 use crate::disclosure::Privacy;
 use crate::export::{
-    AtomicFile, ExportError, OutputRecord, Written, io_error, json_text, opt_text, round6, stat,
+    AtomicFile, ExportError, OutputRecord, Written, io_error, json_text, opt_text, round6,
     write_csv, write_multipolygon,
 };
-use crate::stats::{ScopeCounts, lift, penetration};
+use crate::stats::ScopeCounts;
 use serde_json::{Map, Value, json};
 use std::io::{self, Write};
 use std::path::Path;
 
-/// Figures of one store × segment after the minimum count: (members, penetration, lift).
+/// Figures of one store × segment as published: (members, penetration, lift).
 fn figures(
     c: &Catchment,
     s: usize,
     scope: &ScopeCounts,
     privacy: Privacy,
 ) -> (Option<u64>, Option<f64>, Option<f64>) {
-    let members = c.members[s];
-    if privacy.hides_count(c.consumers) || privacy.hides_count(members) {
-        return (None, None, None);
-    }
     let (big_k, big_n) = (scope.total_members(s), scope.total_population());
+    let published = privacy.group(c.members[s], c.consumers, big_k, big_n);
     (
-        Some(members),
-        stat(penetration(members, c.consumers)),
-        stat(lift(members, c.consumers, big_k, big_n)),
+        published.members,
+        published.rates.penetration,
+        published.rates.lift,
     )
 }
 
@@ -46,8 +43,7 @@ fn properties(
     map.insert("scope_kind".into(), json!(scope.scope.kind));
     map.insert("region".into(), json!(json_text(&scope.scope.region)));
     map.insert("city".into(), json!(json_text(&scope.scope.city)));
-    let hidden = privacy.hides_count(c.consumers);
-    map.insert("consumers".into(), json!((!hidden).then_some(c.consumers)));
+    map.insert("consumers".into(), json!(privacy.count(c.consumers)));
     for (seg, name) in segment_names.iter().enumerate() {
         let (members, p, l) = figures(c, seg, scope, privacy);
         map.insert(format!("{name}_members"), json!(members));
@@ -162,7 +158,7 @@ pub fn write_catchments(
             ])?;
             let mut rows = 0;
             for (s, c) in result.stores.iter().enumerate() {
-                let consumers = (!privacy.hides_count(c.consumers)).then_some(c.consumers);
+                let consumers = privacy.count(c.consumers);
                 for (seg, name) in segment_names.iter().enumerate() {
                     let (members, p, l) = figures(c, seg, &scopes[c.scope], privacy);
                     csv.write_record([
@@ -182,18 +178,27 @@ pub fn write_catchments(
     )?);
 
     if with_overlap {
-        records.push(write_csv(root, "overlap.csv", "overlap", |csv| {
-            csv.write_record(["store_a", "store_b", "shared"])?;
-            for &(a, b, shared) in &result.overlap {
-                let shown = (!privacy.hides_count(shared)).then_some(shared);
-                csv.write_record([
-                    stores.ids[a].as_str(),
-                    stores.ids[b].as_str(),
-                    &opt_text(shown),
-                ])?;
-            }
-            Ok(result.overlap.len() as u64)
-        })?);
+        records.push(write_overlap(root, stores, result, privacy)?);
     }
     Ok(records)
+}
+
+/// Writes `overlap.csv`: the consumers each pair of stores shares, as published.
+fn write_overlap(
+    root: &Path,
+    stores: &Stores,
+    result: &Catchments,
+    privacy: Privacy,
+) -> Result<OutputRecord, ExportError> {
+    write_csv(root, "overlap.csv", "overlap", |csv| {
+        csv.write_record(["store_a", "store_b", "shared"])?;
+        for &(a, b, shared) in &result.overlap {
+            csv.write_record([
+                stores.ids[a].as_str(),
+                stores.ids[b].as_str(),
+                &opt_text(privacy.count(shared)),
+            ])?;
+        }
+        Ok(result.overlap.len() as u64)
+    })
 }

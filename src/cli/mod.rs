@@ -1,5 +1,11 @@
 //! Argument parsing, global options, progress display and exit codes.
 
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the command line is where the tool speaks to its user"
+)]
+
 mod commands;
 
 use clap::{Parser, Subcommand};

@@ -20,7 +20,7 @@ use super::fields::{
 use super::input::{ColumnNames, IngestError, IngestOptions, Ingested, Source, read_full};
 use super::merge::{
     ChunkOut, FingerprintSet, ID_SHARDS, LocalColumn, Merged, Plan, PlannedAttribute, RowOrigin,
-    SMALL_DICTIONARY, find_duplicates, fingerprint, shard_of,
+    SMALL_DICTIONARY, find_duplicates,
 };
 use super::rejects::{Reject, RejectReason};
 use super::table::{AttributeKind, MISSING};
@@ -353,113 +353,30 @@ fn parse_chunk(bytes: &[u8], first_line: u64, plan: &Plan, keep_ids: bool) -> Ch
             reject(RejectReason::MissingId, "empty id".into());
             continue;
         }
-        let coordinates = coordinate(
-            &record[plan.lat],
-            "latitude",
-            90.0,
-            RejectReason::InvalidLatitude,
-        )
-        .and_then(|lat| {
-            coordinate(
-                &record[plan.lng],
-                "longitude",
-                180.0,
-                RejectReason::InvalidLongitude,
-            )
-            .map(|lng| (lat, lng))
-        });
-        let (lat, lng) = match coordinates {
+        let (lat, lng) = match record_coordinates(&record, plan) {
             Ok(pair) => pair,
             Err((reason, detail)) => {
                 reject(reason, detail);
                 continue;
             }
         };
-        scratch.clear();
-        let mut bad = None;
-        for (
-            a,
-            &PlannedAttribute {
-                field: i, declared, ..
-            },
-        ) in plan.attrs.iter().enumerate()
-        {
-            let raw = trim(&record[i]);
-            match &mut out.columns[a] {
-                LocalColumn::Numeric(_) => match parse_number(raw) {
-                    NumberField::Missing => scratch.push(Scratch::Number(f64::NAN)),
-                    NumberField::Value(v) => scratch.push(Scratch::Number(v)),
-                    NumberField::Invalid if declared => {
-                        bad = Some((
-                            RejectReason::InvalidAttribute,
-                            format!(
-                                "attribute column {} is declared numeric but holds '{}'",
-                                i + 1,
-                                String::from_utf8_lossy(raw)
-                            ),
-                        ));
-                        break;
-                    }
-                    NumberField::Invalid => {
-                        out.retype = Some(a);
-                        return out;
-                    }
-                },
-                LocalColumn::Categorical {
-                    dictionary, lookup, ..
-                } => {
-                    if raw.is_empty() {
-                        scratch.push(Scratch::Code(MISSING));
-                        continue;
-                    }
-                    // Most categorical columns have a handful of values: a byte comparison
-                    // beats hashing, and a hit needs no UTF-8 check.
-                    let hit = if dictionary.len() <= SMALL_DICTIONARY {
-                        dictionary
-                            .iter()
-                            .position(|d| d.as_bytes() == raw)
-                            .map(|p| p as u32)
-                    } else {
-                        std::str::from_utf8(raw)
-                            .ok()
-                            .and_then(|t| lookup.get(t).copied())
-                    };
-                    let code = if let Some(code) = hit {
-                        code
-                    } else {
-                        let Ok(text) = std::str::from_utf8(raw) else {
-                            bad = Some((
-                                RejectReason::InvalidUtf8,
-                                format!("field {} is not valid UTF-8", i + 1),
-                            ));
-                            break;
-                        };
-                        let code = dictionary.len() as u32;
-                        dictionary.push(text.to_string());
-                        lookup.insert(text.to_string(), code);
-                        code
-                    };
-                    scratch.push(Scratch::Code(code));
-                }
+        match parse_attributes(&record, plan, &mut out.columns, &mut scratch) {
+            Ok(()) => {}
+            Err(Unusable::Reject(reason, detail)) => {
+                reject(reason, detail);
+                continue;
+            }
+            Err(Unusable::Retype(a)) => {
+                out.retype = Some(a);
+                return out;
             }
         }
-        if let Some((reason, detail)) = bad {
-            reject(reason, detail);
-            continue;
-        }
-        out.lat.push(lat);
-        out.lng.push(lng);
-        let fp = fingerprint(id);
-        out.shard_rows[shard_of(fp)].push(out.fingerprints.len() as u32);
-        out.fingerprints.push(fp);
-        if keep_ids {
-            out.ids.push(String::from_utf8_lossy(id).into_owned());
-        }
-        out.spans.push(RowOrigin {
+        let origin = RowOrigin {
             start: start as u32,
             end: end as u32,
             line,
-        });
+        };
+        out.accept((lat, lng), id, keep_ids, origin);
         for (column, value) in out.columns.iter_mut().zip(&scratch) {
             match (column, value) {
                 (LocalColumn::Numeric(values), Scratch::Number(v)) => values.push(*v),
@@ -469,6 +386,105 @@ fn parse_chunk(bytes: &[u8], first_line: u64, plan: &Plan, keep_ids: bool) -> Ch
         }
     }
     out
+}
+
+/// Why a record's attributes cannot be kept: the row is rejected, or attribute `a` must be read
+/// again as categorical.
+enum Unusable {
+    Reject(RejectReason, String),
+    Retype(usize),
+}
+
+/// The latitude and longitude of a record.
+fn record_coordinates(
+    record: &csv::ByteRecord,
+    plan: &Plan,
+) -> Result<(f64, f64), (RejectReason, String)> {
+    let lat = coordinate(
+        &record[plan.lat],
+        "latitude",
+        90.0,
+        RejectReason::InvalidLatitude,
+    )?;
+    let lng = coordinate(
+        &record[plan.lng],
+        "longitude",
+        180.0,
+        RejectReason::InvalidLongitude,
+    )?;
+    Ok((lat, lng))
+}
+
+/// Parses a record's attribute values into `scratch` (codes enter the chunk's dictionaries).
+fn parse_attributes(
+    record: &csv::ByteRecord,
+    plan: &Plan,
+    columns: &mut [LocalColumn],
+    scratch: &mut Vec<Scratch>,
+) -> Result<(), Unusable> {
+    scratch.clear();
+    for (
+        a,
+        &PlannedAttribute {
+            field: i, declared, ..
+        },
+    ) in plan.attrs.iter().enumerate()
+    {
+        let raw = trim(&record[i]);
+        match &mut columns[a] {
+            LocalColumn::Numeric(_) => match parse_number(raw) {
+                NumberField::Missing => scratch.push(Scratch::Number(f64::NAN)),
+                NumberField::Value(v) => scratch.push(Scratch::Number(v)),
+                NumberField::Invalid if declared => {
+                    return Err(Unusable::Reject(
+                        RejectReason::InvalidAttribute,
+                        format!(
+                            "attribute column {} is declared numeric but holds '{}'",
+                            i + 1,
+                            String::from_utf8_lossy(raw)
+                        ),
+                    ));
+                }
+                NumberField::Invalid => return Err(Unusable::Retype(a)),
+            },
+            LocalColumn::Categorical {
+                dictionary, lookup, ..
+            } => {
+                if raw.is_empty() {
+                    scratch.push(Scratch::Code(MISSING));
+                    continue;
+                }
+                // Most categorical columns have a handful of values: a byte comparison
+                // beats hashing, and a hit needs no UTF-8 check.
+                let hit = if dictionary.len() <= SMALL_DICTIONARY {
+                    dictionary
+                        .iter()
+                        .position(|d| d.as_bytes() == raw)
+                        .map(|p| p as u32)
+                } else {
+                    std::str::from_utf8(raw)
+                        .ok()
+                        .and_then(|t| lookup.get(t).copied())
+                };
+                let code = if let Some(code) = hit {
+                    code
+                } else {
+                    let Ok(text) = std::str::from_utf8(raw) else {
+                        return Err(Unusable::Reject(
+                            RejectReason::InvalidUtf8,
+                            format!("field {} is not valid UTF-8", i + 1),
+                        ));
+                    };
+                    let code = dictionary.len() as u32;
+                    dictionary.push(text.to_string());
+                    lookup.insert(text.to_string(), code);
+                    code
+                };
+                scratch.push(Scratch::Code(code));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

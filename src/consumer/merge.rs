@@ -84,6 +84,26 @@ pub(super) struct ChunkOut {
 }
 
 impl ChunkOut {
+    /// Keeps a row at `(lat, lng)` with id `id` that came from `origin` (its attribute values are
+    /// pushed by the reader).
+    pub(super) fn accept(
+        &mut self,
+        (lat, lng): (f64, f64),
+        id: &[u8],
+        keep_ids: bool,
+        origin: RowOrigin,
+    ) {
+        self.lat.push(lat);
+        self.lng.push(lng);
+        let fp = fingerprint(id);
+        self.shard_rows[shard_of(fp)].push(self.fingerprints.len() as u32);
+        self.fingerprints.push(fp);
+        if keep_ids {
+            self.ids.push(String::from_utf8_lossy(id).into_owned());
+        }
+        self.spans.push(origin);
+    }
+
     /// An empty chunk with the columns of `plan`.
     pub(super) fn new(plan: &Plan) -> Self {
         ChunkOut {

@@ -21,7 +21,7 @@ use super::fields::{
 use super::input::{IngestError, IngestOptions, Ingested, Source};
 use super::merge::{
     ChunkOut, FingerprintSet, ID_SHARDS, LocalColumn, Merged, Plan, PlannedAttribute, RowOrigin,
-    SMALL_DICTIONARY, find_duplicates, fingerprint, shard_of,
+    SMALL_DICTIONARY, find_duplicates,
 };
 use super::rejects::{Reject, RejectReason};
 use super::table::{AttributeKind, MISSING};
@@ -415,56 +415,8 @@ fn parse_group(
     for (b, batch) in batches.iter().enumerate() {
         let ids = as_text(batch.column(plan.id));
         let ids = ids.as_string::<i32>();
-        let coordinates: Vec<Result<(f64, f64), (RejectReason, String)>> = match position {
-            Position::Columns { lat, lng } => {
-                let lat = coordinates(batch.column(lat), "latitude", 90.0, INVALID_LAT);
-                let lng = coordinates(batch.column(lng), "longitude", 180.0, INVALID_LNG);
-                lat.into_iter()
-                    .zip(lng)
-                    .map(|(la, ln)| Ok((la?, ln?)))
-                    .collect()
-            }
-            Position::Wkb(g) => {
-                let column = arrow_cast::cast(batch.column(g), &DataType::Binary)
-                    .expect("a WKB column is binary");
-                column
-                    .as_binary::<i32>()
-                    .iter()
-                    .map(|wkb| {
-                        let (lng, lat) = match wkb {
-                            None => {
-                                return Err((
-                                    RejectReason::MissingCoordinate,
-                                    "empty geometry".into(),
-                                ));
-                            }
-                            Some(bytes) => wkb_point(bytes)?,
-                        };
-                        if lng.is_nan() && lat.is_nan() {
-                            return Err((RejectReason::MissingCoordinate, "empty point".into()));
-                        }
-                        Ok((
-                            in_range(lat, &lat, "latitude", 90.0, INVALID_LAT)?,
-                            in_range(lng, &lng, "longitude", 180.0, INVALID_LNG)?,
-                        ))
-                    })
-                    .collect()
-            }
-        };
-        let attributes: Vec<ArrayRef> = plan
-            .attrs
-            .iter()
-            .map(|&PlannedAttribute { field: i, kind, .. }| {
-                let column = batch.column(i);
-                if kind == AttributeKind::Numeric && column.data_type().is_numeric() {
-                    as_numbers(column)
-                } else if kind == AttributeKind::Categorical && is_text_dictionary(column) {
-                    Arc::clone(column)
-                } else {
-                    as_text(column)
-                }
-            })
-            .collect();
+        let coordinates = batch_coordinates(batch, position);
+        let attributes = batch_attributes(batch, plan);
         // Local codes of each dictionary column's values, found on first use (a value only on
         // rejected rows never enters the dictionary).
         let mut remaps: Vec<Vec<Option<u32>>> = attributes
@@ -503,91 +455,154 @@ fn parse_group(
             };
             // Declared numeric text is parsed first: a bad value rejects the row before any
             // value of it is kept.
-            let mut bad = None;
-            for (a, &PlannedAttribute { field: i, kind, .. }) in plan.attrs.iter().enumerate() {
-                let column = &attributes[a];
-                if kind == AttributeKind::Numeric
-                    && column.data_type() == &DataType::Utf8
-                    && column.is_valid(r)
-                {
-                    let text = column.as_string::<i32>().value(r).trim();
-                    if let NumberField::Invalid = parse_number(text.as_bytes()) {
-                        bad = Some(format!(
-                            "attribute column {} is declared numeric but holds '{text}'",
-                            i + 1
-                        ));
-                        break;
-                    }
-                }
-            }
-            if let Some(detail) = bad {
+            if let Some(detail) = declared_numeric_problem(plan, &attributes, r) {
                 reject(&mut out, RejectReason::InvalidAttribute, detail);
                 continue;
             }
-            for ((column, local), remap) in attributes.iter().zip(&mut out.columns).zip(&mut remaps)
-            {
-                match local {
-                    LocalColumn::Numeric(values) => values.push(if column.is_null(r) {
-                        f64::NAN
-                    } else if let Some(numbers) = column.as_primitive_opt::<Float64Type>() {
-                        numbers.value(r)
-                    } else {
-                        match parse_number(column.as_string::<i32>().value(r).trim().as_bytes()) {
-                            NumberField::Value(v) => v,
-                            _ => f64::NAN,
-                        }
-                    }),
-                    LocalColumn::Categorical {
-                        codes,
-                        dictionary,
-                        lookup,
-                    } => {
-                        if let Some(keyed) = column.as_dictionary_opt::<Int32Type>() {
-                            let code = if column.is_null(r) {
-                                MISSING
-                            } else {
-                                let key = keyed.keys().value(r) as usize;
-                                *remap[key].get_or_insert_with(|| {
-                                    let text = keyed.values().as_string::<i32>().value(key);
-                                    if text.is_empty() {
-                                        MISSING
-                                    } else {
-                                        code_of(dictionary, lookup, text)
-                                    }
-                                })
-                            };
-                            codes.push(code);
-                            continue;
-                        }
-                        let text = if column.is_null(r) {
-                            ""
-                        } else {
-                            column.as_string::<i32>().value(r)
-                        };
-                        codes.push(if text.is_empty() {
-                            MISSING
-                        } else {
-                            code_of(dictionary, lookup, text)
-                        });
-                    }
-                }
-            }
-            out.lat.push(lat);
-            out.lng.push(lng);
-            let fp = fingerprint(id.as_bytes());
-            out.shard_rows[shard_of(fp)].push(out.fingerprints.len() as u32);
-            out.fingerprints.push(fp);
-            if keep_ids {
-                out.ids.push(id.to_string());
-            }
-            out.spans.push(RowOrigin {
+            push_attributes(&attributes, r, &mut out.columns, &mut remaps);
+            let origin = RowOrigin {
                 start: b as u32,
                 end: r as u32,
                 line,
-            });
+            };
+            out.accept((lat, lng), id.as_bytes(), keep_ids, origin);
         }
     }
     out
+}
+
+/// Each row's latitude and longitude (or why it has none).
+fn batch_coordinates(
+    batch: &RecordBatch,
+    position: Position,
+) -> Vec<Result<(f64, f64), (RejectReason, String)>> {
+    match position {
+        Position::Columns { lat, lng } => {
+            let lat = coordinates(batch.column(lat), "latitude", 90.0, INVALID_LAT);
+            let lng = coordinates(batch.column(lng), "longitude", 180.0, INVALID_LNG);
+            lat.into_iter()
+                .zip(lng)
+                .map(|(la, ln)| Ok((la?, ln?)))
+                .collect()
+        }
+        Position::Wkb(g) => {
+            let column = arrow_cast::cast(batch.column(g), &DataType::Binary)
+                .expect("a WKB column is binary");
+            column
+                .as_binary::<i32>()
+                .iter()
+                .map(|wkb| {
+                    let (lng, lat) = match wkb {
+                        None => {
+                            return Err((RejectReason::MissingCoordinate, "empty geometry".into()));
+                        }
+                        Some(bytes) => wkb_point(bytes)?,
+                    };
+                    if lng.is_nan() && lat.is_nan() {
+                        return Err((RejectReason::MissingCoordinate, "empty point".into()));
+                    }
+                    Ok((
+                        in_range(lat, &lat, "latitude", 90.0, INVALID_LAT)?,
+                        in_range(lng, &lng, "longitude", 180.0, INVALID_LNG)?,
+                    ))
+                })
+                .collect()
+        }
+    }
+}
+
+/// The attribute columns of a batch as read: numbers, text dictionaries kept, the rest as text.
+fn batch_attributes(batch: &RecordBatch, plan: &Plan) -> Vec<ArrayRef> {
+    plan.attrs
+        .iter()
+        .map(|&PlannedAttribute { field: i, kind, .. }| {
+            let column = batch.column(i);
+            if kind == AttributeKind::Numeric && column.data_type().is_numeric() {
+                as_numbers(column)
+            } else if kind == AttributeKind::Categorical && is_text_dictionary(column) {
+                Arc::clone(column)
+            } else {
+                as_text(column)
+            }
+        })
+        .collect()
+}
+
+/// Why row `r` must be rejected: a declared numeric text column holding something else.
+fn declared_numeric_problem(plan: &Plan, attributes: &[ArrayRef], r: usize) -> Option<String> {
+    for (a, &PlannedAttribute { field: i, kind, .. }) in plan.attrs.iter().enumerate() {
+        let column = &attributes[a];
+        if kind == AttributeKind::Numeric
+            && column.data_type() == &DataType::Utf8
+            && column.is_valid(r)
+        {
+            let text = column.as_string::<i32>().value(r).trim();
+            if let NumberField::Invalid = parse_number(text.as_bytes()) {
+                return Some(format!(
+                    "attribute column {} is declared numeric but holds '{text}'",
+                    i + 1
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Pushes row `r`'s attribute values onto the chunk's columns; `remaps` holds the local code of
+/// each dictionary column's values, found on first use.
+fn push_attributes(
+    attributes: &[ArrayRef],
+    r: usize,
+    columns: &mut [LocalColumn],
+    remaps: &mut [Vec<Option<u32>>],
+) {
+    for ((column, local), remap) in attributes.iter().zip(columns).zip(remaps) {
+        match local {
+            LocalColumn::Numeric(values) => values.push(if column.is_null(r) {
+                f64::NAN
+            } else if let Some(numbers) = column.as_primitive_opt::<Float64Type>() {
+                numbers.value(r)
+            } else {
+                match parse_number(column.as_string::<i32>().value(r).trim().as_bytes()) {
+                    NumberField::Value(v) => v,
+                    _ => f64::NAN,
+                }
+            }),
+            LocalColumn::Categorical {
+                codes,
+                dictionary,
+                lookup,
+            } => {
+                if let Some(keyed) = column.as_dictionary_opt::<Int32Type>() {
+                    let code = if column.is_null(r) {
+                        MISSING
+                    } else {
+                        let key = keyed.keys().value(r) as usize;
+                        *remap[key].get_or_insert_with(|| {
+                            let text = keyed.values().as_string::<i32>().value(key);
+                            if text.is_empty() {
+                                MISSING
+                            } else {
+                                code_of(dictionary, lookup, text)
+                            }
+                        })
+                    };
+                    codes.push(code);
+                    continue;
+                }
+                let text = if column.is_null(r) {
+                    ""
+                } else {
+                    column.as_string::<i32>().value(r)
+                };
+                codes.push(if text.is_empty() {
+                    MISSING
+                } else {
+                    code_of(dictionary, lookup, text)
+                });
+            }
+        }
+    }
 }
 
 /// The local code of `text`, added to the chunk's dictionary when new.

@@ -51,7 +51,7 @@ pub struct Attribute {
 /// Accepted consumers, stored column by column; row `i` of every column is the same consumer.
 ///
 /// Consumer ids are checked for uniqueness at ingest and then dropped (no export ever holds
-/// them), unless [`IngestOptions::keep_ids`] asks for them, as for a stores file.
+/// them), unless [`IngestOptions::keep_ids`](crate::consumer::IngestOptions::keep_ids) asks for them, as for a stores file.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConsumerTable {
     /// Latitude in degrees, per row.

@@ -184,7 +184,6 @@ fn lattice_axes(centre: Vector, resolution: Resolution) -> Option<(Vector, Vecto
 /// `x` rounded to a whole number (ties either way) without a call into libm; |x| < 2⁶².
 fn whole(x: f64) -> f64 {
     let y = x + 0.5;
-    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
     let t = y as i64 as f64;
     if t > y { t - 1.0 } else { t }
 }
@@ -278,7 +277,6 @@ impl Lattice {
             && inside(0.5 * dx + SQRT3 / 2.0 * dy)
             && inside(-0.5 * dx + SQRT3 / 2.0 * dy);
         // Truncation is exact: rq and rr are whole numbers below 2²⁴ in magnitude.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         well_inside.then(|| {
             self.base
                 | (face as u64) << 54

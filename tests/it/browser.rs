@@ -146,7 +146,6 @@ fn maps_open_offline_in_chromium_with_their_figures() {
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(screenshot.exists());
 }

@@ -90,9 +90,9 @@ fn synth_parquet_gives_the_same_outputs_as_csv() {
     assert_eq!(manifest["rows"]["accepted"], 30_000);
 }
 
-#[test]
-fn bad_parquet_rows_are_rejected_with_their_row_numbers() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// Eight rows: a good one, then one of each kind of bad row (missing id and coordinate, bad
+/// latitude and longitude, a duplicate id, a bad declared number), then another good one.
+fn bad_rows() -> RecordBatch {
     let text =
         |values: &[Option<&str>]| -> ArrayRef { Arc::new(StringArray::from(values.to_vec())) };
     let number =
@@ -104,7 +104,7 @@ fn bad_parquet_rows_are_rejected_with_their_row_numbers() {
         Field::new("gender", DataType::Utf8, true),
         Field::new("age", DataType::Utf8, true),
     ]));
-    let batch = RecordBatch::try_new(
+    RecordBatch::try_new(
         schema,
         vec![
             text(&[
@@ -159,7 +159,13 @@ fn bad_parquet_rows_are_rejected_with_their_row_numbers() {
             ]),
         ],
     )
-    .expect("batch");
+    .expect("batch")
+}
+
+#[test]
+fn bad_parquet_rows_are_rejected_with_their_row_numbers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let batch = bad_rows();
     // Row groups of three rows: the duplicate id sits in another group than the first one.
     write_parquet(&dir.path().join("people.parquet"), &batch, 3, None);
     std::fs::write(
