@@ -6,8 +6,7 @@
 //! published as null, and so is every figure that would reveal it (penetration, lift and their
 //! intervals).
 
-use crate::export::{Suppressed, round6};
-use crate::stats::{HotSpots, ScopeCounts, lift, penetration, upper_tail_p, wilson};
+use crate::stats::{HotSpots, ScopeCounts, lift, penetration, round6, upper_tail_p, wilson};
 
 /// The minimum-count rule of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +111,26 @@ impl Privacy {
             rates: Rates::new(members, population, big_k, big_n, hidden),
             suppressed: hidden,
         }
+    }
+}
+
+/// How much the minimum-count rule held back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Suppressed {
+    /// Cells left out of cell layers (population below the minimum).
+    pub cells: u64,
+    /// Segment counts written as null in shown cells.
+    pub counts: u64,
+    /// Values left empty in summary.csv.
+    pub summary_values: u64,
+}
+
+impl Suppressed {
+    /// Adds another tally.
+    pub fn add(&mut self, other: &Suppressed) {
+        self.cells += other.cells;
+        self.counts += other.counts;
+        self.summary_values += other.summary_values;
     }
 }
 

@@ -43,6 +43,7 @@ pub mod export;
 pub mod index;
 pub mod market;
 pub mod params;
+pub mod scope;
 pub mod segment;
 pub mod stats;
 pub mod synth;

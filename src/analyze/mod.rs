@@ -1,18 +1,16 @@
 //! One analysis run, from inputs to outputs: the data flow of DESIGN.md as one function.
 
 mod check;
-mod scope;
 
 pub use check::{InputCheck, check_inputs};
-pub use scope::{ScopeAnalysis, ScopeFigures, analyze_scope};
 
 use crate::boundary::{Boundaries, BoundaryOptions, BoundaryText, Locator};
 use crate::consumer::{ColumnNames, IngestOptions, Ingested, Source, ingest};
+use crate::disclosure::Suppressed;
 use crate::error::Error;
-use crate::export::{
-    self, InputRecord, Manifest, Parameters, RunStatus, ScopeRecord, Suppressed, Tool, hex,
-};
+use crate::export::{self, InputRecord, Manifest, Parameters, RunStatus, ScopeRecord, Tool, hex};
 use crate::params::AnalysisParams;
+use crate::scope::{ScopeFigures, analyze_scope};
 use crate::segment::{self, SegmentsFile};
 use crate::stats;
 use rayon::prelude::*;

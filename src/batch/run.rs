@@ -2,12 +2,12 @@
 //! written atomically, the manifest rewritten after each one.
 
 use super::plan::{Launch, LaunchParameters, Plan};
-use crate::analyze::analyze_scope;
 use crate::boundary::{Locator, NO_AREA};
 use crate::consumer::{IngestOptions, Ingested, Source, ingest};
 use crate::error::Error;
 use crate::export::{self, OutputRecord, Tool, sha256_file};
 use crate::index;
+use crate::scope::analyze_scope;
 use crate::segment::{self, Segment, SegmentsFile};
 use crate::stats::{self, ScopeKind};
 use rayon::prelude::*;

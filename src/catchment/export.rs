@@ -3,10 +3,10 @@
 use super::{Catchment, Catchments, Stores};
 use crate::disclosure::Privacy;
 use crate::export::{
-    AtomicFile, ExportError, OutputRecord, Written, io_error, json_text, opt_text, round6,
-    write_csv, write_multipolygon,
+    AtomicFile, ExportError, OutputRecord, Written, io_error, json_text, opt_text, write_csv,
+    write_multipolygon,
 };
-use crate::stats::ScopeCounts;
+use crate::stats::{ScopeCounts, round6};
 use serde_json::{Map, Value, json};
 use std::io::{self, Write};
 use std::path::Path;

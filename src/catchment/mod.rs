@@ -190,6 +190,35 @@ fn overlaps(rows_per_store: &[Vec<u32>]) -> Vec<(usize, usize, u64)> {
     out
 }
 
+/// The manifest of a `catchment` run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CatchmentManifest {
+    /// Tool name and version.
+    pub tool: crate::export::Tool,
+    /// ok or failed.
+    pub status: crate::export::RunStatus,
+    /// Radius or nearest, with its distance.
+    pub mode: CatchmentMode,
+    /// Minimum count k.
+    pub min_count: u32,
+    /// H3 resolution of catchment shapes.
+    pub resolution: u8,
+    /// Input files.
+    pub inputs: Vec<crate::export::InputRecord>,
+    /// Consumer rows: read = accepted + rejected.
+    pub rows: crate::consumer::RowCounts,
+    /// Store rows: read = accepted + rejected.
+    pub store_rows: crate::consumer::RowCounts,
+    /// Consumers in at least one catchment.
+    pub assigned: u64,
+    /// Files written.
+    pub outputs: Vec<crate::export::OutputRecord>,
+    /// Non-fatal problems found in the inputs.
+    pub warnings: Vec<String>,
+    /// Milliseconds per stage.
+    pub timings_ms: std::collections::BTreeMap<String, u64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,12 +1,12 @@
 //! A catchment run: consumers and stores read, consumers located and indexed, each store's
 //! catchment counted, the outputs written.
 
-use super::{CatchmentMode, Stores, catchments};
+use super::{CatchmentManifest, CatchmentMode, Stores, catchments};
 use crate::analyze::{AnalyzeConfig, StageHook, elapsed_ms, input_record, prepare};
 use crate::boundary::Locator;
 use crate::consumer::{Column, IngestOptions, Ingested, Source, ingest};
 use crate::error::Error;
-use crate::export::{self, CatchmentManifest, RunStatus, Tool};
+use crate::export::{self, RunStatus, Tool};
 use crate::index::ConsumerIndex;
 use crate::stats;
 use std::collections::BTreeMap;

@@ -1,14 +1,10 @@
 //! RFC 7946 geometry: [lon, lat] positions rounded to 6 decimals, closed rings, exterior rings
 //! counter-clockwise and holes clockwise, antimeridian-crossing cells split into a MultiPolygon.
 
+use crate::stats::round6;
 use geo::{LineString, MultiPolygon};
 use h3o::CellIndex;
 use std::io::{self, Write};
-
-/// Rounds a coordinate to 6 decimals (about 0.1 m), as RFC 7946 recommends.
-pub fn round6(x: f64) -> f64 {
-    (x * 1e6).round() / 1e6
-}
 
 /// Twice the signed area of a ring in the lon/lat plane (positive when counter-clockwise).
 fn signed_area2(ring: &[(f64, f64)]) -> f64 {

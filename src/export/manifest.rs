@@ -2,6 +2,8 @@
 
 use super::Written;
 use crate::consumer::RowCounts;
+use crate::disclosure::Suppressed;
+use crate::scope::SegmentFigures;
 use crate::stats::ScopeKind;
 use std::collections::BTreeMap;
 
@@ -74,26 +76,6 @@ impl OutputRecord {
     }
 }
 
-/// How much the minimum-count rule held back.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Suppressed {
-    /// Cells left out of cell layers (population below the minimum).
-    pub cells: u64,
-    /// Segment counts written as null in shown cells.
-    pub counts: u64,
-    /// Values left empty in summary.csv.
-    pub summary_values: u64,
-}
-
-impl Suppressed {
-    /// Adds another tally.
-    pub fn add(&mut self, other: &Suppressed) {
-        self.cells += other.cells;
-        self.counts += other.counts;
-        self.summary_values += other.summary_values;
-    }
-}
-
 /// One scope and its outputs.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ScopeRecord {
@@ -117,7 +99,7 @@ pub struct ScopeRecord {
     /// Size of each segment's Benjamini–Hochberg family (the study area).
     pub fdr_family_size: u64,
     /// Hot cells and micro-markets per segment, in segment order.
-    pub segments: Vec<SegmentRecord>,
+    pub segments: Vec<SegmentFigures>,
     /// ok or failed.
     pub status: RunStatus,
     /// Error when failed.
@@ -126,25 +108,6 @@ pub struct ScopeRecord {
     pub outputs: Vec<OutputRecord>,
     /// What the minimum count held back in this scope.
     pub suppressed: Suppressed,
-}
-
-/// Hot spots and micro-markets of one scope × segment.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SegmentRecord {
-    /// Segment name.
-    pub segment: String,
-    /// Hot cells (q ≤ fdr, Gi* > 0, at least one member).
-    pub hot_cells: u64,
-    /// Micro-markets exported (at least the minimum count of members).
-    pub micromarkets: u64,
-    /// Id of the best-ranked micro-market, if any.
-    pub best_micromarket: Option<String>,
-    /// Members reached by the campaign (with `--budget`; null when below the minimum count).
-    pub campaign_members: Option<u64>,
-    /// Population reached by the campaign (with `--budget`).
-    pub campaign_population: Option<u64>,
-    /// The campaign's lift over the scope's base rate (with `--budget`).
-    pub campaign_lift: Option<f64>,
 }
 
 /// Parameters of a run, as used.
@@ -193,35 +156,6 @@ pub struct Manifest {
     pub scopes: Vec<ScopeRecord>,
     /// Totals held back by the minimum count.
     pub suppressed: Suppressed,
-    /// Non-fatal problems found in the inputs.
-    pub warnings: Vec<String>,
-    /// Milliseconds per stage.
-    pub timings_ms: BTreeMap<String, u64>,
-}
-
-/// The manifest of a `catchment` run.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct CatchmentManifest {
-    /// Tool name and version.
-    pub tool: Tool,
-    /// ok or failed.
-    pub status: RunStatus,
-    /// Radius or nearest, with its distance.
-    pub mode: crate::catchment::CatchmentMode,
-    /// Minimum count k.
-    pub min_count: u32,
-    /// H3 resolution of catchment shapes.
-    pub resolution: u8,
-    /// Input files.
-    pub inputs: Vec<InputRecord>,
-    /// Consumer rows: read = accepted + rejected.
-    pub rows: RowCounts,
-    /// Store rows: read = accepted + rejected.
-    pub store_rows: RowCounts,
-    /// Consumers in at least one catchment.
-    pub assigned: u64,
-    /// Files written.
-    pub outputs: Vec<OutputRecord>,
     /// Non-fatal problems found in the inputs.
     pub warnings: Vec<String>,
     /// Milliseconds per stage.

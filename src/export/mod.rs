@@ -6,20 +6,18 @@ mod manifest;
 mod map;
 
 pub use atomic::{AtomicFile, Written, hex, remove_stale_temporaries, sha256_file};
-pub use geometry::{cell_geometry, round6, write_multipolygon};
-pub use manifest::{
-    CatchmentManifest, InputRecord, Manifest, OutputRecord, Parameters, RunStatus, ScopeRecord,
-    SegmentRecord, Suppressed, Tool,
-};
+pub use geometry::{cell_geometry, write_multipolygon};
+pub use manifest::{InputRecord, Manifest, OutputRecord, Parameters, RunStatus, ScopeRecord, Tool};
 use map::{MapInputs, write_map};
 pub use map::{MapOptions, write_index, write_map_assets};
 
-use crate::analyze::{ScopeAnalysis, ScopeFigures};
 use crate::boundary::Boundaries;
 use crate::consumer::Reject;
 use crate::disclosure::{CellFigures, Rates};
 use crate::market::MicroMarket;
+use crate::scope::{ScopeAnalysis, ScopeFigures};
 use crate::stats::Scope;
+use crate::stats::round6;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;

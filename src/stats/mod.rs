@@ -90,6 +90,12 @@ impl ScopeCounts {
     }
 }
 
+/// Rounds a figure or a coordinate for output: 6 decimals (about 0.1 m in degrees, as RFC 7946
+/// recommends).
+pub fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
 /// Penetration `k / n` (`None` when `n = 0`).
 pub fn penetration(k: u64, n: u64) -> Option<f64> {
     (n > 0).then(|| k as f64 / n as f64)

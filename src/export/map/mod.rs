@@ -13,9 +13,9 @@
 //! at all. Nothing is fetched when the page opens unless `--basemap` names a tile server.
 
 use super::{AtomicFile, ExportError, OutputRecord, io_error, opt_text};
-use crate::analyze::ScopeFigures;
 use crate::boundary::Area;
 use crate::disclosure::Privacy;
+use crate::scope::ScopeFigures;
 use crate::stats::{HotSpots, ScopeCounts};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;

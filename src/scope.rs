@@ -1,8 +1,8 @@
 //! One scope's analysis as a pure function of its counts: hot spots, micro-markets, campaigns and
 //! every figure that will be published, before anything is written.
 
+use crate::disclosure::Suppressed;
 use crate::disclosure::Totals;
-use crate::export::{SegmentRecord, Suppressed};
 use crate::market::{self, Campaign, MicroMarket};
 use crate::params::AnalysisParams;
 use crate::stats::{self, CellCentres, HotSpotOptions, HotSpots, Scope, ScopeCounts};
@@ -44,7 +44,7 @@ pub struct ScopeFigures {
     /// Per segment: `N`, `K` and the base rate as published.
     pub totals: Vec<Totals>,
     /// Per segment: hot cells, micro-markets and the campaign.
-    pub segments: Vec<SegmentRecord>,
+    pub segments: Vec<SegmentFigures>,
     /// What the minimum count held back in the scope's cell layers.
     pub suppressed: Suppressed,
 }
@@ -84,7 +84,7 @@ pub fn analyze_scope<'a>(
                     privacy.group(c.members, c.population, c.scope_members, c.scope_population);
                 (published, c.population)
             });
-            SegmentRecord {
+            SegmentFigures {
                 segment: name.clone(),
                 hot_cells: hot_spots.segments[s].hot.iter().filter(|&&h| h).count() as u64,
                 micromarkets: u64::from(best.is_some()) + of_segment.count() as u64,
@@ -114,4 +114,23 @@ pub fn analyze_scope<'a>(
         figures,
         hot_spots_micros,
     }
+}
+
+/// Hot spots and micro-markets of one scope × segment.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SegmentFigures {
+    /// Segment name.
+    pub segment: String,
+    /// Hot cells (q ≤ fdr, Gi* > 0, at least one member).
+    pub hot_cells: u64,
+    /// Micro-markets exported (at least the minimum count of members).
+    pub micromarkets: u64,
+    /// Id of the best-ranked micro-market, if any.
+    pub best_micromarket: Option<String>,
+    /// Members reached by the campaign (with `--budget`; null when below the minimum count).
+    pub campaign_members: Option<u64>,
+    /// Population reached by the campaign (with `--budget`).
+    pub campaign_population: Option<u64>,
+    /// The campaign's lift over the scope's base rate (with `--budget`).
+    pub campaign_lift: Option<f64>,
 }
