@@ -217,7 +217,7 @@ fn analysis(
         },
     );
     let params = micromarket::AnalysisParams::default();
-    let analysis = micromarket::scope::analyze_scope(&counts[0], &centres, &params, &names);
+    let analysis = micromarket::analyze_scope(&counts[0], &centres, &params, &names);
     let boundaries = micromarket::boundary::Boundaries::default();
     let options = export::ExportOptions {
         maps: None,

@@ -7,8 +7,25 @@
 //!
 //! The data flow, one module per stage (see `docs/ARCHITECTURE.md`):
 //! [`consumer`] (ingest) → [`boundary`] (load, locate) → [`segment`] (filters to bitsets) →
-//! [`stats`] (counts per scope × segment × cell) → [`export`] (GeoJSON, CSV, manifest);
+//! [`stats`] (counts per scope × segment × cell) → [`analyze_scope`] (hot spots, micro-markets,
+//! campaigns, published figures) → [`export`] (GeoJSON, CSV, maps, manifest);
 //! [`analyze()`] runs them all.
+//!
+//! Modules:
+//! - [`analyze`](mod@analyze): one run end to end, its configuration, and input checks.
+//! - [`batch`]: city launch plans, run unattended and resumably.
+//! - [`boundary`]: region and city boundaries, loaded, validated and used to locate points.
+//! - [`catchment`]: store catchments (radius or nearest) and their outputs.
+//! - [`consumer`]: the columnar consumer table and its CSV and Parquet readers.
+//! - [`disclosure`]: the minimum-count rule, the one place deciding every published figure.
+//! - [`export`]: streamed, atomic writers and the manifest.
+//! - [`index`]: H3 cell assignment and the consumer R-tree.
+//! - [`market`]: micro-markets and campaigns under a budget.
+//! - [`segment`]: segments files and their filters.
+//! - [`stats`]: scopes, aggregation, rates, study areas and Gi*.
+//! - [`synth`]: the deterministic synthetic world behind the sample.
+//! - `error`, `params`, `scope` (private; their items are re-exported here): [`Error`],
+//!   [`AnalysisParams`], [`analyze_scope`].
 //!
 //! ```
 //! use micromarket::{AnalyzeConfig, TextInput, analyze};
@@ -38,16 +55,17 @@ pub mod boundary;
 pub mod catchment;
 pub mod consumer;
 pub mod disclosure;
-pub mod error;
+mod error;
 pub mod export;
 pub mod index;
 pub mod market;
-pub mod params;
-pub mod scope;
+mod params;
+mod scope;
 pub mod segment;
 pub mod stats;
 pub mod synth;
 
-pub use analyze::{AnalyzeConfig, TextInput, analyze, prepare};
+pub use analyze::{AnalyzeConfig, InputCheck, TextInput, analyze, check_inputs, prepare};
 pub use error::Error;
 pub use params::{AnalysisParams, GivenParams, ParamError};
+pub use scope::{ScopeAnalysis, ScopeFigures, SegmentFigures, analyze_scope};

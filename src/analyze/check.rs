@@ -1,7 +1,6 @@
 //! Checking inputs without running: every problem of every input, for `validate`.
 
-use super::AnalyzeConfig;
-use crate::TextInput;
+use super::config::{AnalyzeConfig, TextInput};
 use crate::boundary::Boundaries;
 use crate::consumer::{IngestOptions, RowCounts, ingest};
 use crate::segment::{self, SegmentsFile};

@@ -1,11 +1,13 @@
 //! One analysis run, from inputs to outputs: the data flow of DESIGN.md as one function.
 
 mod check;
+mod config;
 
 pub use check::{InputCheck, check_inputs};
+pub use config::{AnalyzeConfig, TextInput};
 
-use crate::boundary::{Boundaries, BoundaryOptions, BoundaryText, Locator};
-use crate::consumer::{ColumnNames, IngestOptions, Ingested, Source, ingest};
+use crate::boundary::{Boundaries, Locator};
+use crate::consumer::{IngestOptions, Ingested, Source, ingest};
 use crate::disclosure::Suppressed;
 use crate::error::Error;
 use crate::export::{self, InputRecord, Manifest, Parameters, RunStatus, ScopeRecord, Tool, hex};
@@ -16,80 +18,9 @@ use crate::stats;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-
-/// A text input (boundaries, segments) with the name used in messages.
-#[derive(Debug, Clone)]
-pub struct TextInput {
-    /// Path or description.
-    pub name: String,
-    /// Content.
-    pub text: String,
-}
-
-impl TextInput {
-    /// Reads a file.
-    ///
-    /// # Errors
-    ///
-    /// The I/O error, for the caller to wrap with the file name.
-    pub fn read(path: &Path) -> std::io::Result<Self> {
-        Ok(TextInput {
-            name: path.display().to_string(),
-            text: std::fs::read_to_string(path)?,
-        })
-    }
-
-    /// This input as a boundary file.
-    pub fn as_boundary(&self) -> BoundaryText<'_> {
-        BoundaryText {
-            file: &self.name,
-            text: &self.text,
-        }
-    }
-}
-
-/// Everything one run needs.
-#[derive(Debug, Clone)]
-pub struct AnalyzeConfig {
-    /// Consumers file or bytes.
-    pub consumers: Source,
-    /// Regions GeoJSON.
-    pub regions: Option<TextInput>,
-    /// Cities GeoJSON.
-    pub cities: Option<TextInput>,
-    /// Segments TOML.
-    pub segments: TextInput,
-    /// Required column names.
-    pub columns: ColumnNames,
-    /// Boundary property names.
-    pub boundary: BoundaryOptions,
-    /// Analysis parameters, checked.
-    pub params: AnalysisParams,
-    /// Maps (`map.html` per scope, `index.html` at the root); `None` writes none.
-    pub maps: Option<export::MapOptions>,
-    /// Output folder.
-    pub out: PathBuf,
-}
-
-impl AnalyzeConfig {
-    /// A configuration with the default parameters (see [`AnalysisParams::default`]).
-    pub fn new(consumers: Source, segments: TextInput, out: PathBuf) -> Self {
-        AnalyzeConfig {
-            consumers,
-            regions: None,
-            cities: None,
-            segments,
-            columns: ColumnNames::default(),
-            boundary: BoundaryOptions::default(),
-            params: AnalysisParams::default(),
-            maps: Some(export::MapOptions::default()),
-            out,
-        }
-    }
-}
 
 /// A stage callback, for progress display; the library itself never prints.
 pub type StageHook<'a> = &'a (dyn Fn(&str) + Sync);

@@ -25,8 +25,8 @@
 //! A consumer in a city is counted in that city's region, so the cities of a region always sum to
 //! at most the region.
 
+use super::area::{Area, Boundaries};
 use super::edges::{self, IndexedPolygon};
-use super::{Area, Boundaries};
 use crate::index::{CellMap, CellSet};
 use geo::Coord;
 use geo::coordinate_position::CoordPos;

@@ -1,6 +1,6 @@
 //! Catchment outputs: `catchments.geojson`, `stores.geojson`, `catchments.csv`, `overlap.csv`.
 
-use super::{Catchment, Catchments, Stores};
+use super::assign::{Catchment, Catchments, Stores};
 use crate::disclosure::Privacy;
 use crate::export::{
     AtomicFile, ExportError, OutputRecord, Written, io_error, json_text, opt_text, write_csv,

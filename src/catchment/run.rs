@@ -1,7 +1,7 @@
 //! A catchment run: consumers and stores read, consumers located and indexed, each store's
 //! catchment counted, the outputs written.
 
-use super::{CatchmentManifest, CatchmentMode, Stores, catchments};
+use super::assign::{CatchmentMode, Stores, catchments};
 use crate::analyze::{AnalyzeConfig, StageHook, elapsed_ms, input_record, prepare};
 use crate::boundary::Locator;
 use crate::consumer::{Column, IngestOptions, Ingested, Source, ingest};
@@ -11,6 +11,35 @@ use crate::index::ConsumerIndex;
 use crate::stats;
 use std::collections::BTreeMap;
 use std::time::Instant;
+
+/// The manifest of a `catchment` run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CatchmentManifest {
+    /// Tool name and version.
+    pub tool: crate::export::Tool,
+    /// ok or failed.
+    pub status: crate::export::RunStatus,
+    /// Radius or nearest, with its distance.
+    pub mode: CatchmentMode,
+    /// Minimum count k.
+    pub min_count: u32,
+    /// H3 resolution of catchment shapes.
+    pub resolution: u8,
+    /// Input files.
+    pub inputs: Vec<crate::export::InputRecord>,
+    /// Consumer rows: read = accepted + rejected.
+    pub rows: crate::consumer::RowCounts,
+    /// Store rows: read = accepted + rejected.
+    pub store_rows: crate::consumer::RowCounts,
+    /// Consumers in at least one catchment.
+    pub assigned: u64,
+    /// Files written.
+    pub outputs: Vec<crate::export::OutputRecord>,
+    /// Non-fatal problems found in the inputs.
+    pub warnings: Vec<String>,
+    /// Milliseconds per stage.
+    pub timings_ms: std::collections::BTreeMap<String, u64>,
+}
 
 /// Reads a stores CSV (`id,name,lat,lon`; bad rows are rejected as for consumers): the stores,
 /// named by their `name` column (else their id), and the rows as read.

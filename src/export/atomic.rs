@@ -4,6 +4,24 @@ use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// An output could not be written.
+#[derive(Debug, Error)]
+#[error("cannot write {path}: {source}")]
+pub struct ExportError {
+    /// The file or folder.
+    pub path: String,
+    /// Cause.
+    pub source: io::Error,
+}
+
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '_ {
+    move |source| ExportError {
+        path: path.display().to_string(),
+        source,
+    }
+}
 
 /// A file being written; it appears under its final name only after [`AtomicFile::commit`].
 /// Dropped without commit, the temporary file is removed.

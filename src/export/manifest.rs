@@ -1,6 +1,6 @@
 //! `manifest.json`: the contract batch jobs read (inputs, parameters, rows, scopes, outputs).
 
-use super::Written;
+use super::atomic::Written;
 use crate::consumer::RowCounts;
 use crate::disclosure::Suppressed;
 use crate::scope::SegmentFigures;

@@ -4,12 +4,15 @@ mod atomic;
 mod geometry;
 mod manifest;
 mod map;
+mod text;
 
-pub use atomic::{AtomicFile, Written, hex, remove_stale_temporaries, sha256_file};
+pub(crate) use atomic::io_error;
+pub use atomic::{AtomicFile, ExportError, Written, hex, remove_stale_temporaries, sha256_file};
 pub use geometry::{cell_geometry, write_multipolygon};
 pub use manifest::{InputRecord, Manifest, OutputRecord, Parameters, RunStatus, ScopeRecord, Tool};
 use map::{MapInputs, write_map};
 pub use map::{MapOptions, write_index, write_map_assets};
+pub(crate) use text::{json_text, opt_text, stat};
 
 use crate::boundary::Boundaries;
 use crate::consumer::Reject;
@@ -20,29 +23,6 @@ use crate::stats::Scope;
 use crate::stats::round6;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use thiserror::Error;
-
-/// An output could not be written.
-#[derive(Debug, Error)]
-#[error("cannot write {path}: {source}")]
-pub struct ExportError {
-    /// The file or folder.
-    pub path: String,
-    /// Cause.
-    pub source: io::Error,
-}
-
-pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '_ {
-    move |source| ExportError {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-/// Rounds a statistic for output; statistics are written with 6 decimals.
-pub(crate) fn stat(x: Option<f64>) -> Option<f64> {
-    x.map(round6)
-}
 
 /// Per-segment property suffixes of `cells.geojson`, in output order.
 const CELL_PROPERTIES: [&str; 10] = [
@@ -136,14 +116,6 @@ fn cell_csv_fields(figures: &CellFigures) -> [String; 10] {
         figures.p_value.to_string(),
         figures.q_value.to_string(),
     ]
-}
-
-pub(crate) fn opt_text<T: ToString>(value: Option<T>) -> String {
-    value.map(|v| v.to_string()).unwrap_or_default()
-}
-
-pub(crate) fn json_text(text: &str) -> Option<&str> {
-    (!text.is_empty()).then_some(text)
 }
 
 /// What the writers need besides a scope's analysis.

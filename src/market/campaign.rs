@@ -5,7 +5,7 @@
 //! micro-markets) are taken greedily by penetration, skipping any that no longer fit the budget,
 //! so the budget is never exceeded.
 
-use super::MicroMarket;
+use super::micro::MicroMarket;
 use crate::disclosure::Privacy;
 use crate::stats::{ScopeCounts, lift, penetration};
 use h3o::CellIndex;

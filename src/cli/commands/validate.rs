@@ -3,7 +3,7 @@
 use super::inputs::InputArgs;
 use crate::cli::{ExitStatus, Global};
 use anyhow::Result;
-use micromarket::analyze::{InputCheck, check_inputs};
+use micromarket::{InputCheck, check_inputs};
 
 /// Check consumers, boundaries and segments, print every problem (each bad row with its line),
 /// and write nothing. Exit 0 when everything is valid, 2 otherwise.

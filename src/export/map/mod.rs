@@ -12,7 +12,9 @@
 //! `campaign.geojson`, embedded as written. Cells hidden by the minimum count are not in the page
 //! at all. Nothing is fetched when the page opens unless `--basemap` names a tile server.
 
-use super::{AtomicFile, ExportError, OutputRecord, io_error, opt_text};
+use super::atomic::{AtomicFile, ExportError, io_error};
+use super::manifest::OutputRecord;
+use super::text::opt_text;
 use crate::boundary::Area;
 use crate::disclosure::Privacy;
 use crate::scope::ScopeFigures;

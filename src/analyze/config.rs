@@ -1,0 +1,78 @@
+//! What one run needs: its inputs, options and parameters.
+
+use crate::boundary::{BoundaryOptions, BoundaryText};
+use crate::consumer::{ColumnNames, Source};
+use crate::export::MapOptions;
+use crate::params::AnalysisParams;
+use std::path::{Path, PathBuf};
+
+/// A text input (boundaries, segments) with the name used in messages.
+#[derive(Debug, Clone)]
+pub struct TextInput {
+    /// Path or description.
+    pub name: String,
+    /// Content.
+    pub text: String,
+}
+
+impl TextInput {
+    /// Reads a file.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error, for the caller to wrap with the file name.
+    pub fn read(path: &Path) -> std::io::Result<Self> {
+        Ok(TextInput {
+            name: path.display().to_string(),
+            text: std::fs::read_to_string(path)?,
+        })
+    }
+
+    /// This input as a boundary file.
+    pub fn as_boundary(&self) -> BoundaryText<'_> {
+        BoundaryText {
+            file: &self.name,
+            text: &self.text,
+        }
+    }
+}
+
+/// Everything one run needs.
+#[derive(Debug, Clone)]
+pub struct AnalyzeConfig {
+    /// Consumers file or bytes.
+    pub consumers: Source,
+    /// Regions GeoJSON.
+    pub regions: Option<TextInput>,
+    /// Cities GeoJSON.
+    pub cities: Option<TextInput>,
+    /// Segments TOML.
+    pub segments: TextInput,
+    /// Required column names.
+    pub columns: ColumnNames,
+    /// Boundary property names.
+    pub boundary: BoundaryOptions,
+    /// Analysis parameters, checked.
+    pub params: AnalysisParams,
+    /// Maps (`map.html` per scope, `index.html` at the root); `None` writes none.
+    pub maps: Option<MapOptions>,
+    /// Output folder.
+    pub out: PathBuf,
+}
+
+impl AnalyzeConfig {
+    /// A configuration with the default parameters (see [`AnalysisParams::default`]).
+    pub fn new(consumers: Source, segments: TextInput, out: PathBuf) -> Self {
+        AnalyzeConfig {
+            consumers,
+            regions: None,
+            cities: None,
+            segments,
+            columns: ColumnNames::default(),
+            boundary: BoundaryOptions::default(),
+            params: AnalysisParams::default(),
+            maps: Some(MapOptions::default()),
+            out,
+        }
+    }
+}
