@@ -170,8 +170,10 @@ fn manifest_of(
 
 /// Runs the whole analysis and writes every output under `config.out`.
 ///
-/// Inputs are all checked before anything is written. When too many rows are rejected, only
-/// `rejects.csv` and a `manifest.json` with status `failed` are written.
+/// Inputs are all checked before anything is written. The run is written aside and swapped into
+/// place when complete ([`export::Staging`]): `config.out` holds the previous complete run until
+/// then, this one after, never a mix. When too many rows are rejected, the run is only
+/// `rejects.csv` and a `manifest.json` with status `failed`.
 ///
 /// # Errors
 ///
@@ -185,13 +187,14 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
     let (boundaries, segments) = (&prepared.boundaries, &prepared.segments);
     let (table, rejects) = (&prepared.ingested.table, &prepared.ingested.rejects);
     let mut manifest = manifest_of(params, &prepared, names.clone(), timings);
-    let out = &config.out;
-    std::fs::create_dir_all(out).map_err(export::io_error(out))?;
+    let staging = export::Staging::begin(&config.out)?;
+    let out = staging.dir();
     if let Some(error) = Error::too_many_rejects(&manifest.rows, params.max_reject_ratio) {
         manifest.outputs.push(export::write_rejects(out, rejects)?);
         manifest.status = RunStatus::Failed;
         manifest.error = Some(error.to_string());
         export::write_manifest(out, &manifest)?;
+        staging.commit()?;
         return Err(error);
     }
     let timings = &mut manifest.timings_ms;
@@ -255,6 +258,7 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
         .timings_ms
         .insert("total".into(), elapsed_ms(run_started));
     export::write_manifest(out, &manifest)?;
+    staging.commit()?;
     Ok(manifest)
 }
 

@@ -74,7 +74,8 @@ fn read_stores(source: &Source) -> Result<(Stores, Ingested), Error> {
 }
 
 /// Runs a store-catchment analysis: consumers within a radius of, or nearest to, each store of
-/// `stores`, with their segment figures against each store's scope, written under `config.out`.
+/// `stores`, with their segment figures against each store's scope, written under `config.out`
+/// (aside, then swapped into place when complete, as for `analyze`).
 ///
 /// # Errors
 ///
@@ -119,7 +120,8 @@ pub fn run_catchments(
     hook("export");
     let started = Instant::now();
     let segment_names: Vec<String> = prepared.segments.iter().map(|s| s.name.clone()).collect();
-    let out = &config.out;
+    let staging = export::Staging::begin(&config.out)?;
+    let out = staging.dir();
     let mut outputs = super::export::write_catchments(
         out,
         &store_set,
@@ -155,5 +157,6 @@ pub fn run_catchments(
         timings_ms: timings,
     };
     export::write_manifest(out, &manifest)?;
+    staging.commit()?;
     Ok(manifest)
 }

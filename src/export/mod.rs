@@ -4,6 +4,7 @@ mod atomic;
 mod geometry;
 mod manifest;
 mod map;
+mod staging;
 mod text;
 
 pub(crate) use atomic::io_error;
@@ -12,6 +13,7 @@ pub use geometry::{cell_geometry, write_multipolygon};
 pub use manifest::{InputRecord, Manifest, OutputRecord, Parameters, RunStatus, ScopeRecord, Tool};
 use map::{MapInputs, write_map};
 pub use map::{MapOptions, write_index, write_map_assets};
+pub use staging::Staging;
 pub(crate) use text::{json_text, opt_text, stat};
 
 use crate::boundary::Boundaries;

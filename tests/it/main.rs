@@ -8,6 +8,7 @@ mod catchment;
 mod common;
 mod disclosure;
 mod golden;
+mod interrupted;
 mod launch;
 mod parquet;
 mod properties;

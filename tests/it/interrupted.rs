@@ -1,0 +1,151 @@
+//! Interrupted and repeated `analyze` runs: the output folder always holds one complete run.
+//! SIGKILL at many points of a run, into an empty folder and into one holding an earlier run of
+//! another resolution; after each, every file the manifest lists is there with its checksum, and
+//! nothing else is.
+
+use crate::common::repo;
+use micromarket::export::sha256_file;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+/// Every file under `dir`, relative, with `/`.
+fn files(dir: &Path, root: &Path, into: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).expect("folder") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files(&path, root, into);
+        } else {
+            let relative = path.strip_prefix(root).expect("inside");
+            into.push(relative.to_string_lossy().replace('\\', "/"));
+        }
+    }
+}
+
+/// Asserts `out` is one complete run; returns its resolution.
+fn assert_complete(out: &Path, context: &str) -> u64 {
+    let text = std::fs::read_to_string(out.join("manifest.json"))
+        .unwrap_or_else(|e| panic!("{context}: no manifest: {e}"));
+    let manifest: serde_json::Value = serde_json::from_str(&text).expect("manifest is JSON");
+    let mut listed = BTreeMap::new();
+    let scopes = manifest["scopes"].as_array().expect("scopes");
+    let records = manifest["outputs"]
+        .as_array()
+        .expect("outputs")
+        .iter()
+        .chain(
+            scopes
+                .iter()
+                .flat_map(|s| s["outputs"].as_array().expect("outputs")),
+        );
+    for o in records {
+        let path = o["path"].as_str().expect("path").to_string();
+        listed.insert(path, o["sha256"].as_str().expect("sha").to_string());
+    }
+    let mut found = Vec::new();
+    files(out, out, &mut found);
+    found.retain(|f| f != "manifest.json");
+    found.sort();
+    let wanted: Vec<String> = listed.keys().cloned().collect();
+    assert_eq!(found, wanted, "{context}: files and manifest differ");
+    for (path, sha) in &listed {
+        let (_, got) = sha256_file(&out.join(path)).expect("listed file");
+        assert_eq!(
+            &got, sha,
+            "{context}: {path} is not the file the manifest lists"
+        );
+    }
+    manifest["parameters"]["resolution"]
+        .as_u64()
+        .expect("resolution")
+}
+
+fn analyze(dir: &Path, out: &str, resolution: &str) -> Command {
+    let data = repo().join("data/sample");
+    let path = |name: &str| data.join(name).display().to_string();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_micromarket"));
+    command
+        .args(["analyze", "-q", "--consumers", &path("consumers.csv")])
+        .args([
+            "--regions",
+            &path("regions.geojson"),
+            "--cities",
+            &path("cities.geojson"),
+        ])
+        .args(["--segments", &path("segments.toml"), "--budget", "5000"])
+        .args(["--resolution", resolution, "--out", out])
+        .current_dir(dir)
+        .env_clear();
+    command
+}
+
+#[test]
+fn a_killed_analyze_leaves_the_previous_run_or_its_own_never_a_mix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = Instant::now();
+    let status = analyze(dir.path(), "earlier", "8").status().expect("runs");
+    let duration = started.elapsed();
+    assert!(status.success());
+    assert_eq!(
+        assert_complete(&dir.path().join("earlier"), "a complete run"),
+        8
+    );
+    let mut interrupted = 0;
+    // Kill points over the whole run: reading, locating, writing scopes, the manifest, the swap.
+    for (i, fraction) in [0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0]
+        .iter()
+        .enumerate()
+    {
+        for (case, earlier) in [("empty", false), ("over", true)] {
+            let out = format!("{case}{i}");
+            if earlier {
+                std::fs::create_dir(dir.path().join(&out)).expect("folder");
+                let mut names = Vec::new();
+                files(
+                    &dir.path().join("earlier"),
+                    &dir.path().join("earlier"),
+                    &mut names,
+                );
+                for name in names {
+                    let to = dir.path().join(&out).join(&name);
+                    std::fs::create_dir_all(to.parent().expect("parent")).expect("folder");
+                    std::fs::copy(dir.path().join("earlier").join(&name), to).expect("copy");
+                }
+            }
+            let mut child = analyze(dir.path(), &out, "9").spawn().expect("start");
+            std::thread::sleep(duration.mul_f64(*fraction));
+            let _ = child.kill(); // SIGKILL on Unix
+            let status = child.wait().expect("wait");
+            interrupted += usize::from(!status.success());
+            let target = dir.path().join(&out);
+            let context = format!("{case}, killed at {fraction} of a run");
+            if target.exists() {
+                let resolution = assert_complete(&target, &context);
+                assert!(
+                    resolution == 9 || earlier,
+                    "{context}: resolution {resolution}"
+                );
+            } else {
+                assert!(!earlier, "{context}: the earlier run is gone");
+            }
+        }
+    }
+    assert!(
+        interrupted >= 4,
+        "only {interrupted} kills landed before the end of a run"
+    );
+    // The next run into the same place removes what killed runs left beside it.
+    let status = analyze(dir.path(), "over0", "9").status().expect("runs");
+    assert!(status.success());
+    assert_eq!(
+        assert_complete(&dir.path().join("over0"), "the next run"),
+        9
+    );
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("folder")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".over0."))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
