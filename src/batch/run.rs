@@ -256,6 +256,7 @@ fn prepare_root(
         Some(_) => export::write_map_assets(out)?,
         None => Vec::new(),
     };
+    export::sync_folder(out).map_err(export::io_error(out))?;
     Ok((reuse, assets))
 }
 
@@ -401,6 +402,7 @@ fn run_launch(
         boundaries: &plan.boundaries,
     };
     let record = export::write_scope(&partial, &analysis, &options)?;
+    export::sync_folder(&partial).map_err(export::io_error(&partial))?;
     let final_dir = plan.out.join(&scope.folder);
     let move_into_place = || -> std::io::Result<()> {
         if final_dir.exists() {

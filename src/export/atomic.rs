@@ -64,17 +64,33 @@ impl AtomicFile {
         })
     }
 
-    /// Flushes, syncs and renames the file to its final name.
+    /// Flushes the file and renames it to its final name. It reaches the disk with its folder's
+    /// one sync ([`super::Staging::commit`], [`sync_folder`]), not a sync per file.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of flushing or renaming.
+    pub fn commit(self) -> io::Result<Written> {
+        self.finish(false)
+    }
+
+    /// Flushes, syncs and renames the file to its final name (for a manifest rewritten in place).
     ///
     /// # Errors
     ///
     /// The I/O error of flushing, syncing or renaming.
-    pub fn commit(mut self) -> io::Result<Written> {
+    pub fn commit_synced(self) -> io::Result<Written> {
+        self.finish(true)
+    }
+
+    fn finish(mut self, synced: bool) -> io::Result<Written> {
         let writer = self.writer.take().expect("committed once");
         let file = writer
             .into_inner()
             .map_err(io::IntoInnerError::into_error)?;
-        file.sync_all()?;
+        if synced {
+            file.sync_all()?;
+        }
         drop(file);
         std::fs::rename(&self.temp_path, &self.final_path)?;
         let digest = std::mem::take(&mut self.hasher).finalize();

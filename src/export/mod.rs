@@ -13,7 +13,7 @@ pub use geometry::{cell_geometry, write_multipolygon};
 pub use manifest::{InputRecord, Manifest, OutputRecord, Parameters, RunStatus, ScopeRecord, Tool};
 use map::{MapInputs, write_map};
 pub use map::{MapOptions, write_index, write_map_assets};
-pub use staging::Staging;
+pub use staging::{Staging, sync_folder};
 pub(crate) use text::{json_text, opt_text, stat};
 
 use crate::boundary::Boundaries;
@@ -577,6 +577,6 @@ pub fn write_manifest(
     serde_json::to_writer_pretty(&mut file, manifest)
         .map_err(|e| io_error(&path)(io::Error::other(e)))?;
     file.write_all(b"\n").map_err(io_error(&path))?;
-    file.commit().map_err(io_error(&path))?;
+    file.commit_synced().map_err(io_error(&path))?;
     Ok(path)
 }

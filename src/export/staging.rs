@@ -92,7 +92,7 @@ impl Staging {
     /// [`ExportError`] naming the folder when the sync or the swap fails; the previous run is then
     /// still in place.
     pub fn commit(mut self) -> Result<(), ExportError> {
-        sync(&self.dir).map_err(io_error(&self.dir))?;
+        sync_folder(&self.dir).map_err(io_error(&self.dir))?;
         if self.target.exists() {
             swap(&self.dir, &self.target).map_err(io_error(&self.target))?;
             // The previous run is now under the staging name.
@@ -114,8 +114,12 @@ impl Drop for Staging {
     }
 }
 
-/// Flushes the file system holding `dir` (one call for all the run's files).
-fn sync(dir: &Path) -> std::io::Result<()> {
+/// Flushes the file system holding `dir` to disk: one call for all the files a run wrote there.
+///
+/// # Errors
+///
+/// The I/O error of opening the folder or syncing.
+pub fn sync_folder(dir: &Path) -> std::io::Result<()> {
     let folder = std::fs::File::open(dir)?;
     #[cfg(target_os = "linux")]
     rustix::fs::syncfs(&folder)?;
