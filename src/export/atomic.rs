@@ -65,7 +65,7 @@ impl AtomicFile {
     }
 
     /// Flushes the file and renames it to its final name. It reaches the disk with its folder's
-    /// one sync ([`super::Staging::commit`], [`sync_folder`]), not a sync per file.
+    /// one sync ([`super::Staging::commit`], [`super::sync_folder`]), not a sync per file.
     ///
     /// # Errors
     ///
