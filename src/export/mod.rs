@@ -313,8 +313,7 @@ fn micromarkets_geojson(
             file.write_all(b",\n")?;
         }
         let rates = Rates::of(m.members, m.population, m.scope_members, m.scope_population);
-        let (p, l) = (rates.penetration_interval, rates.lift_interval);
-        let properties = serde_json::json!({
+        let mut properties = serde_json::json!({
             "id": m.id,
             "rank": m.rank,
             "scope_kind": scope.kind,
@@ -325,16 +324,13 @@ fn micromarkets_geojson(
             "area_km2": round6(m.area_km2),
             "members": m.members,
             "population": m.population,
-            "penetration": rates.penetration,
-            "penetration_low": p.map(|v| v.0),
-            "penetration_high": p.map(|v| v.1),
-            "lift": rates.lift,
-            "lift_low": l.map(|v| v.0),
-            "lift_high": l.map(|v| v.1),
             "max_gi": round6(m.max_gi),
             "centroid_lat": round6(m.centroid_lat),
             "centroid_lon": round6(m.centroid_lng),
         });
+        if let serde_json::Value::Object(map) = &mut properties {
+            map.extend(rate_properties(&rates));
+        }
         file.write_all(b"{\"type\":\"Feature\",\"properties\":")?;
         serde_json::to_writer(&mut file, &properties)?;
         file.write_all(b",\"geometry\":")?;
@@ -343,6 +339,19 @@ fn micromarkets_geojson(
     }
     file.write_all(b"\n]}\n")?;
     Ok(file)
+}
+
+/// Penetration and lift with their intervals, as GeoJSON properties.
+fn rate_properties(rates: &Rates) -> [(String, serde_json::Value); 6] {
+    let (p, l) = (rates.penetration_interval, rates.lift_interval);
+    [
+        ("penetration".into(), serde_json::json!(rates.penetration)),
+        ("penetration_low".into(), serde_json::json!(p.map(|v| v.0))),
+        ("penetration_high".into(), serde_json::json!(p.map(|v| v.1))),
+        ("lift".into(), serde_json::json!(rates.lift)),
+        ("lift_low".into(), serde_json::json!(l.map(|v| v.0))),
+        ("lift_high".into(), serde_json::json!(l.map(|v| v.1))),
+    ]
 }
 
 /// Column names of `campaign.csv`, also the properties of `campaign.geojson`.
@@ -382,11 +391,6 @@ fn write_campaigns(
         .map(|c| {
             let published =
                 privacy.group(c.members, c.population, c.scope_members, c.scope_population);
-            let (r, p, l) = (
-                published.rates,
-                published.rates.penetration_interval,
-                published.rates.lift_interval,
-            );
             let figures = serde_json::json!({
                 "scope_kind": scope.kind,
                 "region": json_text(&scope.region),
@@ -398,17 +402,12 @@ fn write_campaigns(
                 "area_km2": round6(c.cells.iter().map(|cell| cell.area_km2()).sum()),
                 "members": published.members,
                 "population": c.population,
-                "penetration": r.penetration,
-                "penetration_low": p.map(|v| v.0),
-                "penetration_high": p.map(|v| v.1),
-                "lift": r.lift,
-                "lift_low": l.map(|v| v.0),
-                "lift_high": l.map(|v| v.1),
                 "suppressed": published.suppressed,
             });
-            let serde_json::Value::Object(map) = figures else {
+            let serde_json::Value::Object(mut map) = figures else {
                 unreachable!("json! of an object literal is an object")
             };
+            map.extend(rate_properties(&published.rates));
             map
         })
         .collect();
