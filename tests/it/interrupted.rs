@@ -149,3 +149,47 @@ fn a_killed_analyze_leaves_the_previous_run_or_its_own_never_a_mix() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn a_write_failure_names_the_file_exits_1_and_leaves_the_previous_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let status = analyze(dir.path(), "out", "8").status().expect("runs");
+    assert!(status.success());
+    // A file-size limit of a few MB, with SIGXFSZ ignored so that writes fail with EFBIG.
+    let command = analyze(dir.path(), "out", "9");
+    let args: Vec<String> = command
+        .get_args()
+        .map(|a| format!("'{}'", a.to_string_lossy()))
+        .collect();
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 4096; exec '{}' {}",
+        env!("CARGO_BIN_EXE_micromarket"),
+        args.join(" ")
+    );
+    let output = Command::new("sh")
+        .args(["-c", &script])
+        .current_dir(dir.path())
+        .env_clear()
+        .output()
+        .expect("sh runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot write") && stderr.contains("File too large"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("File too large").count(),
+        1,
+        "the cause once: {stderr}"
+    );
+    assert_eq!(
+        assert_complete(&dir.path().join("out"), "after a write failure"),
+        8
+    );
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("folder")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["out"], "nothing of the failed run is left");
+}
