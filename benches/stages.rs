@@ -15,7 +15,7 @@ use micromarket::index::ConsumerIndex;
 use micromarket::segment::{self, SegmentsFile};
 use micromarket::stats::{self, HotSpotOptions};
 use micromarket::synth::{Extent, MAX_CITIES, SplitMix64, SynthOptions, World};
-use micromarket::{TextInput, export, market};
+use micromarket::{export, market};
 use rayon::prelude::*;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -52,23 +52,6 @@ fn data(consumers: usize) -> Data {
     }
 }
 
-fn boundaries(world: &World) -> Boundaries {
-    let regions = TextInput {
-        name: "regions".into(),
-        text: world.regions_geojson(),
-    };
-    let cities = TextInput {
-        name: "cities".into(),
-        text: world.cities_geojson(),
-    };
-    Boundaries::load(
-        Some(regions.as_boundary()),
-        Some(cities.as_boundary()),
-        &micromarket::boundary::BoundaryOptions::default(),
-    )
-    .expect("synth boundaries are valid")
-}
-
 fn stages(c: &mut Criterion) {
     for size in SIZES {
         let dataset = data(size);
@@ -83,7 +66,7 @@ fn stages(c: &mut Criterion) {
             ..IngestOptions::default()
         };
         let table = ingest(&source, &options).expect("ingest").table;
-        let areas = boundaries(&dataset.world);
+        let areas = dataset.world.boundaries();
 
         let mut g = c.benchmark_group("micromarket");
         g.throughput(Throughput::Elements(size as u64));
@@ -317,7 +300,7 @@ fn locate_real(c: &mut Criterion) {
     .table;
     let mut sets = vec![(
         "synth_country",
-        boundaries(&world),
+        world.boundaries(),
         table.lat.clone(),
         table.lng.clone(),
     )];

@@ -360,6 +360,28 @@ impl World {
         collection(&features)
     }
 
+    /// The regions and cities, loaded as a run would load them.
+    pub fn boundaries(&self) -> crate::boundary::Boundaries {
+        self.load_boundaries(true)
+    }
+
+    /// The regions alone, loaded as a run would load them.
+    pub fn region_boundaries(&self) -> crate::boundary::Boundaries {
+        self.load_boundaries(false)
+    }
+
+    fn load_boundaries(&self, with_cities: bool) -> crate::boundary::Boundaries {
+        use crate::boundary::{Boundaries, BoundaryOptions, BoundaryText};
+        let (regions, cities) = (self.regions_geojson(), self.cities_geojson());
+        let text = |file, text| BoundaryText { file, text };
+        Boundaries::load(
+            Some(text("regions.geojson", &regions)),
+            with_cities.then(|| text("cities.geojson", &cities)),
+            &BoundaryOptions::default(),
+        )
+        .expect("the synthetic boundaries are valid")
+    }
+
     /// Cities as a GeoJSON FeatureCollection. Lakeview has a lake (a hole); Isola has an island
     /// (a MultiPolygon). Every other city names its region by id; the rest are placed by position.
     pub fn cities_geojson(&self) -> String {
@@ -891,7 +913,6 @@ mod tests {
 
     #[test]
     fn country_extent_regions_are_large_and_real_shaped() {
-        use crate::boundary::{Boundaries, BoundaryOptions, BoundaryText};
         use geo::ChamberlainDuquetteArea;
         let options = SynthOptions {
             consumers: 20_000,
@@ -899,17 +920,7 @@ mod tests {
             extent: Extent::Country,
             ..SynthOptions::default()
         };
-        let world = World::new(options);
-        let regions = world.regions_geojson();
-        let b = Boundaries::load(
-            Some(BoundaryText {
-                file: "regions.geojson",
-                text: &regions,
-            }),
-            None,
-            &BoundaryOptions::default(),
-        )
-        .expect("valid");
+        let b = World::new(options).region_boundaries();
         assert!(b.warnings.is_empty(), "{:?}", b.warnings);
         for r in &b.regions {
             let km2 = r.geometry.chamberlain_duquette_unsigned_area() / 1e6;

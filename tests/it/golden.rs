@@ -5,7 +5,7 @@
 //! After a deliberate output change, regenerate the list with
 //! `MICROMARKET_BLESS=1 cargo test --release golden` and commit it on its own.
 
-use crate::common::{repo, run_in};
+use crate::common::{files_under, repo, run_in};
 use micromarket::export::hex;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -30,29 +30,18 @@ fn without_varying(value: &mut serde_json::Value) {
     }
 }
 
-/// SHA-256 of every file under `root`, by path relative to `dir`.
-fn checksums(dir: &Path, root: &Path, into: &mut BTreeMap<String, String>) {
-    let mut entries: Vec<_> = std::fs::read_dir(root)
-        .expect("output folder")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            checksums(dir, &path, into);
-            continue;
-        }
-        let bytes = std::fs::read(&path).expect("output file");
-        let bytes = if path.file_name().is_some_and(|n| n == "manifest.json") {
+/// SHA-256 of every file under `dir/out`, by path relative to `dir`.
+fn checksums(dir: &Path, out: &str, into: &mut BTreeMap<String, String>) {
+    for name in files_under(&dir.join(out)) {
+        let bytes = std::fs::read(dir.join(out).join(&name)).expect("output file");
+        let bytes = if name.rsplit('/').next() == Some("manifest.json") {
             let mut value: serde_json::Value = serde_json::from_slice(&bytes).expect("manifest");
             without_varying(&mut value);
             serde_json::to_vec_pretty(&value).expect("json")
         } else {
             bytes
         };
-        let relative = path.strip_prefix(dir).expect("inside");
-        let name = relative.to_string_lossy().replace('\\', "/");
-        into.insert(name, hex(&Sha256::digest(&bytes)));
+        into.insert(format!("{out}/{name}"), hex(&Sha256::digest(&bytes)));
     }
 }
 
@@ -102,7 +91,7 @@ fn sample_outputs_are_byte_for_byte_the_committed_ones() {
         let run = run_in(dir.path(), args);
         assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
         let out = args.last().expect("--out");
-        checksums(dir.path(), &dir.path().join(out), &mut got);
+        checksums(dir.path(), out, &mut got);
     }
     let mut text = String::new();
     for (path, sha) in &got {

@@ -3,25 +3,12 @@
 //! another resolution; after each, every file the manifest lists is there with its checksum, and
 //! nothing else is.
 
-use crate::common::repo;
+use crate::common::{files_under, repo};
 use micromarket::export::sha256_file;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
-
-/// Every file under `dir`, relative, with `/`.
-fn files(dir: &Path, root: &Path, into: &mut Vec<String>) {
-    for entry in std::fs::read_dir(dir).expect("folder") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            files(&path, root, into);
-        } else {
-            let relative = path.strip_prefix(root).expect("inside");
-            into.push(relative.to_string_lossy().replace('\\', "/"));
-        }
-    }
-}
 
 /// Asserts `out` is one complete run; returns its resolution.
 fn assert_complete(out: &Path, context: &str) -> u64 {
@@ -43,10 +30,8 @@ fn assert_complete(out: &Path, context: &str) -> u64 {
         let path = o["path"].as_str().expect("path").to_string();
         listed.insert(path, o["sha256"].as_str().expect("sha").to_string());
     }
-    let mut found = Vec::new();
-    files(out, out, &mut found);
+    let mut found = files_under(out);
     found.retain(|f| f != "manifest.json");
-    found.sort();
     let wanted: Vec<String> = listed.keys().cloned().collect();
     assert_eq!(found, wanted, "{context}: files and manifest differ");
     for (path, sha) in &listed {
@@ -101,13 +86,7 @@ fn a_killed_analyze_leaves_the_previous_run_or_its_own_never_a_mix() {
             let out = format!("{case}{i}");
             if earlier {
                 std::fs::create_dir(dir.path().join(&out)).expect("folder");
-                let mut names = Vec::new();
-                files(
-                    &dir.path().join("earlier"),
-                    &dir.path().join("earlier"),
-                    &mut names,
-                );
-                for name in names {
+                for name in files_under(&dir.path().join("earlier")) {
                     let to = dir.path().join(&out).join(&name);
                     std::fs::create_dir_all(to.parent().expect("parent")).expect("folder");
                     std::fs::copy(dir.path().join("earlier").join(&name), to).expect("copy");

@@ -1,6 +1,6 @@
 //! `launch`: plans over the sample, a broken launch, kill and resume, determinism, validation.
 
-use crate::common::{json, repo, run_in};
+use crate::common::{files_under, json, repo, run_in};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,27 +25,14 @@ const ALL_REGIONS: &str = "[[launch]]\nregion = \"Westmark\"\n[[launch]]\nregion
 
 /// Every file under `root` except the manifest, with its bytes.
 fn files(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    if !root.exists() {
-        return out;
-    }
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.file_name().is_some_and(|n| n != "manifest.json") {
-                let key = path
-                    .strip_prefix(root)
-                    .expect("under root")
-                    .display()
-                    .to_string();
-                out.insert(key, std::fs::read(&path).expect("read"));
-            }
-        }
-    }
-    out
+    files_under(root)
+        .into_iter()
+        .filter(|name| name.rsplit('/').next() != Some("manifest.json"))
+        .map(|name| {
+            let bytes = std::fs::read(root.join(&name)).expect("read");
+            (name, bytes)
+        })
+        .collect()
 }
 
 fn launch(dir: &Path, plan: &Path, out: &str, extra: &[&str]) -> crate::common::Run {

@@ -3,7 +3,7 @@
 
 use crate::common::tiny;
 use micromarket::TextInput;
-use micromarket::boundary::{Boundaries, BoundaryOptions, BoundaryText, Locator, NO_AREA};
+use micromarket::boundary::{Boundaries, BoundaryOptions, Locator, NO_AREA};
 use micromarket::consumer::{IngestOptions, Source, ingest};
 use micromarket::segment::{self, SegmentsFile};
 use micromarket::stats::{self, ScopeKind};
@@ -48,20 +48,11 @@ fn country() -> &'static (Boundaries, Vec<geo::Coord<f64>>) {
     static COUNTRY: std::sync::OnceLock<(Boundaries, Vec<geo::Coord<f64>>)> =
         std::sync::OnceLock::new();
     COUNTRY.get_or_init(|| {
-        let world = World::new(SynthOptions {
+        let b = World::new(SynthOptions {
             extent: Extent::Country,
             ..SynthOptions::default()
-        });
-        let regions = world.regions_geojson();
-        let b = Boundaries::load(
-            Some(BoundaryText {
-                file: "regions.geojson",
-                text: &regions,
-            }),
-            None,
-            &BoundaryOptions::default(),
-        )
-        .expect("valid");
+        })
+        .region_boundaries();
         let vertices = b
             .regions
             .iter()
