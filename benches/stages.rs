@@ -202,18 +202,21 @@ fn analysis(
     let params = micromarket::AnalysisParams::default();
     let analysis = micromarket::analyze_scope(&counts[0], &centres, &params, &names);
     let boundaries = micromarket::boundary::Boundaries::default();
-    let options = export::ExportOptions {
-        maps: None,
-        boundaries: &boundaries,
-    };
     let out = tempfile::tempdir().expect("tempdir");
-    g.bench_with_input(
-        BenchmarkId::new("export_all_scope", size),
-        &size,
-        |bench, _| {
-            bench.iter(|| export::write_scope(out.path(), &analysis, &options).expect("write"));
-        },
-    );
+    for format in export::Format::ALL {
+        let options = export::ExportOptions {
+            maps: None,
+            boundaries: &boundaries,
+            formats: export::Formats::of(&[format]),
+        };
+        g.bench_with_input(
+            BenchmarkId::new(format!("export_all_scope_{format}"), size),
+            &size,
+            |bench, _| {
+                bench.iter(|| export::write_scope(out.path(), &analysis, &options).expect("write"));
+            },
+        );
+    }
 }
 
 /// The consumer R-tree: bulk load, radius queries and nearest stores.

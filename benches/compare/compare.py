@@ -228,7 +228,8 @@ def main(data, work, binary):
         [binary, "-q", "analyze", "--consumers", os.path.join(data, "consumers.csv"),
          "--regions", os.path.join(data, "regions.geojson"),
          "--cities", os.path.join(data, "cities.geojson"), "--segments", grid,
-         "--resolution", str(RESOLUTION), "--min-count", "1", "--no-maps", "--out", out],
+         "--resolution", str(RESOLUTION), "--min-count", "1", "--no-maps",
+         "--formats", "csv", "--out", out],
         work,
     )
     with open(os.path.join(out, "manifest.json")) as f:

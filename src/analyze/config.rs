@@ -2,7 +2,7 @@
 
 use crate::boundary::{BoundaryOptions, BoundaryText};
 use crate::consumer::{ColumnNames, Source};
-use crate::export::MapOptions;
+use crate::export::{Formats, MapOptions};
 use crate::params::AnalysisParams;
 use std::path::{Path, PathBuf};
 
@@ -56,6 +56,8 @@ pub struct AnalyzeConfig {
     pub params: AnalysisParams,
     /// Maps (`map.html` per scope, `index.html` at the root); `None` writes none.
     pub maps: Option<MapOptions>,
+    /// Cell layer formats.
+    pub formats: Formats,
     /// Output folder.
     pub out: PathBuf,
 }
@@ -72,6 +74,7 @@ impl AnalyzeConfig {
             boundary: BoundaryOptions::default(),
             params: AnalysisParams::default(),
             maps: Some(MapOptions::default()),
+            formats: Formats::DEFAULT,
             out,
         }
     }

@@ -136,6 +136,7 @@ fn manifest_of(
     params: &AnalysisParams,
     prepared: &Prepared,
     segments: Vec<String>,
+    formats: export::Formats,
     timings: BTreeMap<String, u64>,
 ) -> Manifest {
     Manifest {
@@ -151,6 +152,7 @@ fn manifest_of(
             budget: params.budget,
             budget_unit: params.budget_unit,
             segments,
+            formats: formats.to_string(),
             containment: BTreeMap::from([
                 ("consumers".into(), "exact point-in-polygon, boundary inclusive; first feature in file order wins; a consumer in a city counts for that city's region".into()),
                 ("cells".into(), "H3 cell computed directly at the analysis resolution".into()),
@@ -186,7 +188,7 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
     let names: Vec<String> = prepared.segments.iter().map(|s| s.name.clone()).collect();
     let (boundaries, segments) = (&prepared.boundaries, &prepared.segments);
     let (table, rejects) = (&prepared.ingested.table, &prepared.ingested.rejects);
-    let mut manifest = manifest_of(params, &prepared, names.clone(), timings);
+    let mut manifest = manifest_of(params, &prepared, names.clone(), config.formats, timings);
     let staging = export::Staging::begin(&config.out)?;
     let out = staging.dir();
     if let Some(error) = Error::too_many_rejects(&manifest.rows, params.max_reject_ratio) {
@@ -222,6 +224,7 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
     let options = export::ExportOptions {
         maps: config.maps.as_ref(),
         boundaries,
+        formats: config.formats,
     };
     let scopes =
         analyze_and_write_scopes(out, &counts, &centres, params, &names, &options, timings)?;

@@ -176,15 +176,30 @@ impl Plan {
     /// [`PlanError`] listing every problem found.
     pub fn load(path: &Path, out: Option<PathBuf>) -> Result<Plan, PlanError> {
         let file = path.display().to_string();
-        let fail = |problems: Vec<String>| PlanError {
+        let text = std::fs::read_to_string(path).map_err(|e| PlanError {
             file: file.clone(),
+            problems: vec![format!("cannot read the plan: {e}")],
+        })?;
+        Self::parse(&file, &text, path.parent().unwrap_or(Path::new(".")), out)
+    }
+
+    /// Validates the plan `text` of `file`, whose paths are relative to `base`; see [`Plan::load`].
+    ///
+    /// # Errors
+    ///
+    /// [`PlanError`] listing every problem found.
+    pub fn parse(
+        file: &str,
+        text: &str,
+        base: &Path,
+        out: Option<PathBuf>,
+    ) -> Result<Plan, PlanError> {
+        let fail = |problems: Vec<String>| PlanError {
+            file: file.to_string(),
             problems,
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| fail(vec![format!("cannot read the plan: {e}")]))?;
         let plan: PlanFile =
-            toml::from_str(&text).map_err(|e| fail(vec![e.to_string().trim_end().to_string()]))?;
-        let base = path.parent().unwrap_or(Path::new("."));
+            toml::from_str(text).map_err(|e| fail(vec![e.to_string().trim_end().to_string()]))?;
         let mut problems = Vec::new();
         let consumers = base.join(&plan.consumers);
         if !consumers.is_file() {
@@ -231,7 +246,7 @@ impl Plan {
         }
         let boundaries = boundaries.expect("no problem means the boundaries loaded");
         Ok(Plan {
-            file,
+            file: file.to_string(),
             sha256: hex(&Sha256::digest(text.as_bytes())),
             consumers,
             boundaries,

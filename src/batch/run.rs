@@ -56,6 +56,9 @@ pub struct LaunchRecord {
     /// The options of its `map.html`; none when it has no map (`--no-maps`).
     #[serde(default)]
     pub map: Option<export::MapOptions>,
+    /// Its cell layer formats.
+    #[serde(default)]
+    pub formats: String,
 }
 
 /// `manifest.json` of a launch run.
@@ -84,6 +87,8 @@ pub struct RunOptions {
     pub resume: bool,
     /// A `map.html` per launch; `None` writes none.
     pub maps: Option<export::MapOptions>,
+    /// Cell layer formats.
+    pub formats: export::Formats,
 }
 
 /// Something to show: a launch finished (its record) or a shared stage started.
@@ -98,13 +103,14 @@ const PARTIAL: &str = ".partial";
 /// Resolution of the shared locate pass; launches at it reuse its cells.
 const LOCATE_RESOLUTION: h3o::Resolution = h3o::Resolution::Eight;
 
-/// Records of the previous run whose outputs are intact and whose parameters and map options are
-/// the same.
+/// Records of the previous run whose outputs are intact and whose parameters, map options and
+/// formats are the same.
 fn reusable(
     out: &Path,
     launches: &[Launch],
-    maps: Option<&export::MapOptions>,
+    options: &RunOptions,
 ) -> BTreeMap<String, LaunchRecord> {
+    let (maps, formats) = (options.maps.as_ref(), options.formats.to_string());
     let Ok(text) = std::fs::read_to_string(out.join("manifest.json")) else {
         return BTreeMap::new();
     };
@@ -116,7 +122,9 @@ fn reusable(
         .and_then(|l| serde_json::from_value(l.clone()).ok())
         .unwrap_or_default();
     old.into_iter()
-        .filter(|r| r.status != LaunchStatus::Failed && r.map.as_ref() == maps)
+        .filter(|r| {
+            r.status != LaunchStatus::Failed && r.map.as_ref() == maps && r.formats == formats
+        })
         .filter(|r| {
             launches
                 .iter()
@@ -213,6 +221,7 @@ pub fn run_plan(
         locator: &locator,
         rows_of_city: &rows_of_city,
         maps: options.maps.as_ref(),
+        formats: options.formats,
     };
     pool.install(|| {
         plan.launches
@@ -248,7 +257,7 @@ fn prepare_root(
     let _ = std::fs::remove_dir_all(out.join(PARTIAL));
     export::remove_stale_temporaries(out);
     let reuse = if options.resume {
-        reusable(out, &plan.launches, options.maps.as_ref())
+        reusable(out, &plan.launches, options)
     } else {
         BTreeMap::new()
     };
@@ -326,6 +335,7 @@ fn launch_record(
         campaign_members: figures.campaign_members,
         outputs: figures.outputs,
         map: shared.maps.cloned(),
+        formats: shared.formats.to_string(),
     }
 }
 
@@ -337,6 +347,7 @@ struct Shared<'a> {
     locator: &'a Locator,
     rows_of_city: &'a [Vec<u32>],
     maps: Option<&'a export::MapOptions>,
+    formats: export::Formats,
 }
 
 #[derive(Default)]
@@ -400,6 +411,7 @@ fn run_launch(
     let options = export::ExportOptions {
         maps: shared.maps,
         boundaries: &plan.boundaries,
+        formats: shared.formats,
     };
     let record = export::write_scope(&partial, &analysis, &options)?;
     export::sync_folder(&partial).map_err(export::io_error(&partial))?;

@@ -35,13 +35,12 @@ fn prepare_ring(ring: &LineString<f64>, counter_clockwise: bool) -> Option<Vec<(
     Some(out)
 }
 
-/// Writes `geometry` as a GeoJSON Polygon (one part) or MultiPolygon.
-///
-/// # Errors
-///
-/// The writer's I/O error.
-pub fn write_multipolygon(w: &mut impl Write, geometry: &MultiPolygon<f64>) -> io::Result<()> {
-    let parts: Vec<Vec<Vec<(f64, f64)>>> = geometry
+/// A geometry's polygons as prepared rings (exterior first), parts that collapse left out.
+type Parts = Vec<Vec<Vec<(f64, f64)>>>;
+
+/// The polygons of `geometry` with their rings rounded, closed and oriented.
+fn prepared_parts(geometry: &MultiPolygon<f64>) -> Parts {
+    geometry
         .iter()
         .filter_map(|polygon| {
             let exterior = prepare_ring(polygon.exterior(), true)?;
@@ -54,7 +53,16 @@ pub fn write_multipolygon(w: &mut impl Write, geometry: &MultiPolygon<f64>) -> i
             );
             Some(rings)
         })
-        .collect();
+        .collect()
+}
+
+/// Writes `geometry` as a GeoJSON Polygon (one part) or MultiPolygon.
+///
+/// # Errors
+///
+/// The writer's I/O error.
+pub fn write_multipolygon(w: &mut impl Write, geometry: &MultiPolygon<f64>) -> io::Result<()> {
+    let parts = prepared_parts(geometry);
     let write_polygon = |w: &mut dyn Write, rings: &[Vec<(f64, f64)>]| -> io::Result<()> {
         w.write_all(b"[")?;
         for (i, ring) in rings.iter().enumerate() {
@@ -91,6 +99,45 @@ pub fn write_multipolygon(w: &mut impl Write, geometry: &MultiPolygon<f64>) -> i
 /// The hexagon (or pentagon) of a cell in degrees, split at the antimeridian when it crosses it.
 pub fn cell_geometry(cell: CellIndex) -> MultiPolygon<f64> {
     MultiPolygon::from(cell)
+}
+
+/// Appends `geometry` to `out` as little-endian WKB (ISO 19125), the same rings as its GeoJSON:
+/// a Polygon for one part, else a MultiPolygon. Returns its bounds `[xmin, ymin, xmax, ymax]`
+/// and whether it was a MultiPolygon.
+pub(crate) fn write_wkb(out: &mut Vec<u8>, geometry: &MultiPolygon<f64>) -> ([f64; 4], bool) {
+    let parts = prepared_parts(geometry);
+    let mut bounds = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    let header = |out: &mut Vec<u8>, kind: u32, len: usize| {
+        out.push(1);
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&(len as u32).to_le_bytes());
+    };
+    let multi = parts.len() != 1;
+    if multi {
+        header(out, 6, parts.len());
+    }
+    for rings in &parts {
+        header(out, 3, rings.len());
+        for ring in rings {
+            out.extend_from_slice(&(ring.len() as u32).to_le_bytes());
+            for &(x, y) in ring {
+                out.extend_from_slice(&x.to_le_bytes());
+                out.extend_from_slice(&y.to_le_bytes());
+                bounds = [
+                    bounds[0].min(x),
+                    bounds[1].min(y),
+                    bounds[2].max(x),
+                    bounds[3].max(y),
+                ];
+            }
+        }
+    }
+    (bounds, multi)
 }
 
 #[cfg(test)]

@@ -129,6 +129,8 @@ pub struct Parameters {
     pub max_reject_ratio: f64,
     /// Segment names, in output order.
     pub segments: Vec<String>,
+    /// Cell layer formats written.
+    pub formats: String,
     /// How consumers and cells are assigned to areas.
     pub containment: BTreeMap<String, String>,
     /// Worker threads.

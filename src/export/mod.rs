@@ -1,7 +1,10 @@
 //! Outputs: streamed RFC 7946 GeoJSON, CSV files and the manifest, each written atomically.
 
 mod atomic;
+mod cells;
+mod format;
 mod geometry;
+mod geoparquet;
 mod manifest;
 mod map;
 mod staging;
@@ -9,6 +12,7 @@ mod text;
 
 pub(crate) use atomic::io_error;
 pub use atomic::{AtomicFile, ExportError, Written, hex, remove_stale_temporaries, sha256_file};
+pub use format::{Format, Formats};
 pub use geometry::{cell_geometry, write_multipolygon};
 pub use manifest::{InputRecord, Manifest, OutputRecord, Parameters, RunStatus, ScopeRecord, Tool};
 use map::{MapInputs, write_map};
@@ -18,107 +22,13 @@ pub(crate) use text::{json_text, opt_text, stat};
 
 use crate::boundary::Boundaries;
 use crate::consumer::Reject;
-use crate::disclosure::{CellFigures, Rates};
+use crate::disclosure::Rates;
 use crate::market::MicroMarket;
 use crate::scope::{ScopeAnalysis, ScopeFigures};
 use crate::stats::Scope;
 use crate::stats::round6;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-
-/// Per-segment property suffixes of `cells.geojson`, in output order.
-const CELL_PROPERTIES: [&str; 10] = [
-    "count",
-    "penetration",
-    "penetration_low",
-    "penetration_high",
-    "lift",
-    "lift_low",
-    "lift_high",
-    "gi",
-    "hot",
-    "suppressed",
-];
-
-/// Column names of `cells.csv`.
-const CELLS_CSV_HEADER: [&str; 16] = [
-    "hex_id",
-    "region",
-    "city",
-    "segment",
-    "population",
-    "count",
-    "penetration",
-    "penetration_low",
-    "penetration_high",
-    "lift",
-    "lift_low",
-    "lift_high",
-    "gi",
-    "p_value",
-    "q_value",
-    "hot",
-];
-
-/// JSON keys (`,"<segment>_<suffix>":`) of one segment's cell properties, escaped once.
-fn segment_keys(name: &str) -> Vec<String> {
-    CELL_PROPERTIES
-        .iter()
-        .map(|suffix| {
-            format!(
-                ",{}:",
-                serde_json::to_string(&format!("{name}_{suffix}")).expect("strings serialize")
-            )
-        })
-        .collect()
-}
-
-/// Writes one cell × segment's properties in [`CELL_PROPERTIES`] order, each after its key.
-fn write_cell_json(figures: &CellFigures, w: &mut impl Write, keys: &[String]) -> io::Result<()> {
-    let (r, p, l) = (
-        &figures.rates,
-        figures.rates.penetration_interval,
-        figures.rates.lift_interval,
-    );
-    let values = [
-        serde_json::json!(figures.count),
-        serde_json::json!(r.penetration),
-        serde_json::json!(p.map(|v| v.0)),
-        serde_json::json!(p.map(|v| v.1)),
-        serde_json::json!(r.lift),
-        serde_json::json!(l.map(|v| v.0)),
-        serde_json::json!(l.map(|v| v.1)),
-        serde_json::json!(figures.gi),
-        serde_json::json!(figures.hot),
-        serde_json::json!(figures.suppressed),
-    ];
-    for (key, value) in keys.iter().zip(&values) {
-        w.write_all(key.as_bytes())?;
-        serde_json::to_writer(&mut *w, value)?;
-    }
-    Ok(())
-}
-
-/// One cell × segment's fields of `cells.csv`, from `count` to `q_value`.
-fn cell_csv_fields(figures: &CellFigures) -> [String; 10] {
-    let (r, p, l) = (
-        &figures.rates,
-        figures.rates.penetration_interval,
-        figures.rates.lift_interval,
-    );
-    [
-        opt_text(figures.count),
-        opt_text(r.penetration),
-        opt_text(p.map(|v| v.0)),
-        opt_text(p.map(|v| v.1)),
-        opt_text(r.lift),
-        opt_text(l.map(|v| v.0)),
-        opt_text(l.map(|v| v.1)),
-        figures.gi.to_string(),
-        figures.p_value.to_string(),
-        figures.q_value.to_string(),
-    ]
-}
 
 /// What the writers need besides a scope's analysis.
 #[derive(Debug, Clone, Copy)]
@@ -127,6 +37,8 @@ pub struct ExportOptions<'a> {
     pub maps: Option<&'a MapOptions>,
     /// The run's boundaries, drawn on the maps.
     pub boundaries: &'a Boundaries,
+    /// The cell layers to write.
+    pub formats: Formats,
 }
 
 /// A scope's path `name` relative to the output root, with `/`.
@@ -141,7 +53,7 @@ fn write_bytes(path: &Path, bytes: &[u8]) -> Result<Written, ExportError> {
     file.commit().map_err(io_error(path))
 }
 
-/// Writes a scope's files into `root/<scope folder>/`: `cells.geojson`, `cells.csv`,
+/// Writes a scope's files into `root/<scope folder>/`: its cell layers in the chosen formats,
 /// `micromarkets.geojson`, with a budget `campaign.geojson` and `campaign.csv`, and with maps
 /// `map.html`; returns the scope's manifest record.
 ///
@@ -156,7 +68,7 @@ pub fn write_scope(
     let scope = &analysis.counts.scope;
     let folder = root.join(&scope.folder);
     std::fs::create_dir_all(&folder).map_err(io_error(&folder))?;
-    let mut outputs = write_cells(&folder, analysis)?;
+    let mut outputs = cells::write_cells(&folder, analysis, options.formats)?;
     let markets = micromarkets_geojson(scope, &analysis.markets, analysis.segment_names)
         .map_err(io_error(&folder.join("micromarkets.geojson")))?;
     outputs.push(OutputRecord::new(
@@ -209,95 +121,6 @@ pub fn write_scope(
         outputs,
         suppressed: figures.suppressed.clone(),
     })
-}
-
-/// Writes a scope's `cells.geojson` and `cells.csv` into `folder`: the cells the minimum count
-/// shows, with every segment's figures as published.
-fn write_cells(
-    folder: &Path,
-    analysis: &ScopeAnalysis<'_>,
-) -> Result<Vec<OutputRecord>, ExportError> {
-    let counts = analysis.counts;
-    let privacy = analysis.params.privacy();
-    let segment_names = analysis.segment_names;
-    let big_n = counts.total_population();
-    let big_k: Vec<u64> = (0..counts.segments)
-        .map(|s| counts.total_members(s))
-        .collect();
-    let keys: Vec<Vec<String>> = segment_names.iter().map(|n| segment_keys(n)).collect();
-    let scope = &counts.scope;
-    let geojson_path = folder.join("cells.geojson");
-    let csv_path = folder.join("cells.csv");
-    let mut geojson = AtomicFile::create(&geojson_path).map_err(io_error(&geojson_path))?;
-    let mut csv =
-        csv::Writer::from_writer(AtomicFile::create(&csv_path).map_err(io_error(&csv_path))?);
-    let shown = privacy.shown_cells(counts);
-    let mut rows = 0u64;
-    let result: io::Result<()> = (|| {
-        geojson.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?;
-        csv.write_record(CELLS_CSV_HEADER)?;
-        let (region, city) = (json_text(&scope.region), json_text(&scope.city));
-        let region_json = serde_json::to_string(&region)?;
-        let city_json = serde_json::to_string(&city)?;
-        for (i, &c) in shown.iter().enumerate() {
-            let cell = counts.cells[c];
-            let n = u64::from(counts.population[c]);
-            if i > 0 {
-                geojson.write_all(b",\n")?;
-            }
-            let hex_id = format!("{cell}");
-            write!(
-                geojson,
-                "{{\"type\":\"Feature\",\"properties\":{{\"hex_id\":\"{hex_id}\",\"region\":{region_json},\"city\":{city_json},\"population\":{n}"
-            )?;
-            for (seg, key) in keys.iter().enumerate() {
-                let figures =
-                    privacy.cell(counts, &analysis.hot_spots, (c, seg), (big_k[seg], big_n));
-                write_cell_json(&figures, &mut geojson, key)?;
-                let [count, pen, pen_lo, pen_hi, lift, lift_lo, lift_hi, gi, p, q] =
-                    cell_csv_fields(&figures);
-                csv.write_record([
-                    hex_id.as_str(),
-                    scope.region.as_str(),
-                    scope.city.as_str(),
-                    segment_names[seg].as_str(),
-                    &n.to_string(),
-                    &count,
-                    &pen,
-                    &pen_lo,
-                    &pen_hi,
-                    &lift,
-                    &lift_lo,
-                    &lift_hi,
-                    &gi,
-                    &p,
-                    &q,
-                    if figures.hot { "true" } else { "false" },
-                ])?;
-                rows += 1;
-            }
-            geojson.write_all(b"},\"geometry\":")?;
-            write_multipolygon(&mut geojson, &cell_geometry(cell))?;
-            geojson.write_all(b"}")?;
-        }
-        geojson.write_all(b"\n]}\n")?;
-        Ok(())
-    })();
-    result.map_err(io_error(&geojson_path))?;
-    let geo_written = geojson.commit().map_err(io_error(&geojson_path))?;
-    let csv_file = csv
-        .into_inner()
-        .map_err(|e| io_error(&csv_path)(e.into_error()))?;
-    let csv_written = csv_file.commit().map_err(io_error(&csv_path))?;
-    Ok(vec![
-        OutputRecord::new(
-            "cells",
-            relative(scope, "cells.geojson"),
-            shown.len() as u64,
-            geo_written,
-        ),
-        OutputRecord::new("cells_csv", relative(scope, "cells.csv"), rows, csv_written),
-    ])
 }
 
 /// `micromarkets.geojson`: a Feature per micro-market, in rank order.

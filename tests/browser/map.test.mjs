@@ -52,6 +52,15 @@ function features(file) {
   return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')).features : null;
 }
 
+/** The rows of cells.csv (every figure) of `hexId` and `segment`, as column → text. */
+function csvRow(file, hexId, segment) {
+  const [header, ...lines] = fs.readFileSync(file, 'utf8').trim().split('\n');
+  const names = header.split(',');
+  const row = lines.map((l) => l.split(',')).find((f) => f[0] === hexId && f[names.indexOf('segment')] === segment);
+  assert.ok(row, `${file}: a row for ${hexId} ${segment}`);
+  return Object.fromEntries(names.map((n, i) => [n, row[i]]));
+}
+
 /** Every check of one map against the GeoJSON files beside it. */
 async function checkMap(file) {
   const folder = path.dirname(file);
@@ -118,11 +127,15 @@ async function checkMap(file) {
   assert.equal(popup.hex, props.hex_id, `${file}: the popup is the clicked cell's`);
   assert.equal(popup.population, String(props.population));
   assert.equal(popup.count, String(props[`${segment}_count`]));
-  assert.equal(popup.gi, props[`${segment}_gi`].toFixed(2));
-  assert.equal(popup.hot, props[`${segment}_hot`] ? 'yes' : 'no');
+  // The lean GeoJSON has count, penetration and lift; cells.csv has every figure.
+  const full = csvRow(path.join(folder, 'cells.csv'), props.hex_id, segment);
+  assert.equal(full.count, String(props[`${segment}_count`]));
+  assert.equal(popup.gi, Number(full.gi).toFixed(2));
+  assert.equal(popup.hot, full.hot === 'true' ? 'yes' : 'no');
   const figures = await page.evaluate((i) => window.micromarket.cellFigures(i), target);
   for (const key of ['penetration', 'penetration_low', 'penetration_high', 'lift', 'lift_low', 'lift_high']) {
-    const want = props[`${segment}_${key}`];
+    const want = full[key] === '' ? null : Number(full[key]);
+    if (key === 'penetration' || key === 'lift') assert.equal(props[`${segment}_${key}`], want, `${key} of ${props.hex_id} in the GeoJSON`);
     if (want === null) assert.equal(figures[key], null, `${key} of ${props.hex_id}`);
     else assert.ok(Math.abs(figures[key] - want) <= 1.5e-6, `${key} of ${props.hex_id}: ${figures[key]} vs ${want}`);
   }

@@ -130,6 +130,8 @@ fn maps_open_offline_in_chromium_with_their_figures() {
             "-q",
             "--budget",
             "5000",
+            "--formats",
+            "geojson,parquet,csv",
             "--out",
             &dir.path().join("sample").display().to_string(),
         ],

@@ -36,13 +36,27 @@ pub fn run_in(dir: &Path, args: &[&str]) -> Run {
     }
 }
 
+/// Every cell layer format, for runs that check them all.
+pub const ALL_FORMATS: &str = "geojson,geojsonseq,parquet,csv";
+
+/// The rows of a Parquet file as JSON objects (column → value; binary as base64 text).
+pub fn parquet_rows(path: &Path) -> Vec<serde_json::Value> {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reader = parquet::file::reader::SerializedFileReader::new(file).expect("parquet");
+    parquet::file::reader::FileReader::get_row_iter(&reader, None)
+        .expect("rows")
+        .map(|row| row.expect("row").to_json_value())
+        .collect()
+}
+
 /// Runs `analyze` on the tiny fixture with `consumers` as the consumers file and extra args.
 pub fn analyze_tiny(dir: &Path, consumers: &Path, extra: &[&str]) -> Run {
     run_tiny(dir, "analyze", consumers, extra)
 }
 
 /// Runs `command` with the tiny fixture's regions, cities and segments, `consumers` as the
-/// consumers file, `--out out` unless `extra` names another, then `extra`.
+/// consumers file, `--out out` unless `extra` names another, every format for `analyze` unless
+/// `extra` names some, then `extra`.
 pub fn run_tiny(dir: &Path, command: &str, consumers: &Path, extra: &[&str]) -> Run {
     let t = tiny();
     let path = |name: &str| t.join(name).display().to_string();
@@ -65,6 +79,9 @@ pub fn run_tiny(dir: &Path, command: &str, consumers: &Path, extra: &[&str]) -> 
     ];
     if !extra.contains(&"--out") {
         args.extend_from_slice(&["--out", "out"]);
+    }
+    if command == "analyze" && !extra.contains(&"--formats") {
+        args.extend_from_slice(&["--formats", ALL_FORMATS]);
     }
     args.extend_from_slice(extra);
     run_in(dir, &args)

@@ -141,8 +141,19 @@ fn scan(folder: &Path, k: u64) -> Result<usize, TestCaseError> {
             continue;
         }
         files += 1;
+        if path.extension().is_some_and(|e| e == "parquet") {
+            for row in crate::common::parquet_rows(&path) {
+                scan_json(&row, k, &path)?;
+            }
+            continue;
+        }
         let text = std::fs::read_to_string(&path).expect("text");
         match path.extension().and_then(|e| e.to_str()) {
+            Some("geojsons") => {
+                for record in text.split('\x1e').filter(|r| !r.is_empty()) {
+                    scan_json(&serde_json::from_str(record).expect("JSON"), k, &path)?;
+                }
+            }
             Some("geojson" | "json") => {
                 scan_json(&serde_json::from_str(&text).expect("JSON"), k, &path)?;
             }
@@ -177,6 +188,7 @@ proptest! {
         );
         config.regions = Some(TextInput { name: "regions.geojson".into(), text: world.regions_geojson() });
         config.cities = Some(TextInput { name: "cities.geojson".into(), text: world.cities_geojson() });
+        config.formats = micromarket::export::Formats::of(&micromarket::export::Format::ALL);
         config.params = micromarket::AnalysisParams::new(GivenParams {
             min_count: Some(k),
             budget,

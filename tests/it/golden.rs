@@ -68,7 +68,14 @@ fn sample_outputs_are_byte_for_byte_the_committed_ones() {
         [
             &["analyze"][..],
             &inputs,
-            &["--budget", "20000", "--out", "analyze"],
+            &[
+                "--budget",
+                "20000",
+                "--formats",
+                crate::common::ALL_FORMATS,
+                "--out",
+                "analyze",
+            ],
         ]
         .concat(),
         vec!["launch", "data/launch.toml", "--out", "launch"],

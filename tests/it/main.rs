@@ -10,6 +10,7 @@ mod disclosure;
 mod golden;
 mod interrupted;
 mod launch;
+mod layers;
 mod parquet;
 mod properties;
 mod rfc7946;

@@ -77,7 +77,8 @@ fn synth_parquet_gives_the_same_outputs_as_csv() {
     }
     for file in [
         "summary.csv",
-        "all/cells.csv",
+        "all/cells.geojson",
+        "all/cells.parquet",
         "westmark/micromarkets.geojson",
     ] {
         same_file(

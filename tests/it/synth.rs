@@ -24,6 +24,8 @@ fn synth_and_analyze(dir: &std::path::Path, seed: &str, consumers: &str, extra: 
         &[
             "analyze",
             "-q",
+            "--formats",
+            "csv",
             "--consumers",
             "in/consumers.csv",
             "--regions",

@@ -1,6 +1,6 @@
 //! `micromarket analyze`: one run over consumers, boundaries and segments.
 
-use super::inputs::{InputArgs, MapArgs, checked, with_flag_hint};
+use super::inputs::{InputArgs, OutputArgs, checked, with_flag_hint};
 use crate::cli::{ExitStatus, Global};
 use anyhow::Result;
 use micromarket::GivenParams;
@@ -47,7 +47,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Unit::Cells, requires = "budget")]
     budget_unit: Unit,
     #[command(flatten)]
-    maps: MapArgs,
+    output: OutputArgs,
 }
 
 /// What a campaign budget buys.
@@ -74,7 +74,8 @@ pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
         }),
         max_reject_ratio: Some(args.max_reject_ratio),
     })?;
-    config.maps = args.maps.options();
+    config.maps = args.output.options();
+    config.formats = args.output.formats();
     if let Some(note) = note {
         global.note(&note);
     }

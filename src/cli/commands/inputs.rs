@@ -4,6 +4,7 @@ use crate::cli::Invalid;
 use anyhow::{Context, Result, bail};
 use micromarket::boundary::BoundaryOptions;
 use micromarket::consumer::{ColumnNames, Source};
+use micromarket::export::{Format, Formats};
 use micromarket::synth::{SynthOptions, World};
 use micromarket::{AnalysisParams, AnalyzeConfig, GivenParams, TextInput};
 use std::path::{Path, PathBuf};
@@ -186,9 +187,21 @@ pub fn sample_stores() -> Source {
     }
 }
 
-/// Map options shared by `analyze` and `launch`.
+/// Output options shared by `analyze` and `launch`: the cell layers and the maps.
 #[derive(Debug, clap::Args)]
-pub struct MapArgs {
+pub struct OutputArgs {
+    /// Cell layers to write, comma-separated: geojson (lean: per segment count, penetration,
+    /// lift, micro-market flag), geojsonseq (the same as RFC 8142 cells.geojsons), parquet
+    /// (GeoParquet 1.1 with every figure; also micromarkets.parquet and campaign.parquet),
+    /// csv (a row per cell and segment with every figure).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = str::parse::<Format>,
+        default_value = "geojson,parquet",
+        value_name = "LIST"
+    )]
+    formats: Vec<Format>,
     /// Skip map.html per scope (and index.html at the root).
     #[arg(long, conflicts_with = "basemap")]
     no_maps: bool,
@@ -199,7 +212,12 @@ pub struct MapArgs {
     basemap: Option<String>,
 }
 
-impl MapArgs {
+impl OutputArgs {
+    /// The cell layer formats.
+    pub fn formats(&self) -> Formats {
+        Formats::of(&self.formats)
+    }
+
     /// The maps to write, if any.
     pub fn options(&self) -> Option<micromarket::export::MapOptions> {
         (!self.no_maps).then(|| micromarket::export::MapOptions {

@@ -1,6 +1,6 @@
 //! `micromarket launch`: every city of a launch plan, unattended, in parallel, resumable.
 
-use super::inputs::MapArgs;
+use super::inputs::OutputArgs;
 use crate::cli::{ExitStatus, Global, Invalid};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -34,7 +34,7 @@ pub struct Args {
     #[arg(long)]
     resume: bool,
     #[command(flatten)]
-    maps: MapArgs,
+    output: OutputArgs,
 }
 
 /// Runs the command.
@@ -79,7 +79,8 @@ pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
         &RunOptions {
             jobs: args.jobs,
             resume: args.resume,
-            maps: args.maps.options(),
+            maps: args.output.options(),
+            formats: args.output.formats(),
         },
         &notify,
     );

@@ -1,0 +1,466 @@
+//! A scope's cell layers: one pass over the cells the minimum count shows, every segment's
+//! figures computed once per cell and handed to each layer the run asked for.
+
+use super::atomic::{AtomicFile, ExportError, Written, io_error};
+use super::format::{Format, Formats};
+use super::geometry::{cell_geometry, write_multipolygon};
+use super::geoparquet::{GeoParquet, ROW_GROUP_ROWS};
+use super::manifest::OutputRecord;
+use super::relative;
+use super::text::{json_text, opt_text};
+use crate::disclosure::CellFigures;
+use crate::scope::ScopeAnalysis;
+use crate::stats::Scope;
+use arrow_array::ArrayRef;
+use arrow_array::builder::{BooleanBuilder, Float64Builder, StringBuilder, UInt64Builder};
+use arrow_schema::{DataType, Field};
+use h3o::CellIndex;
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Per-segment property suffixes of the lean GeoJSON layers, in output order.
+const LEAN_PROPERTIES: [&str; 4] = ["count", "penetration", "lift", "micromarket"];
+
+/// Column names of `cells.csv`.
+const CSV_HEADER: [&str; 17] = [
+    "hex_id",
+    "region",
+    "city",
+    "segment",
+    "population",
+    "count",
+    "penetration",
+    "penetration_low",
+    "penetration_high",
+    "lift",
+    "lift_low",
+    "lift_high",
+    "gi",
+    "p_value",
+    "q_value",
+    "hot",
+    "micromarket",
+];
+
+/// Per-segment float columns of `cells.parquet`, after `<segment>_count`.
+const PARQUET_FLOATS: [&str; 9] = [
+    "penetration",
+    "penetration_low",
+    "penetration_high",
+    "lift",
+    "lift_low",
+    "lift_high",
+    "gi",
+    "p_value",
+    "q_value",
+];
+
+/// One shown cell with every segment's figures as published.
+struct CellRow<'a> {
+    cell: CellIndex,
+    population: u64,
+    figures: &'a [CellFigures],
+    /// Per segment: the cell is part of one of its micro-markets.
+    in_market: &'a [bool],
+}
+
+/// A layer being written.
+trait CellLayer {
+    /// Appends one cell.
+    fn row(&mut self, row: &CellRow<'_>) -> io::Result<()>;
+    /// Completes the file; returns what was written.
+    fn commit(self: Box<Self>) -> io::Result<Written>;
+}
+
+/// A layer with what its manifest record needs.
+struct Output {
+    kind: &'static str,
+    name: &'static str,
+    path: PathBuf,
+    /// Rows per shown cell (cells × segments for the long CSV).
+    rows_per_cell: u64,
+    layer: Box<dyn CellLayer>,
+}
+
+/// Writes a scope's cell layers in `formats` into `folder`: the cells the minimum count shows,
+/// with every segment's figures as published; returns their manifest records.
+pub(super) fn write_cells(
+    folder: &Path,
+    analysis: &ScopeAnalysis<'_>,
+    formats: Formats,
+) -> Result<Vec<OutputRecord>, ExportError> {
+    let counts = analysis.counts;
+    let scope = &counts.scope;
+    let segments = counts.segments;
+    let mut outputs = formats
+        .iter()
+        .map(|format| open_layer(folder, format, analysis))
+        .collect::<Result<Vec<Output>, ExportError>>()?;
+    let privacy = analysis.params.privacy();
+    let big_n = counts.total_population();
+    let big_k: Vec<u64> = (0..segments).map(|s| counts.total_members(s)).collect();
+    let market_cells: HashSet<(CellIndex, usize)> = analysis
+        .markets
+        .iter()
+        .flat_map(|m| m.cells.iter().map(move |&c| (c, m.segment)))
+        .collect();
+    let shown = privacy.shown_cells(counts);
+    let mut figures = Vec::with_capacity(segments);
+    let mut in_market = vec![false; segments];
+    for &c in &shown {
+        let cell = counts.cells[c];
+        figures.clear();
+        figures.extend(
+            (0..segments)
+                .map(|s| privacy.cell(counts, &analysis.hot_spots, (c, s), (big_k[s], big_n))),
+        );
+        for (s, flag) in in_market.iter_mut().enumerate() {
+            *flag = market_cells.contains(&(cell, s));
+        }
+        let row = CellRow {
+            cell,
+            population: u64::from(counts.population[c]),
+            figures: &figures,
+            in_market: &in_market,
+        };
+        for output in &mut outputs {
+            output.layer.row(&row).map_err(io_error(&output.path))?;
+        }
+    }
+    outputs
+        .into_iter()
+        .map(|output| {
+            let written = output.layer.commit().map_err(io_error(&output.path))?;
+            Ok(OutputRecord::new(
+                output.kind,
+                relative(scope, output.name),
+                shown.len() as u64 * output.rows_per_cell,
+                written,
+            ))
+        })
+        .collect()
+}
+
+/// Opens the layer of `format` in `folder`.
+fn open_layer(
+    folder: &Path,
+    format: Format,
+    analysis: &ScopeAnalysis<'_>,
+) -> Result<Output, ExportError> {
+    let scope = &analysis.counts.scope;
+    let names = analysis.segment_names;
+    let (kind, name, rows_per_cell) = match format {
+        Format::Geojson => ("cells", "cells.geojson", 1),
+        Format::Geojsonseq => ("cells_geojsonseq", "cells.geojsons", 1),
+        Format::Parquet => ("cells_parquet", "cells.parquet", 1),
+        Format::Csv => ("cells_csv", "cells.csv", names.len() as u64),
+    };
+    let path = folder.join(name);
+    let layer: io::Result<Box<dyn CellLayer>> = match format {
+        Format::Geojson => {
+            LeanGeojson::create(&path, scope, names, false).map(|l| Box::new(l) as _)
+        }
+        Format::Geojsonseq => {
+            LeanGeojson::create(&path, scope, names, true).map(|l| Box::new(l) as _)
+        }
+        Format::Parquet => CellsParquet::create(&path, scope, names).map(|l| Box::new(l) as _),
+        Format::Csv => CellsCsv::create(&path, scope, names).map(|l| Box::new(l) as _),
+    };
+    Ok(Output {
+        kind,
+        name,
+        rows_per_cell,
+        layer: layer.map_err(io_error(&path))?,
+        path,
+    })
+}
+
+/// `cells.geojson` (a FeatureCollection) or `cells.geojsons` (RFC 8142: each feature after an
+/// RS and before a line feed), with the lean properties: per segment count, penetration, lift
+/// and the micro-market flag.
+struct LeanGeojson {
+    file: AtomicFile,
+    /// `,"<segment>_<suffix>":` per segment and [`LEAN_PROPERTIES`] entry, escaped once.
+    keys: Vec<[String; 4]>,
+    /// `"region":…,"city":…` as JSON.
+    place: String,
+    sequence: bool,
+    features: u64,
+}
+
+impl LeanGeojson {
+    fn create(path: &Path, scope: &Scope, names: &[String], sequence: bool) -> io::Result<Self> {
+        let key = |name: &str, suffix: &str| {
+            format!(",{}:", serde_json::Value::from(format!("{name}_{suffix}")))
+        };
+        let keys = names
+            .iter()
+            .map(|n| LEAN_PROPERTIES.map(|suffix| key(n, suffix)))
+            .collect();
+        let place = format!(
+            "\"region\":{},\"city\":{}",
+            serde_json::to_string(&json_text(&scope.region))?,
+            serde_json::to_string(&json_text(&scope.city))?
+        );
+        let mut file = AtomicFile::create(path)?;
+        if !sequence {
+            file.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?;
+        }
+        Ok(LeanGeojson {
+            file,
+            keys,
+            place,
+            sequence,
+            features: 0,
+        })
+    }
+}
+
+impl CellLayer for LeanGeojson {
+    fn row(&mut self, row: &CellRow<'_>) -> io::Result<()> {
+        let w = &mut self.file;
+        if self.sequence {
+            w.write_all(b"\x1e")?;
+        } else if self.features > 0 {
+            w.write_all(b",\n")?;
+        }
+        write!(
+            w,
+            "{{\"type\":\"Feature\",\"properties\":{{\"hex_id\":\"{}\",{},\"population\":{}",
+            row.cell, self.place, row.population
+        )?;
+        for ((figures, keys), in_market) in row.figures.iter().zip(&self.keys).zip(row.in_market) {
+            w.write_all(keys[0].as_bytes())?;
+            serde_json::to_writer(&mut *w, &figures.count)?;
+            w.write_all(keys[1].as_bytes())?;
+            serde_json::to_writer(&mut *w, &figures.rates.penetration)?;
+            w.write_all(keys[2].as_bytes())?;
+            serde_json::to_writer(&mut *w, &figures.rates.lift)?;
+            w.write_all(keys[3].as_bytes())?;
+            w.write_all(if *in_market { b"true" } else { b"false" })?;
+        }
+        w.write_all(b"},\"geometry\":")?;
+        write_multipolygon(w, &cell_geometry(row.cell))?;
+        w.write_all(if self.sequence { b"}\n" } else { b"}" })?;
+        self.features += 1;
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>) -> io::Result<Written> {
+        if !self.sequence {
+            self.file.write_all(b"\n]}\n")?;
+        }
+        self.file.commit()
+    }
+}
+
+/// `cells.csv`: a row per cell × segment with every figure.
+struct CellsCsv {
+    csv: csv::Writer<AtomicFile>,
+    region: String,
+    city: String,
+    names: Vec<String>,
+}
+
+impl CellsCsv {
+    fn create(path: &Path, scope: &Scope, names: &[String]) -> io::Result<Self> {
+        let mut csv = csv::Writer::from_writer(AtomicFile::create(path)?);
+        csv.write_record(CSV_HEADER)?;
+        Ok(CellsCsv {
+            csv,
+            region: scope.region.clone(),
+            city: scope.city.clone(),
+            names: names.to_vec(),
+        })
+    }
+}
+
+impl CellLayer for CellsCsv {
+    fn row(&mut self, row: &CellRow<'_>) -> io::Result<()> {
+        let hex_id = row.cell.to_string();
+        let population = row.population.to_string();
+        for ((figures, name), in_market) in row.figures.iter().zip(&self.names).zip(row.in_market) {
+            let (r, p, l) = (
+                &figures.rates,
+                figures.rates.penetration_interval,
+                figures.rates.lift_interval,
+            );
+            self.csv.write_record([
+                hex_id.as_str(),
+                &self.region,
+                &self.city,
+                name,
+                &population,
+                &opt_text(figures.count),
+                &opt_text(r.penetration),
+                &opt_text(p.map(|v| v.0)),
+                &opt_text(p.map(|v| v.1)),
+                &opt_text(r.lift),
+                &opt_text(l.map(|v| v.0)),
+                &opt_text(l.map(|v| v.1)),
+                &figures.gi.to_string(),
+                &figures.p_value.to_string(),
+                &figures.q_value.to_string(),
+                if figures.hot { "true" } else { "false" },
+                if *in_market { "true" } else { "false" },
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>) -> io::Result<Written> {
+        self.csv
+            .into_inner()
+            .map_err(csv::IntoInnerError::into_error)?
+            .commit()
+    }
+}
+
+/// One segment's columns of `cells.parquet` being built.
+struct SegmentColumns {
+    count: UInt64Builder,
+    floats: [Float64Builder; 9],
+    hot: BooleanBuilder,
+    micromarket: BooleanBuilder,
+}
+
+/// `cells.parquet`: GeoParquet with every figure, typed, nulls where the minimum count hides
+/// a value.
+struct CellsParquet {
+    file: GeoParquet,
+    region: Option<String>,
+    city: Option<String>,
+    hex_id: StringBuilder,
+    h3: UInt64Builder,
+    regions: StringBuilder,
+    cities: StringBuilder,
+    population: UInt64Builder,
+    segments: Vec<SegmentColumns>,
+    pending: usize,
+}
+
+impl CellsParquet {
+    fn create(path: &Path, scope: &Scope, names: &[String]) -> io::Result<Self> {
+        let mut fields = vec![
+            Field::new("hex_id", DataType::Utf8, false),
+            Field::new("h3", DataType::UInt64, false),
+            Field::new("region", DataType::Utf8, true),
+            Field::new("city", DataType::Utf8, true),
+            Field::new("population", DataType::UInt64, false),
+        ];
+        for name in names {
+            fields.push(Field::new(format!("{name}_count"), DataType::UInt64, true));
+            for suffix in PARQUET_FLOATS {
+                let nullable = !matches!(suffix, "gi" | "p_value" | "q_value");
+                fields.push(Field::new(
+                    format!("{name}_{suffix}"),
+                    DataType::Float64,
+                    nullable,
+                ));
+            }
+            fields.push(Field::new(format!("{name}_hot"), DataType::Boolean, false));
+            fields.push(Field::new(
+                format!("{name}_micromarket"),
+                DataType::Boolean,
+                false,
+            ));
+        }
+        Ok(CellsParquet {
+            file: GeoParquet::create(path, fields)?,
+            region: json_text(&scope.region).map(str::to_string),
+            city: json_text(&scope.city).map(str::to_string),
+            hex_id: StringBuilder::new(),
+            h3: UInt64Builder::new(),
+            regions: StringBuilder::new(),
+            cities: StringBuilder::new(),
+            population: UInt64Builder::new(),
+            segments: names
+                .iter()
+                .map(|_| SegmentColumns {
+                    count: UInt64Builder::new(),
+                    floats: std::array::from_fn(|_| Float64Builder::new()),
+                    hot: BooleanBuilder::new(),
+                    micromarket: BooleanBuilder::new(),
+                })
+                .collect(),
+            pending: 0,
+        })
+    }
+
+    /// Writes the rows built so far as one row group.
+    fn flush(&mut self) -> io::Result<()> {
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.hex_id.finish()),
+            Arc::new(self.h3.finish()),
+            Arc::new(self.regions.finish()),
+            Arc::new(self.cities.finish()),
+            Arc::new(self.population.finish()),
+        ];
+        for segment in &mut self.segments {
+            columns.push(Arc::new(segment.count.finish()));
+            columns.extend(
+                segment
+                    .floats
+                    .iter_mut()
+                    .map(|f| Arc::new(f.finish()) as ArrayRef),
+            );
+            columns.push(Arc::new(segment.hot.finish()));
+            columns.push(Arc::new(segment.micromarket.finish()));
+        }
+        self.pending = 0;
+        self.file.write(columns)
+    }
+}
+
+impl CellLayer for CellsParquet {
+    fn row(&mut self, row: &CellRow<'_>) -> io::Result<()> {
+        write!(self.hex_id, "{}", row.cell).map_err(io::Error::other)?;
+        self.hex_id.append_value("");
+        self.h3.append_value(u64::from(row.cell));
+        self.regions.append_option(self.region.as_deref());
+        self.cities.append_option(self.city.as_deref());
+        self.population.append_value(row.population);
+        for ((columns, figures), in_market) in
+            self.segments.iter_mut().zip(row.figures).zip(row.in_market)
+        {
+            let (r, p, l) = (
+                &figures.rates,
+                figures.rates.penetration_interval,
+                figures.rates.lift_interval,
+            );
+            columns.count.append_option(figures.count);
+            let values = [
+                r.penetration,
+                p.map(|v| v.0),
+                p.map(|v| v.1),
+                r.lift,
+                l.map(|v| v.0),
+                l.map(|v| v.1),
+                Some(figures.gi),
+                Some(figures.p_value),
+                Some(figures.q_value),
+            ];
+            for (builder, value) in columns.floats.iter_mut().zip(values) {
+                builder.append_option(value);
+            }
+            columns.hot.append_value(figures.hot);
+            columns.micromarket.append_value(*in_market);
+        }
+        self.file.push_geometry(&cell_geometry(row.cell));
+        self.pending += 1;
+        if self.pending == ROW_GROUP_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>) -> io::Result<Written> {
+        if self.pending > 0 {
+            self.flush()?;
+        }
+        self.file.commit()
+    }
+}

@@ -1,0 +1,151 @@
+//! GeoParquet 1.1 files: WKB polygons with a `bbox` covering column and the `geo` metadata,
+//! zstd-compressed, written a row group at a time and hashed on the way.
+
+use super::atomic::{AtomicFile, Written};
+use super::geometry::write_wkb;
+use arrow_array::builder::{BinaryBuilder, Float64Builder};
+use arrow_array::{ArrayRef, RecordBatch, StructArray};
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use geo::MultiPolygon;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Rows per row group (and per batch the callers build).
+pub(crate) const ROW_GROUP_ROWS: usize = 65_536;
+
+/// The four bounds of the `bbox` covering column.
+const BBOX: [&str; 4] = ["xmin", "ymin", "xmax", "ymax"];
+
+/// A GeoParquet file being written: the caller's attribute columns, then `geometry` and `bbox`.
+pub(crate) struct GeoParquet {
+    writer: ArrowWriter<AtomicFile>,
+    schema: SchemaRef,
+    bbox_fields: Fields,
+    geometry: BinaryBuilder,
+    bbox: [Float64Builder; 4],
+    wkb: Vec<u8>,
+    bounds: [f64; 4],
+    polygons: bool,
+    multipolygons: bool,
+}
+
+fn parquet_error(e: parquet::errors::ParquetError) -> io::Error {
+    io::Error::other(e)
+}
+
+impl GeoParquet {
+    /// Starts `path` with `attributes` before the geometry columns.
+    pub(crate) fn create(path: &Path, attributes: Vec<Field>) -> io::Result<Self> {
+        let bbox_fields: Fields = BBOX
+            .iter()
+            .map(|name| Field::new(*name, DataType::Float64, false))
+            .collect();
+        let mut fields = attributes;
+        fields.push(Field::new("geometry", DataType::Binary, false));
+        fields.push(Field::new(
+            "bbox",
+            DataType::Struct(bbox_fields.clone()),
+            false,
+        ));
+        let schema = Arc::new(Schema::new(fields));
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).map_err(parquet_error)?,
+            ))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_dictionary_enabled(false)
+            .build();
+        let file = AtomicFile::create(path)?;
+        let writer = ArrowWriter::try_new(file, Arc::clone(&schema), Some(properties))
+            .map_err(parquet_error)?;
+        Ok(GeoParquet {
+            writer,
+            schema,
+            bbox_fields,
+            geometry: BinaryBuilder::new(),
+            bbox: std::array::from_fn(|_| Float64Builder::new()),
+            wkb: Vec::new(),
+            bounds: [
+                f64::INFINITY,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::NEG_INFINITY,
+            ],
+            polygons: false,
+            multipolygons: false,
+        })
+    }
+
+    /// Adds the geometry of the next row.
+    pub(crate) fn push_geometry(&mut self, geometry: &MultiPolygon<f64>) {
+        self.wkb.clear();
+        let (bounds, multi) = write_wkb(&mut self.wkb, geometry);
+        self.geometry.append_value(&self.wkb);
+        for (i, builder) in self.bbox.iter_mut().enumerate() {
+            builder.append_value(bounds[i]);
+        }
+        self.bounds = [
+            self.bounds[0].min(bounds[0]),
+            self.bounds[1].min(bounds[1]),
+            self.bounds[2].max(bounds[2]),
+            self.bounds[3].max(bounds[3]),
+        ];
+        self.multipolygons |= multi;
+        self.polygons |= !multi;
+    }
+
+    /// Writes the rows given since the last batch: `attributes` in schema order, one value per
+    /// geometry pushed.
+    pub(crate) fn write(&mut self, mut attributes: Vec<ArrayRef>) -> io::Result<()> {
+        attributes.push(Arc::new(self.geometry.finish()));
+        let bbox: Vec<ArrayRef> = self
+            .bbox
+            .iter_mut()
+            .map(|b| Arc::new(b.finish()) as ArrayRef)
+            .collect();
+        attributes.push(Arc::new(
+            StructArray::try_new(self.bbox_fields.clone(), bbox, None).map_err(io::Error::other)?,
+        ));
+        let batch =
+            RecordBatch::try_new(Arc::clone(&self.schema), attributes).map_err(io::Error::other)?;
+        self.writer.write(&batch).map_err(parquet_error)
+    }
+
+    /// Adds the `geo` metadata, closes the file and gives it its final name.
+    pub(crate) fn commit(mut self) -> io::Result<Written> {
+        let mut types = Vec::new();
+        if self.polygons {
+            types.push("Polygon");
+        }
+        if self.multipolygons {
+            types.push("MultiPolygon");
+        }
+        let mut column = serde_json::json!({
+            "encoding": "WKB",
+            "geometry_types": types,
+            "orientation": "counterclockwise",
+            "covering": {"bbox": {
+                "xmin": ["bbox", "xmin"],
+                "ymin": ["bbox", "ymin"],
+                "xmax": ["bbox", "xmax"],
+                "ymax": ["bbox", "ymax"],
+            }},
+        });
+        if self.bounds[0].is_finite() {
+            column["bbox"] = serde_json::json!(self.bounds);
+        }
+        let geo = serde_json::json!({
+            "version": "1.1.0",
+            "primary_column": "geometry",
+            "columns": {"geometry": column},
+        });
+        self.writer
+            .append_key_value_metadata(KeyValue::new("geo".into(), geo.to_string()));
+        self.writer.into_inner().map_err(parquet_error)?.commit()
+    }
+}
