@@ -295,3 +295,25 @@ fn a_corrupt_parquet_file_is_a_clear_error_and_nothing_is_written() {
     assert!(run.stderr.contains("the file is corrupt"), "{}", run.stderr);
     assert!(!dir.path().join("out").exists());
 }
+
+#[test]
+fn a_malformed_embedded_arrow_schema_is_not_decoded() {
+    // Found by the ingest_parquet fuzz target: the Arrow IPC decoder panicked on the Arrow
+    // schema embedded in this file's metadata. Types come from the Parquet schema instead, and
+    // the file's real fault (a corrupt page) is reported with its row group.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = crate::common::repo().join("tests/fixtures/bad-arrow-schema.parquet");
+    let run = run_tiny(dir.path(), "analyze", &bad, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("bad-arrow-schema.parquet: row group 0"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("the file is corrupt"),
+        "{}",
+        run.stderr
+    );
+    assert!(!dir.path().join("out").exists());
+}
