@@ -208,3 +208,54 @@ fn geoparquet_metadata_names_the_geometry_and_its_covering() {
     );
     assert_eq!(column["bbox"].as_array().map(Vec::len), Some(4));
 }
+
+#[test]
+fn geopandas_duckdb_gdal_and_the_validator_read_every_layer() {
+    let python = crate::common::repo().join("target/check-venv/bin/python");
+    let missing: Vec<&str> = [
+        (!python.exists())
+            .then_some("target/check-venv (pip install -r tests/layers/requirements.txt)"),
+        std::process::Command::new("ogrinfo")
+            .arg("--version")
+            .output()
+            .is_err()
+            .then_some("ogrinfo (apt-get install -y gdal-bin)"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    assert!(
+        missing.is_empty(),
+        "the layer test needs {}; run .ci/setup",
+        missing.join(", ")
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("sample");
+    let run = run_in(
+        &crate::common::repo(),
+        &[
+            "-q",
+            "analyze",
+            "--budget",
+            "20000",
+            "--no-maps",
+            "--formats",
+            ALL_FORMATS,
+            "--out",
+            &out.display().to_string(),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let check = std::process::Command::new(&python)
+        .arg(crate::common::repo().join("tests/layers/check.py"))
+        .arg(&out)
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert_eq!(stdout.lines().count(), 15, "every scope checked: {stdout}");
+}
