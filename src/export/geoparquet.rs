@@ -4,13 +4,16 @@
 use super::atomic::{AtomicFile, Written};
 use super::geometry::write_wkb;
 use arrow_array::builder::{BinaryBuilder, Float64Builder};
-use arrow_array::{ArrayRef, RecordBatch, StructArray};
+use arrow_array::{
+    ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, StructArray, UInt64Array,
+};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use geo::MultiPolygon;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use serde_json::{Map, Value};
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -148,4 +151,54 @@ impl GeoParquet {
             .append_key_value_metadata(KeyValue::new("geo".into(), geo.to_string()));
         self.writer.into_inner().map_err(parquet_error)?.commit()
     }
+}
+
+/// Writes `features` (properties and geometry) as one GeoParquet file with `columns` typed as
+/// given (text, unsigned integers, floats or booleans; absent or null values are nulls).
+pub(crate) fn write_features(
+    path: &Path,
+    columns: &[(&str, DataType)],
+    features: &[(Map<String, Value>, &MultiPolygon<f64>)],
+) -> io::Result<Written> {
+    let fields = columns
+        .iter()
+        .map(|(name, kind)| Field::new(*name, kind.clone(), true))
+        .collect();
+    let mut file = GeoParquet::create(path, fields)?;
+    for chunk in features.chunks(ROW_GROUP_ROWS) {
+        let arrays = columns
+            .iter()
+            .map(|(name, kind)| {
+                let values = chunk.iter().map(|(properties, _)| properties.get(*name));
+                let array: ArrayRef = match kind {
+                    DataType::UInt64 => Arc::new(
+                        values
+                            .map(|v| v.and_then(Value::as_u64))
+                            .collect::<UInt64Array>(),
+                    ),
+                    DataType::Float64 => Arc::new(
+                        values
+                            .map(|v| v.and_then(Value::as_f64))
+                            .collect::<Float64Array>(),
+                    ),
+                    DataType::Boolean => Arc::new(
+                        values
+                            .map(|v| v.and_then(Value::as_bool))
+                            .collect::<BooleanArray>(),
+                    ),
+                    _ => Arc::new(
+                        values
+                            .map(|v| v.and_then(Value::as_str))
+                            .collect::<StringArray>(),
+                    ),
+                };
+                array
+            })
+            .collect();
+        for (_, geometry) in chunk {
+            file.push_geometry(geometry);
+        }
+        file.write(arrays)?;
+    }
+    file.commit()
 }

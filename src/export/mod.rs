@@ -5,6 +5,7 @@ mod cells;
 mod format;
 mod geometry;
 mod geoparquet;
+mod groups;
 mod manifest;
 mod map;
 mod staging;
@@ -22,11 +23,8 @@ pub(crate) use text::{json_text, opt_text, stat};
 
 use crate::boundary::Boundaries;
 use crate::consumer::Reject;
-use crate::disclosure::Rates;
-use crate::market::MicroMarket;
 use crate::scope::{ScopeAnalysis, ScopeFigures};
 use crate::stats::Scope;
-use crate::stats::round6;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -54,8 +52,8 @@ fn write_bytes(path: &Path, bytes: &[u8]) -> Result<Written, ExportError> {
 }
 
 /// Writes a scope's files into `root/<scope folder>/`: its cell layers in the chosen formats,
-/// `micromarkets.geojson`, with a budget `campaign.geojson` and `campaign.csv`, and with maps
-/// `map.html`; returns the scope's manifest record.
+/// `micromarkets.geojson`, with a budget `campaign.geojson` and `campaign.csv` (with Parquet
+/// their `.parquet` twins), and with maps `map.html`; returns the scope's manifest record.
 ///
 /// # Errors
 ///
@@ -69,17 +67,12 @@ pub fn write_scope(
     let folder = root.join(&scope.folder);
     std::fs::create_dir_all(&folder).map_err(io_error(&folder))?;
     let mut outputs = cells::write_cells(&folder, analysis, options.formats)?;
-    let markets = micromarkets_geojson(scope, &analysis.markets, analysis.segment_names)
-        .map_err(io_error(&folder.join("micromarkets.geojson")))?;
-    outputs.push(OutputRecord::new(
-        "micromarkets",
-        relative(scope, "micromarkets.geojson"),
-        analysis.markets.len() as u64,
-        write_bytes(&folder.join("micromarkets.geojson"), &markets)?,
-    ));
+    let (records, markets) = groups::write_micromarkets(&folder, analysis, options.formats)?;
+    outputs.extend(records);
     let campaign = match analysis.params.budget {
         Some(budget) => {
-            let (records, geojson) = write_campaigns(&folder, analysis, budget)?;
+            let (records, geojson) =
+                groups::write_campaigns(&folder, analysis, budget, options.formats)?;
             outputs.extend(records);
             Some(geojson)
         }
@@ -121,164 +114,6 @@ pub fn write_scope(
         outputs,
         suppressed: figures.suppressed.clone(),
     })
-}
-
-/// `micromarkets.geojson`: a Feature per micro-market, in rank order.
-fn micromarkets_geojson(
-    scope: &Scope,
-    markets: &[MicroMarket],
-    segment_names: &[String],
-) -> io::Result<Vec<u8>> {
-    let mut file = Vec::new();
-    file.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?;
-    for (i, m) in markets.iter().enumerate() {
-        if i > 0 {
-            file.write_all(b",\n")?;
-        }
-        let rates = Rates::of(m.members, m.population, m.scope_members, m.scope_population);
-        let mut properties = serde_json::json!({
-            "id": m.id,
-            "rank": m.rank,
-            "scope_kind": scope.kind,
-            "region": json_text(&scope.region),
-            "city": json_text(&scope.city),
-            "segment": segment_names[m.segment],
-            "cells": m.cells.len(),
-            "area_km2": round6(m.area_km2),
-            "members": m.members,
-            "population": m.population,
-            "max_gi": round6(m.max_gi),
-            "centroid_lat": round6(m.centroid_lat),
-            "centroid_lon": round6(m.centroid_lng),
-        });
-        if let serde_json::Value::Object(map) = &mut properties {
-            map.extend(rate_properties(&rates));
-        }
-        file.write_all(b"{\"type\":\"Feature\",\"properties\":")?;
-        serde_json::to_writer(&mut file, &properties)?;
-        file.write_all(b",\"geometry\":")?;
-        write_multipolygon(&mut file, &m.geometry)?;
-        file.write_all(b"}")?;
-    }
-    file.write_all(b"\n]}\n")?;
-    Ok(file)
-}
-
-/// Penetration and lift with their intervals, as GeoJSON properties.
-fn rate_properties(rates: &Rates) -> [(String, serde_json::Value); 6] {
-    let (p, l) = (rates.penetration_interval, rates.lift_interval);
-    [
-        ("penetration".into(), serde_json::json!(rates.penetration)),
-        ("penetration_low".into(), serde_json::json!(p.map(|v| v.0))),
-        ("penetration_high".into(), serde_json::json!(p.map(|v| v.1))),
-        ("lift".into(), serde_json::json!(rates.lift)),
-        ("lift_low".into(), serde_json::json!(l.map(|v| v.0))),
-        ("lift_high".into(), serde_json::json!(l.map(|v| v.1))),
-    ]
-}
-
-/// Column names of `campaign.csv`, also the properties of `campaign.geojson`.
-const CAMPAIGN_COLUMNS: [&str; 17] = [
-    "scope_kind",
-    "region",
-    "city",
-    "segment",
-    "unit",
-    "budget",
-    "cells",
-    "area_km2",
-    "members",
-    "population",
-    "penetration",
-    "penetration_low",
-    "penetration_high",
-    "lift",
-    "lift_low",
-    "lift_high",
-    "suppressed",
-];
-
-/// Writes a scope's `campaign.geojson` (a Feature per segment: its selected cells dissolved) and
-/// `campaign.csv` (a row per segment) into `folder`; returns their records and the GeoJSON.
-fn write_campaigns(
-    folder: &Path,
-    analysis: &ScopeAnalysis<'_>,
-    budget: u64,
-) -> Result<(Vec<OutputRecord>, Vec<u8>), ExportError> {
-    let scope = &analysis.counts.scope;
-    let privacy = analysis.params.privacy();
-    let campaigns = &analysis.campaigns;
-    let geojson_path = folder.join("campaign.geojson");
-    let rows: Vec<serde_json::Map<String, serde_json::Value>> = campaigns
-        .iter()
-        .map(|c| {
-            let published =
-                privacy.group(c.members, c.population, c.scope_members, c.scope_population);
-            let figures = serde_json::json!({
-                "scope_kind": scope.kind,
-                "region": json_text(&scope.region),
-                "city": json_text(&scope.city),
-                "segment": analysis.segment_names[c.segment],
-                "unit": analysis.params.budget_unit,
-                "budget": budget,
-                "cells": c.cells.len(),
-                "area_km2": round6(c.cells.iter().map(|cell| cell.area_km2()).sum()),
-                "members": published.members,
-                "population": c.population,
-                "suppressed": published.suppressed,
-            });
-            let serde_json::Value::Object(mut map) = figures else {
-                unreachable!("json! of an object literal is an object")
-            };
-            map.extend(rate_properties(&published.rates));
-            map
-        })
-        .collect();
-    let geojson = (|| -> io::Result<Vec<u8>> {
-        let mut file = Vec::new();
-        file.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?;
-        let mut first = true;
-        for (c, properties) in campaigns.iter().zip(&rows) {
-            if c.cells.is_empty() {
-                continue;
-            }
-            if !first {
-                file.write_all(b",\n")?;
-            }
-            first = false;
-            file.write_all(b"{\"type\":\"Feature\",\"properties\":")?;
-            serde_json::to_writer(&mut file, properties)?;
-            file.write_all(b",\"geometry\":")?;
-            let geometry = crate::market::dissolve(&c.cells).map_err(io::Error::other)?;
-            write_multipolygon(&mut file, &geometry)?;
-            file.write_all(b"}")?;
-        }
-        file.write_all(b"\n]}\n")?;
-        Ok(file)
-    })()
-    .map_err(io_error(&geojson_path))?;
-    let features = campaigns.iter().filter(|c| !c.cells.is_empty()).count() as u64;
-    let geo_record = OutputRecord::new(
-        "campaign",
-        relative(scope, "campaign.geojson"),
-        features,
-        write_bytes(&geojson_path, &geojson)?,
-    );
-    let mut csv_record = write_csv(folder, "campaign.csv", "campaign_csv", |csv| {
-        csv.write_record(CAMPAIGN_COLUMNS)?;
-        for row in &rows {
-            csv.write_record(CAMPAIGN_COLUMNS.iter().map(|&k| {
-                match row.get(k).unwrap_or(&serde_json::Value::Null) {
-                    serde_json::Value::Null => String::new(),
-                    serde_json::Value::String(text) => text.clone(),
-                    other => other.to_string(),
-                }
-            }))?;
-        }
-        Ok(rows.len() as u64)
-    })?;
-    csv_record.path = relative(scope, "campaign.csv");
-    Ok((vec![geo_record, csv_record], geojson))
 }
 
 /// Writes a CSV file at the root atomically; `fill` writes the records and returns the row count.

@@ -247,9 +247,9 @@ fn bundled_sample_runs_with_no_arguments() {
     for scope in manifest["scopes"].as_array().expect("scopes") {
         outputs.extend(scope["outputs"].as_array().expect("outputs"));
     }
-    // summary, rejects, index and the maps' five shared assets; per scope cells (GeoJSON and
-    // CSV), micro-markets and map.
-    assert_eq!(outputs.len(), 3 + 5 + 15 * 4);
+    // summary, rejects, index and the maps' five shared assets; per scope, in the default
+    // formats, cells and micro-markets (GeoJSON and GeoParquet) and the map.
+    assert_eq!(outputs.len(), 3 + 5 + 15 * 5);
     for o in outputs {
         let bytes =
             std::fs::read(out.path().join(o["path"].as_str().expect("path"))).expect("listed file");

@@ -53,8 +53,9 @@ fn a_plan_over_the_sample_lists_every_launch_with_checksums() {
     assert_eq!(launches.len(), 10);
     for l in launches {
         assert_eq!(l["status"], "ok", "{l}");
-        // cells (GeoJSON and CSV), micro-markets, campaign (GeoJSON and CSV) and the map.
-        assert_eq!(l["outputs"].as_array().expect("outputs").len(), 6);
+        // cells and micro-markets (GeoJSON and GeoParquet), campaign (GeoJSON, GeoParquet and
+        // CSV) and the map.
+        assert_eq!(l["outputs"].as_array().expect("outputs").len(), 8);
         for o in l["outputs"].as_array().expect("outputs") {
             let bytes = std::fs::read(
                 dir.path()

@@ -4,6 +4,7 @@ For every scope of OUT/manifest.json:
 - cells.parquet passes geoparquet-validator (core and bbox covering), and GeoPandas and DuckDB
   (spatial) read it back with every value equal to cells.csv and every geometry equal to the
   cell's in cells.geojson;
+- micromarkets.parquet and campaign.parquet are conformant and hold their GeoJSON's features;
 - ogrinfo (GDAL) opens cells.geojson, cells.geojsons and the micro-market and campaign GeoJSON
   with no warning and the manifest's feature count.
 
@@ -102,6 +103,23 @@ def check_parquet(path, cells_csv, geojson, segments, db):
     return len(frame)
 
 
+def check_group_parquet(path, geojson):
+    """A micro-market or campaign GeoParquet file holds its GeoJSON's features, in order."""
+    report = geoparquet_validator.check(path)
+    assert geoparquet_validator.conformant(report, "core"), \
+        f"{path}: {geoparquet_validator.failed(report, 'core')}"
+    frame = geopandas.read_parquet(path)
+    with open(geojson) as f:
+        features = json.load(f)["features"]
+    assert len(frame) == len(features), f"{path}: {len(frame)} rows"
+    for record, feature in zip(frame.to_dict("records"), features):
+        for key, want in feature["properties"].items():
+            assert same(record[key], want), f"{path}: {key}: {record[key]} vs {want}"
+        shape = shapely.geometry.shape(feature["geometry"])
+        assert shapely.equals_exact(record["geometry"], shape, tolerance=0), f"{path}: geometry"
+    return len(frame)
+
+
 def main(out):
     with open(os.path.join(out, "manifest.json")) as f:
         manifest = json.load(f)
@@ -120,7 +138,9 @@ def main(out):
                 got = ogr_features(path(kind))
                 assert got == outputs[kind]["features"], f"{path(kind)}: ogrinfo {got} features"
         cells = check_parquet(path("cells_parquet"), path("cells_csv"), path("cells"), segments, db)
-        print(f"{scope['kind']} {scope['name']}: {cells} cells, every layer agrees")
+        groups = [check_group_parquet(path(f"{kind}_parquet"), path(kind))
+                  for kind in ("micromarkets", "campaign") if f"{kind}_parquet" in outputs]
+        print(f"{scope['kind']} {scope['name']}: {cells} cells and {groups} groups, every layer agrees")
 
 
 if __name__ == "__main__":
