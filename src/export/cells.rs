@@ -86,7 +86,9 @@ struct Output {
 }
 
 /// Writes a scope's cell layers in `formats` into `folder`: the cells the minimum count shows,
-/// with every segment's figures as published; returns their manifest records.
+/// with every segment's figures as published; returns their manifest records. A scope where it
+/// shows no cell has no cell layer (most counties of a national run: an empty GeoParquet file
+/// is still its schema, about 12 KB with 27 segments).
 pub(super) fn write_cells(
     folder: &Path,
     analysis: &ScopeAnalysis<'_>,
@@ -95,11 +97,15 @@ pub(super) fn write_cells(
     let counts = analysis.counts;
     let scope = &counts.scope;
     let segments = counts.segments;
+    let privacy = analysis.params.privacy();
+    let shown = privacy.shown_cells(counts);
+    if shown.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut outputs = formats
         .iter()
         .map(|format| open_layer(folder, format, analysis))
         .collect::<Result<Vec<Output>, ExportError>>()?;
-    let privacy = analysis.params.privacy();
     let big_n = counts.total_population();
     let big_k: Vec<u64> = (0..segments).map(|s| counts.total_members(s)).collect();
     let market_cells: HashSet<(CellIndex, usize)> = analysis
@@ -107,7 +113,6 @@ pub(super) fn write_cells(
         .iter()
         .flat_map(|m| m.cells.iter().map(move |&c| (c, m.segment)))
         .collect();
-    let shown = privacy.shown_cells(counts);
     let mut figures = Vec::with_capacity(segments);
     let mut in_market = vec![false; segments];
     for &c in &shown {

@@ -10,6 +10,7 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use geo::MultiPolygon;
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
@@ -64,7 +65,12 @@ impl GeoParquet {
             .set_dictionary_enabled(false)
             .build();
         let file = AtomicFile::create(path)?;
-        let writer = ArrowWriter::try_new(file, Arc::clone(&schema), Some(properties))
+        // The Parquet schema alone types every column; an embedded Arrow schema would add tens
+        // of kilobytes to each scope's file.
+        let options = ArrowWriterOptions::new()
+            .with_properties(properties)
+            .with_skip_arrow_metadata(true);
+        let writer = ArrowWriter::try_new_with_options(file, Arc::clone(&schema), options)
             .map_err(parquet_error)?;
         Ok(GeoParquet {
             writer,

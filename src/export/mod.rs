@@ -231,8 +231,7 @@ pub fn write_manifest(
     std::fs::create_dir_all(root).map_err(io_error(root))?;
     let path = root.join("manifest.json");
     let mut file = AtomicFile::create(&path).map_err(io_error(&path))?;
-    serde_json::to_writer_pretty(&mut file, manifest)
-        .map_err(|e| io_error(&path)(io::Error::other(e)))?;
+    serde_json::to_writer(&mut file, manifest).map_err(|e| io_error(&path)(io::Error::other(e)))?;
     file.write_all(b"\n").map_err(io_error(&path))?;
     file.commit_synced().map_err(io_error(&path))?;
     Ok(path)

@@ -259,3 +259,29 @@ fn geopandas_duckdb_gdal_and_the_validator_read_every_layer() {
     );
     assert_eq!(stdout.lines().count(), 15, "every scope checked: {stdout}");
 }
+
+#[test]
+fn a_scope_with_no_cell_shown_has_no_cell_layer() {
+    // Every tiny cell holds fewer than 50 consumers: nothing is shown, nothing is written.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = crate::common::analyze_tiny(
+        dir.path(),
+        &crate::common::tiny().join("consumers.csv"),
+        &["--min-count", "50"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let manifest = json(&dir.path().join("out/manifest.json"));
+    for scope in manifest["scopes"].as_array().expect("scopes") {
+        for output in scope["outputs"].as_array().expect("outputs") {
+            let kind = output["kind"].as_str().expect("kind");
+            assert!(
+                !kind.starts_with("cells"),
+                "{kind} listed for {}",
+                scope["id"]
+            );
+        }
+    }
+    let files = crate::common::files_under(&dir.path().join("out"));
+    assert!(files.iter().all(|f| !f.contains("cells.")), "{files:?}");
+    assert!(files.iter().any(|f| f.ends_with("micromarkets.geojson")));
+}

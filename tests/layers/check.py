@@ -132,6 +132,9 @@ def main(out):
     db.execute(f"LOAD '{extension}'")
     for scope in manifest["scopes"]:
         outputs = {o["kind"]: o for o in scope["outputs"]}
+        if "cells" not in outputs:
+            print(f"{scope['kind']} {scope['name']}: no cell shown, no cell layer")
+            continue
         path = lambda kind: os.path.join(out, outputs[kind]["path"])
         for kind in ("cells", "cells_geojsonseq", "micromarkets", "campaign"):
             if kind in outputs:
