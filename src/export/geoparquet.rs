@@ -13,7 +13,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use serde_json::{Map, Value};
 use std::io;
 use std::path::Path;
@@ -57,13 +58,21 @@ impl GeoParquet {
             false,
         ));
         let schema = Arc::new(Schema::new(fields));
-        let properties = WriterProperties::builder()
+        // Statistics where readers prune on them: the bbox covering (spatial filters) and the
+        // cell id; none for the figures, whose min/max per page cost more than they save.
+        let mut properties = WriterProperties::builder()
             .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(3).map_err(parquet_error)?,
+                ZstdLevel::try_new(1).map_err(parquet_error)?,
             ))
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .set_dictionary_enabled(false)
-            .build();
+            .set_statistics_enabled(EnabledStatistics::None)
+            .set_column_statistics_enabled(ColumnPath::from("h3"), EnabledStatistics::Chunk);
+        for bound in BBOX {
+            let path = ColumnPath::new(vec!["bbox".to_string(), bound.to_string()]);
+            properties = properties.set_column_statistics_enabled(path, EnabledStatistics::Chunk);
+        }
+        let properties = properties.build();
         let file = AtomicFile::create(path)?;
         // The Parquet schema alone types every column; an embedded Arrow schema would add tens
         // of kilobytes to each scope's file.
