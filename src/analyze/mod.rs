@@ -167,6 +167,7 @@ fn manifest_of(
         suppressed: Suppressed::default(),
         warnings: prepared.warnings.clone(),
         timings_ms: timings,
+        previous: None,
     }
 }
 
@@ -174,31 +175,79 @@ fn manifest_of(
 ///
 /// Inputs are all checked before anything is written. The run is written aside and swapped into
 /// place when complete ([`export::Staging`]): `config.out` holds the previous complete run until
-/// then, this one after, never a mix. When too many rows are rejected, the run is only
-/// `rejects.csv` and a `manifest.json` with status `failed`.
+/// then, this one after, never a mix. A run that fails after it started (too many rejected rows,
+/// a write error) says so in `manifest.json` with status `failed` and the error: beside the
+/// previous run's files, which it names in `previous`, or, when there was none, alone with
+/// `rejects.csv` for rejected rows ([`export::Staging::fail`]).
 ///
 /// # Errors
 ///
-/// [`Error`] for invalid inputs, too many rejects, or a write failure.
+/// [`Error`] for invalid inputs, too many rejects, or a write failure (naming the file by its
+/// place in `config.out`).
 pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, Error> {
     let run_started = Instant::now();
     let mut timings = BTreeMap::new();
     let params = &config.params;
     let prepared = prepare(config, &mut timings, hook)?;
     let names: Vec<String> = prepared.segments.iter().map(|s| s.name.clone()).collect();
+    let manifest = manifest_of(params, &prepared, names, config.formats, timings);
+    let staging = export::Staging::begin(&config.out)?;
+    let written = match Error::too_many_rejects(&manifest.rows, params.max_reject_ratio) {
+        Some(error) => Err(error),
+        None => write_run(
+            config,
+            &prepared,
+            (manifest.clone(), run_started),
+            staging.dir(),
+            hook,
+        )
+        .map_err(|e| match e {
+            Error::Export(e) => Error::Export(staging.explain(e)),
+            other => other,
+        }),
+    };
+    let error = match written {
+        Ok(manifest) => {
+            staging.commit()?;
+            return Ok(manifest);
+        }
+        Err(error) => error,
+    };
+    let rejects = &prepared.ingested.rejects;
+    let with_rejects = matches!(error, Error::TooManyRejects { .. });
+    // Best effort: the error the user needs is the run's, not a second one from recording it.
+    let _ = staging.fail(
+        |previous, outputs| Manifest {
+            status: RunStatus::Failed,
+            error: Some(error.to_string()),
+            outputs,
+            previous,
+            ..manifest
+        },
+        |dir| {
+            Ok(if with_rejects {
+                vec![export::write_rejects(dir, rejects)?]
+            } else {
+                Vec::new()
+            })
+        },
+    );
+    Err(error)
+}
+
+/// Locates, counts, analyses and writes every output of a run started at `run_started` into
+/// `out`; returns its manifest, `manifest` completed.
+fn write_run(
+    config: &AnalyzeConfig,
+    prepared: &Prepared,
+    (mut manifest, run_started): (Manifest, Instant),
+    out: &Path,
+    hook: StageHook<'_>,
+) -> Result<Manifest, Error> {
+    let params = &config.params;
+    let names = manifest.parameters.segments.clone();
     let (boundaries, segments) = (&prepared.boundaries, &prepared.segments);
     let (table, rejects) = (&prepared.ingested.table, &prepared.ingested.rejects);
-    let mut manifest = manifest_of(params, &prepared, names.clone(), config.formats, timings);
-    let staging = export::Staging::begin(&config.out)?;
-    let out = staging.dir();
-    if let Some(error) = Error::too_many_rejects(&manifest.rows, params.max_reject_ratio) {
-        manifest.outputs.push(export::write_rejects(out, rejects)?);
-        manifest.status = RunStatus::Failed;
-        manifest.error = Some(error.to_string());
-        export::write_manifest(out, &manifest)?;
-        staging.commit()?;
-        return Err(error);
-    }
     let timings = &mut manifest.timings_ms;
 
     hook("locate");
@@ -261,7 +310,6 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
         .timings_ms
         .insert("total".into(), elapsed_ms(run_started));
     export::write_manifest(out, &manifest)?;
-    staging.commit()?;
     Ok(manifest)
 }
 

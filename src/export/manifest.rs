@@ -162,4 +162,8 @@ pub struct Manifest {
     pub warnings: Vec<String>,
     /// Milliseconds per stage.
     pub timings_ms: BTreeMap<String, u64>,
+    /// For a failed run: the manifest of the earlier complete run whose files the folder still
+    /// holds (absent when there is none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<serde_json::Value>,
 }

@@ -8,6 +8,7 @@
 //! its staging folder is removed by the next run into the same place.
 
 use super::atomic::{ExportError, io_error};
+use super::manifest::OutputRecord;
 use std::path::{Path, PathBuf};
 
 /// An output folder being written aside.
@@ -82,6 +83,51 @@ impl Staging {
     /// The folder the run writes into.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// `error` naming the file by its final place in the output folder rather than its place in
+    /// the staging folder, which the user never sees.
+    pub fn explain(&self, mut error: ExportError) -> ExportError {
+        if let Ok(rest) = Path::new(&error.path).strip_prefix(&self.dir) {
+            error.path = self.target.join(rest).display().to_string();
+        }
+        error
+    }
+
+    /// Records a run that failed after it started. When the output folder holds an earlier
+    /// run, its files stay as they are and only its `manifest.json` is replaced by `failed`,
+    /// which then names that run in `previous` (the manifest `previous` returns from the
+    /// folder's manifest); otherwise the folder becomes `failed` alone, with what `extra`
+    /// writes beside it. Best effort: a disk that is full may refuse even this.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError`] naming what could not be written.
+    pub fn fail<M: serde::Serialize>(
+        self,
+        failed: impl FnOnce(Option<serde_json::Value>, Vec<OutputRecord>) -> M,
+        extra: impl FnOnce(&Path) -> Result<Vec<OutputRecord>, ExportError>,
+    ) -> Result<(), ExportError> {
+        let earlier = std::fs::read_to_string(self.target.join("manifest.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
+        if let Some(manifest) = earlier {
+            // An earlier failure's manifest already names the run whose files are here.
+            let previous = if manifest["status"] == "failed" {
+                manifest.get("previous").cloned().filter(|p| !p.is_null())
+            } else {
+                Some(manifest)
+            };
+            let target = self.target.clone();
+            drop(self);
+            super::write_manifest(&target, &failed(previous, Vec::new()))?;
+            return Ok(());
+        }
+        std::fs::remove_dir_all(&self.dir).map_err(io_error(&self.dir))?;
+        std::fs::create_dir(&self.dir).map_err(io_error(&self.dir))?;
+        let outputs = extra(&self.dir)?;
+        super::write_manifest(&self.dir, &failed(None, outputs))?;
+        self.commit()
     }
 
     /// Makes the staged run the output folder: syncs it to disk, swaps it with the previous run

@@ -85,6 +85,29 @@ fn too_many_rejects_fail_with_exit_2_and_no_cell_output() {
     let manifest = json(&out.join("manifest.json"));
     assert_eq!(manifest["status"], "failed");
     assert_eq!(manifest["rows"]["rejected"], 1);
+
+    // Over a complete run, that run's files stay and the failed manifest names it.
+    let good = analyze_tiny(
+        dir.path(),
+        &crate::common::tiny().join("consumers.csv"),
+        &["--out", "kept"],
+    );
+    assert_eq!(good.code, 0, "{}", good.stderr);
+    let kept = dir.path().join("kept");
+    let before = crate::common::files_under(&kept);
+    let again = analyze_tiny(dir.path(), &consumers, &["--out", "kept"]);
+    assert_eq!(again.code, 2, "{}", again.stderr);
+    assert_eq!(crate::common::files_under(&kept), before);
+    let manifest = json(&kept.join("manifest.json"));
+    assert_eq!(manifest["status"], "failed");
+    assert_eq!(manifest["rows"]["rejected"], 1);
+    assert_eq!(manifest["previous"]["status"], "ok");
+    assert_eq!(manifest["previous"]["rows"]["rejected"], 0);
+    for output in manifest["previous"]["outputs"].as_array().expect("outputs") {
+        let path = kept.join(output["path"].as_str().expect("path"));
+        let (_, sha) = micromarket::export::sha256_file(&path).expect("listed file is there");
+        assert_eq!(output["sha256"], sha);
+    }
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! another resolution; after each, every file the manifest lists is there with its checksum, and
 //! nothing else is.
 
-use crate::common::{files_under, repo};
+use crate::common::{files_under, json, repo};
 use micromarket::export::sha256_file;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,7 +14,11 @@ use std::time::Instant;
 fn assert_complete(out: &Path, context: &str) -> u64 {
     let text = std::fs::read_to_string(out.join("manifest.json"))
         .unwrap_or_else(|e| panic!("{context}: no manifest: {e}"));
-    let manifest: serde_json::Value = serde_json::from_str(&text).expect("manifest is JSON");
+    let mut manifest: serde_json::Value = serde_json::from_str(&text).expect("manifest is JSON");
+    // A failed run's manifest names the earlier run whose files the folder holds.
+    if manifest["status"] == "failed" {
+        manifest = manifest["previous"].clone();
+    }
     let mut listed = BTreeMap::new();
     let scopes = manifest["scopes"].as_array().expect("scopes");
     let records = manifest["outputs"]
@@ -135,22 +139,34 @@ fn a_write_failure_names_the_file_exits_1_and_leaves_the_previous_run() {
     let status = analyze(dir.path(), "out", "8").status().expect("runs");
     assert!(status.success());
     // A file-size limit of a few MB, with SIGXFSZ ignored so that writes fail with EFBIG.
-    let command = analyze(dir.path(), "out", "9");
-    let args: Vec<String> = command
-        .get_args()
-        .map(|a| format!("'{}'", a.to_string_lossy()))
-        .collect();
-    let script = format!(
-        "trap '' XFSZ; ulimit -f 4096; exec '{}' {}",
-        env!("CARGO_BIN_EXE_micromarket"),
-        args.join(" ")
-    );
-    let output = Command::new("sh")
-        .args(["-c", &script])
-        .current_dir(dir.path())
-        .env_clear()
-        .output()
-        .expect("sh runs");
+    let limited = |out: &str| {
+        let command = analyze(dir.path(), out, "9");
+        let args: Vec<String> = command
+            .get_args()
+            .map(|a| format!("'{}'", a.to_string_lossy()))
+            .collect();
+        let script = format!(
+            "trap '' XFSZ; ulimit -f 4096; exec '{}' {}",
+            env!("CARGO_BIN_EXE_micromarket"),
+            args.join(" ")
+        );
+        Command::new("sh")
+            .args(["-c", &script])
+            .current_dir(dir.path())
+            .env_clear()
+            .output()
+            .expect("sh runs")
+    };
+    // Into a new folder: the folder is the failed run's manifest alone.
+    let first = limited("fresh");
+    assert_eq!(first.status.code(), Some(1));
+    assert_eq!(files_under(&dir.path().join("fresh")), ["manifest.json"]);
+    let manifest = json(&dir.path().join("fresh/manifest.json"));
+    assert_eq!(manifest["status"], "failed");
+    assert!(manifest["previous"].is_null() && manifest["scopes"] == serde_json::json!([]));
+    std::fs::remove_dir_all(dir.path().join("fresh")).expect("clean");
+    // Over a complete run: its files stay, the manifest says this run failed and names it.
+    let output = limited("out");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
@@ -162,10 +178,23 @@ fn a_write_failure_names_the_file_exits_1_and_leaves_the_previous_run() {
         1,
         "the cause once: {stderr}"
     );
+    assert!(
+        !stderr.contains(".out.staging"),
+        "the error names the file's place in out/: {stderr}"
+    );
     assert_eq!(
         assert_complete(&dir.path().join("out"), "after a write failure"),
         8
     );
+    let manifest = json(&dir.path().join("out/manifest.json"));
+    assert_eq!(manifest["status"], "failed");
+    assert_eq!(manifest["parameters"]["resolution"], 9);
+    let error = manifest["error"].as_str().expect("error");
+    assert!(
+        error.contains("File too large") && error.contains("out/"),
+        "{error}"
+    );
+    assert_eq!(manifest["previous"]["status"], "ok");
     let left: Vec<String> = std::fs::read_dir(dir.path())
         .expect("folder")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
