@@ -185,7 +185,8 @@ fn analysis(
             stats::hot_spots(&centres, &counts, options)
         });
     });
-    let hot = stats::hot_spots(&centres, &counts, options);
+    // The concentration test and micro-markets of every segment over every scope.
+    let detector = micromarket::AnalysisParams::default().concentration();
     g.bench_with_input(
         BenchmarkId::new("micro_markets", size),
         &size,
@@ -193,8 +194,11 @@ fn analysis(
             bench.iter(|| {
                 counts
                     .iter()
-                    .zip(&hot)
-                    .map(|(c, h)| market::micro_markets(c, h, &names, Privacy { min_count: 10 }))
+                    .map(|c| {
+                        let disks = stats::Disks::new(&c.cells, &c.population, detector.max_rings);
+                        let found = market::detect(c, &disks, &detector, Privacy { min_count: 10 });
+                        market::micro_markets(c, &found, &[], &names)
+                    })
                     .collect::<Vec<_>>()
             });
         },
@@ -289,6 +293,7 @@ fn locate_real(c: &mut Criterion) {
         consumers,
         cities: MAX_CITIES,
         extent: Extent::Country,
+        ..SynthOptions::default()
     });
     let mut csv = Vec::new();
     world.write_consumers(&mut csv).expect("in-memory write");

@@ -29,6 +29,12 @@ pub struct GivenParams {
     pub fdr: Option<f64>,
     /// Disk radius of the Gi* weights.
     pub neighbours: Option<u32>,
+    /// The lift that counts as material for micro-markets (λ0).
+    pub min_lift: Option<f64>,
+    /// Largest window radius of the concentration test, in rings (R).
+    pub max_rings: Option<u32>,
+    /// Replicate worlds of the family-wise check (B).
+    pub permutations: Option<u32>,
     /// Campaign budget in population reached.
     pub budget: Option<u64>,
     /// What the budget buys.
@@ -46,6 +52,9 @@ impl GivenParams {
             min_count: self.min_count.or(base.min_count),
             fdr: self.fdr.or(base.fdr),
             neighbours: self.neighbours.or(base.neighbours),
+            min_lift: self.min_lift.or(base.min_lift),
+            max_rings: self.max_rings.or(base.max_rings),
+            permutations: self.permutations.or(base.permutations),
             budget: self.budget.or(base.budget),
             budget_unit: self.budget_unit.or(base.budget_unit),
             max_reject_ratio: self.max_reject_ratio.or(base.max_reject_ratio),
@@ -64,6 +73,12 @@ pub struct AnalysisParams {
     pub fdr: f64,
     /// Disk radius K of the Gi* weights, 1 to 10.
     pub neighbours: u32,
+    /// λ0, the lift that counts as material for micro-markets, 1 to 100.
+    pub min_lift: f64,
+    /// R, the largest window radius of the concentration test, 0 to 6.
+    pub max_rings: u32,
+    /// B, replicate worlds of the family-wise check of micro-markets, 0 (none) to 9,999.
+    pub permutations: u32,
     /// Campaign budget in population reached, at least 1; no campaign without it.
     pub budget: Option<u64>,
     /// What the budget buys.
@@ -73,13 +88,17 @@ pub struct AnalysisParams {
 }
 
 impl Default for AnalysisParams {
-    /// Resolution 8, k = 10, FDR 0.05, one ring, no budget (cells), 1% rejects.
+    /// Resolution 8, k = 10, FDR 0.05, one Gi* ring, λ0 = 1.2, windows up to 3 rings, no
+    /// replicates, no budget (cells), 1% rejects.
     fn default() -> Self {
         AnalysisParams {
             resolution: Resolution::Eight,
             min_count: 10,
             fdr: 0.05,
             neighbours: 1,
+            min_lift: 1.2,
+            max_rings: 3,
+            permutations: 0,
             budget: None,
             budget_unit: BudgetUnit::Cells,
             max_reject_ratio: 0.01,
@@ -106,6 +125,9 @@ impl AnalysisParams {
             min_count: given.min_count.unwrap_or(default.min_count),
             fdr: given.fdr.unwrap_or(default.fdr),
             neighbours: given.neighbours.unwrap_or(default.neighbours),
+            min_lift: given.min_lift.unwrap_or(default.min_lift),
+            max_rings: given.max_rings.unwrap_or(default.max_rings),
+            permutations: given.permutations.unwrap_or(default.permutations),
             budget: given.budget,
             budget_unit: given.budget_unit.unwrap_or(default.budget_unit),
             max_reject_ratio: given.max_reject_ratio.unwrap_or(default.max_reject_ratio),
@@ -129,6 +151,9 @@ impl AnalysisParams {
             min_count,
             fdr,
             neighbours,
+            min_lift,
+            max_rings,
+            permutations,
             budget,
             budget_unit: _,
             max_reject_ratio,
@@ -158,6 +183,24 @@ impl AnalysisParams {
             "1..=10",
         );
         check(
+            min_lift.is_none_or(|l| (1.0..=100.0).contains(&l)),
+            "min_lift",
+            min_lift.map(|v| v.to_string()),
+            "1..=100",
+        );
+        check(
+            max_rings.is_none_or(|r| r <= 6),
+            "max_rings",
+            max_rings.map(|v| v.to_string()),
+            "0..=6",
+        );
+        check(
+            permutations.is_none_or(|b| b < 10_000),
+            "permutations",
+            permutations.map(|v| v.to_string()),
+            "0..=9999",
+        );
+        check(
             budget != Some(0),
             "budget",
             budget.map(|v| v.to_string()),
@@ -170,6 +213,16 @@ impl AnalysisParams {
             "0..=1",
         );
         problems
+    }
+
+    /// The concentration test of these parameters.
+    pub fn concentration(&self) -> crate::stats::ConcentrationOptions {
+        crate::stats::ConcentrationOptions {
+            min_lift: self.min_lift,
+            max_rings: self.max_rings,
+            min_expected: crate::stats::MIN_EXPECTED,
+            fdr: self.fdr,
+        }
     }
 
     /// The minimum-count rule of these parameters.

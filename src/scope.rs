@@ -3,9 +3,9 @@
 
 use crate::disclosure::Suppressed;
 use crate::disclosure::Totals;
-use crate::market::{self, Campaign, MicroMarket};
+use crate::market::{self, Campaign, MicroMarket, SegmentMarkets};
 use crate::params::AnalysisParams;
-use crate::stats::{self, CellCentres, HotSpotOptions, HotSpots, Scope, ScopeCounts};
+use crate::stats::{self, CellCentres, Disks, HotSpotOptions, HotSpots, Scope, ScopeCounts};
 use std::time::Instant;
 
 /// Everything computed for one scope; the writers serialise it.
@@ -19,6 +19,8 @@ pub struct ScopeAnalysis<'a> {
     pub segment_names: &'a [String],
     /// Gi* per cell and segment over the study area.
     pub hot_spots: HotSpots,
+    /// The concentration test and components of every segment.
+    pub detected: Vec<SegmentMarkets>,
     /// Micro-markets of every segment, ranked.
     pub markets: Vec<MicroMarket>,
     /// One campaign per segment with a budget; empty without.
@@ -27,6 +29,8 @@ pub struct ScopeAnalysis<'a> {
     pub figures: ScopeFigures,
     /// Microseconds spent in Gi*, for the manifest's timings.
     pub hot_spots_micros: u64,
+    /// Microseconds spent in the concentration test and micro-markets.
+    pub micromarkets_micros: u64,
 }
 
 /// A scope's headline figures as published: what the summary, the index and the manifest show.
@@ -49,8 +53,9 @@ pub struct ScopeFigures {
     pub suppressed: Suppressed,
 }
 
-/// Analyses one scope: Gi* over its study area, micro-markets, and with a budget one campaign per
-/// segment, with the minimum count applied to every figure.
+/// Analyses one scope: Gi* over its study area, the concentration test and micro-markets (with
+/// their family-wise check when asked), and with a budget one campaign per segment, with the
+/// minimum count applied to every figure.
 pub fn analyze_scope<'a>(
     counts: &'a ScopeCounts,
     centres: &CellCentres,
@@ -65,7 +70,24 @@ pub fn analyze_scope<'a>(
     };
     let hot_spots = stats::scope_hot_spots(counts, centres, options);
     let hot_spots_micros = started.elapsed().as_micros() as u64;
-    let markets = market::micro_markets(counts, &hot_spots, segment_names, privacy);
+    let started = Instant::now();
+    let options = params.concentration();
+    let disks = Disks::new(&counts.cells, &counts.population, params.max_rings);
+    let detected = market::detect(counts, &disks, &options, privacy);
+    let p_fwer = if params.permutations > 0 {
+        market::family_wise(
+            counts,
+            &disks,
+            &detected,
+            &options,
+            privacy,
+            params.permutations,
+        )
+    } else {
+        Vec::new()
+    };
+    let markets = market::micro_markets(counts, &detected, &p_fwer, segment_names);
+    let micromarkets_micros = started.elapsed().as_micros() as u64;
     let campaigns = params.budget.map_or_else(Vec::new, |budget| {
         market::campaigns(counts, &markets, budget, params.budget_unit, privacy)
     });
@@ -87,6 +109,9 @@ pub fn analyze_scope<'a>(
             SegmentFigures {
                 segment: name.clone(),
                 hot_cells: hot_spots.segments[s].hot.iter().filter(|&&h| h).count() as u64,
+                rho: stats::round6(detected[s].found.rho),
+                centres_tested: detected[s].found.tested as u64,
+                centres_selected: detected[s].found.selected.len() as u64,
                 micromarkets: u64::from(best.is_some()) + of_segment.count() as u64,
                 best_micromarket: best,
                 campaign_members: campaign.and_then(|(p, _)| p.members),
@@ -109,10 +134,12 @@ pub fn analyze_scope<'a>(
         params: *params,
         segment_names,
         hot_spots,
+        detected,
         markets,
         campaigns,
         figures,
         hot_spots_micros,
+        micromarkets_micros,
     }
 }
 
@@ -121,8 +148,14 @@ pub fn analyze_scope<'a>(
 pub struct SegmentFigures {
     /// Segment name.
     pub segment: String,
-    /// Hot cells (q ≤ fdr, Gi* > 0, at least one member).
+    /// Gi* hot cells (q ≤ fdr, Gi* > 0, at least one member): the density layer.
     pub hot_cells: u64,
+    /// ρ̂, the overdispersion of the segment's cell shares (concentration test).
+    pub rho: f64,
+    /// Centres tested by the concentration test: its Benjamini–Hochberg family.
+    pub centres_tested: u64,
+    /// Centres selected at the FDR.
+    pub centres_selected: u64,
     /// Micro-markets exported (at least the minimum count of members).
     pub micromarkets: u64,
     /// Id of the best-ranked micro-market, if any.

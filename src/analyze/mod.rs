@@ -149,6 +149,10 @@ fn manifest_of(
             max_reject_ratio: params.max_reject_ratio,
             fdr: params.fdr,
             neighbours: params.neighbours,
+            min_lift: params.min_lift,
+            max_rings: params.max_rings,
+            min_expected: stats::MIN_EXPECTED,
+            permutations: params.permutations,
             budget: params.budget,
             budget_unit: params.budget_unit,
             segments,
@@ -335,6 +339,7 @@ fn analyze_and_write_scopes(
 ) -> Result<Vec<(ScopeFigures, ScopeRecord)>, Error> {
     let hot_spot_micros = AtomicU64::new(0);
     let city_hot_spot_micros = AtomicU64::new(0);
+    let micromarket_micros = AtomicU64::new(0);
     let scope_export_micros = AtomicU64::new(0);
     let scopes = counts
         .par_iter()
@@ -347,7 +352,9 @@ fn analyze_and_write_scopes(
             if c.scope.kind == stats::ScopeKind::City {
                 city_hot_spot_micros.fetch_add(micros, Ordering::Relaxed);
             }
-            let rest = (started.elapsed().as_micros() as u64).saturating_sub(micros);
+            micromarket_micros.fetch_add(analysis.micromarkets_micros, Ordering::Relaxed);
+            let rest = (started.elapsed().as_micros() as u64)
+                .saturating_sub(micros + analysis.micromarkets_micros);
             scope_export_micros.fetch_add(rest, Ordering::Relaxed);
             Ok((analysis.figures, record))
         })
@@ -355,8 +362,9 @@ fn analyze_and_write_scopes(
     for (stage, micros) in [
         ("hot_spots_summed_over_scopes", hot_spot_micros),
         ("hot_spots_of_cities", city_hot_spot_micros),
+        ("micromarkets_summed_over_scopes", micromarket_micros),
         (
-            "markets_and_scope_export_summed_over_scopes",
+            "campaigns_and_scope_export_summed_over_scopes",
             scope_export_micros,
         ),
     ] {

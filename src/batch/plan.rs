@@ -43,6 +43,9 @@ struct Defaults {
     min_count: Option<u32>,
     fdr: Option<f64>,
     neighbours: Option<u32>,
+    min_lift: Option<f64>,
+    max_rings: Option<u32>,
+    permutations: Option<u32>,
     budget: Option<u64>,
     budget_unit: Option<BudgetUnit>,
     max_reject_ratio: Option<f64>,
@@ -55,6 +58,9 @@ impl Defaults {
             min_count: self.min_count,
             fdr: self.fdr,
             neighbours: self.neighbours,
+            min_lift: self.min_lift,
+            max_rings: self.max_rings,
+            permutations: self.permutations,
             budget: self.budget,
             budget_unit: self.budget_unit,
             max_reject_ratio: self.max_reject_ratio,
@@ -99,6 +105,15 @@ pub struct LaunchParameters {
     pub fdr: f64,
     /// Gi* disk radius.
     pub neighbours: u32,
+    /// λ0 of the micro-market test (absent in manifests of earlier versions).
+    #[serde(default)]
+    pub min_lift: f64,
+    /// Largest window radius of the micro-market test.
+    #[serde(default)]
+    pub max_rings: u32,
+    /// Replicate worlds of the family-wise check.
+    #[serde(default)]
+    pub permutations: u32,
     /// Campaign budget, if any.
     pub budget: Option<u64>,
     /// What the budget buys.
@@ -433,6 +448,9 @@ fn expand_launches(
                     min_count: params.min_count,
                     fdr: params.fdr,
                     neighbours: params.neighbours,
+                    min_lift: params.min_lift,
+                    max_rings: params.max_rings,
+                    permutations: params.permutations,
                     budget: params.budget,
                     budget_unit: params.budget_unit,
                     inputs_sha256: inputs_sha256.to_string(),

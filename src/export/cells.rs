@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Per-segment property suffixes of the lean GeoJSON layers, in output order.
-const LEAN_PROPERTIES: [&str; 4] = ["count", "penetration", "lift", "micromarket"];
+const LEAN_PROPERTIES: [&str; 4] = ["count", "penetration", "lift", "in_micromarket"];
 
 /// Column names of `cells.csv`.
 const CSV_HEADER: [&str; 17] = [
@@ -42,7 +42,7 @@ const CSV_HEADER: [&str; 17] = [
     "p_value",
     "q_value",
     "hot",
-    "micromarket",
+    "in_micromarket",
 ];
 
 /// Per-segment float columns of `cells.parquet`, after `<segment>_count`.
@@ -368,7 +368,7 @@ impl CellsParquet {
             }
             fields.push(Field::new(format!("{name}_hot"), DataType::Boolean, false));
             fields.push(Field::new(
-                format!("{name}_micromarket"),
+                format!("{name}_in_micromarket"),
                 DataType::Boolean,
                 false,
             ));

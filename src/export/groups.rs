@@ -29,7 +29,7 @@ const RATE_COLUMNS: [&str; 6] = [
 ];
 
 /// Properties of a micro-market before [`RATE_COLUMNS`], with their Parquet types.
-const MARKET_COLUMNS: [(&str, DataType); 13] = [
+const MARKET_COLUMNS: [(&str, DataType); 19] = [
     ("id", DataType::Utf8),
     ("rank", DataType::UInt64),
     ("scope_kind", DataType::Utf8),
@@ -40,7 +40,13 @@ const MARKET_COLUMNS: [(&str, DataType); 13] = [
     ("area_km2", DataType::Float64),
     ("members", DataType::UInt64),
     ("population", DataType::UInt64),
-    ("max_gi", DataType::Float64),
+    ("excess_members", DataType::Float64),
+    ("radii", DataType::Utf8),
+    ("centres", DataType::UInt64),
+    ("p_value", DataType::Float64),
+    ("q_value", DataType::Float64),
+    ("score", DataType::Float64),
+    ("p_fwer", DataType::Float64),
     ("centroid_lat", DataType::Float64),
     ("centroid_lon", DataType::Float64),
 ];
@@ -167,7 +173,13 @@ pub(super) fn write_micromarkets(
                 "area_km2": round6(m.area_km2),
                 "members": m.members,
                 "population": m.population,
-                "max_gi": round6(m.max_gi),
+                "excess_members": round6(m.excess_members),
+                "radii": m.radii.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+                "centres": m.centres,
+                "p_value": m.p_value,
+                "q_value": m.q_value,
+                "score": round6(m.score),
+                "p_fwer": m.p_fwer,
                 "centroid_lat": round6(m.centroid_lat),
                 "centroid_lon": round6(m.centroid_lng),
             });

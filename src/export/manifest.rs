@@ -121,6 +121,14 @@ pub struct Parameters {
     pub fdr: f64,
     /// Disk radius of the Gi* weights.
     pub neighbours: u32,
+    /// λ0, the lift that counts as material for micro-markets.
+    pub min_lift: f64,
+    /// R, the largest window radius of the concentration test.
+    pub max_rings: u32,
+    /// E_min, the smallest expected count of a tested window.
+    pub min_expected: f64,
+    /// B, replicate worlds of the family-wise check (0: none).
+    pub permutations: u32,
     /// Campaign budget in population reached, if any.
     pub budget: Option<u64>,
     /// What the budget buys.

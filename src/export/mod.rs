@@ -83,11 +83,13 @@ pub fn write_scope(
         let inputs = MapInputs {
             counts: analysis.counts,
             hot_spots: &analysis.hot_spots,
+            markets: &analysis.markets,
             figures: &analysis.figures,
             areas: &areas,
             segment_names: analysis.segment_names,
             privacy: analysis.params.privacy(),
             fdr: analysis.params.fdr,
+            min_lift: analysis.params.min_lift,
         };
         outputs.push(write_map(
             &folder,

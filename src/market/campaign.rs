@@ -2,12 +2,16 @@
 //!
 //! A local campaign (flyers, geo-fenced ads, a pop-up) reaches everyone in the cells it covers:
 //! its cost is the population reached and its value the segment members reached. Cells (or whole
-//! micro-markets) are taken greedily by penetration, skipping any that no longer fit the budget,
-//! so the budget is never exceeded.
+//! micro-markets) are taken greedily by their share, skipping any that no longer fit the budget,
+//! so the budget is never exceeded. Cells are ranked by a shrunken share, the empirical-Bayes
+//! posterior mean `(k_c + a·P) / (n_c + a)` under a beta prior with the scope's mean P and the
+//! strength `a = (1 − ρ)/ρ` measured from the scope's cells (ρ from the spread of cell shares
+//! around P, by moments): a tiny cell with 3 members of 4 no longer outranks a large one with a
+//! steady high share. Whole micro-markets are pooled already and are ranked by penetration.
 
 use super::micro::MicroMarket;
 use crate::disclosure::Privacy;
-use crate::stats::{ScopeCounts, lift, penetration};
+use crate::stats::{ScopeCounts, lift, overdispersion, penetration};
 use h3o::CellIndex;
 
 /// What a budget buys: single cells or whole micro-markets.
@@ -49,9 +53,76 @@ pub fn greedy(candidates: &[Candidate], budget: u64) -> Vec<usize> {
             .then(y.members.cmp(&x.members))
             .then(a.cmp(&b))
     });
+    fill(candidates, &order, budget)
+}
+
+/// Like [`greedy`], by the shrunken share `(k + a·P) / (n + a)` (ties: more members first, then
+/// input order).
+pub fn shrunken_greedy(candidates: &[Candidate], budget: u64, prior: Prior) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..candidates.len())
+        .filter(|&i| candidates[i].population > 0)
+        .collect();
+    let share = |c: Candidate| prior.share(c.members, c.population);
+    order.sort_by(|&a, &b| {
+        let (x, y) = (candidates[a], candidates[b]);
+        share(y)
+            .total_cmp(&share(x))
+            .then(y.members.cmp(&x.members))
+            .then(a.cmp(&b))
+    });
+    fill(candidates, &order, budget)
+}
+
+/// The empirical-Bayes beta prior of a scope × segment's cell shares.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prior {
+    /// Its mean, the scope's base rate P.
+    pub mean: f64,
+    /// Its strength `a = α + β`, in pseudo-consumers.
+    pub strength: f64,
+}
+
+impl Prior {
+    /// Strongest prior kept (cells that vary no more than binomially).
+    const MAX_STRENGTH: f64 = 1e6;
+
+    /// The prior of segment `s` in a scope: mean P and strength `(1 − ρ)/ρ`, ρ by moments from
+    /// the spread of the cells' shares around the scope's (leaving each cell out).
+    pub fn of(counts: &ScopeCounts, s: usize) -> Prior {
+        let (big_n, big_k) = (counts.total_population(), counts.total_members(s));
+        let mean = if big_n > 0 {
+            big_k as f64 / big_n as f64
+        } else {
+            0.0
+        };
+        let cells = (0..counts.cells.len()).map(|c| {
+            (
+                u64::from(counts.members_of(c, s)),
+                u64::from(counts.population[c]),
+                big_k,
+                big_n,
+            )
+        });
+        let rho = overdispersion(cells, mean);
+        let strength = if rho > 0.0 {
+            ((1.0 - rho) / rho).clamp(1.0, Self::MAX_STRENGTH)
+        } else {
+            Self::MAX_STRENGTH
+        };
+        Prior { mean, strength }
+    }
+
+    /// The posterior mean share of `k` members among `n`.
+    pub fn share(self, k: u64, n: u64) -> f64 {
+        (k as f64 + self.strength * self.mean) / (n as f64 + self.strength)
+    }
+}
+
+/// Takes the candidates in `order` that still fit `budget`; returns their indices, sorted.
+fn fill(candidates: &[Candidate], order: &[usize], budget: u64) -> Vec<usize> {
     let mut spent = 0u64;
     let mut chosen = Vec::new();
-    for i in order {
+    for &i in order {
         let cost = candidates[i].population;
         if spent + cost <= budget {
             spent += cost;
@@ -122,7 +193,7 @@ pub fn campaigns(
                             members: u64::from(counts.members_of(c, s)),
                         })
                         .collect();
-                    for i in greedy(&candidates, budget) {
+                    for i in shrunken_greedy(&candidates, budget, Prior::of(counts, s)) {
                         cells.push(counts.cells[shown[i]]);
                         members += candidates[i].members;
                         population += candidates[i].population;

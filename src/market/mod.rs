@@ -1,8 +1,12 @@
-//! Micro-markets: connected hot cells of one scope × segment, dissolved into one shape, with their
-//! figures, a stable id and a rank.
+//! Micro-markets (where a segment's share is materially above the scope's, as connected groups
+//! of cells dissolved into one shape, with their figures, a stable id and a rank) and campaigns
+//! under a budget.
 
 mod campaign;
 mod micro;
 
-pub use campaign::{BudgetUnit, Campaign, Candidate, campaigns, greedy};
-pub use micro::{MicroMarket, components, dissolve, micro_markets};
+pub use campaign::{BudgetUnit, Campaign, Candidate, Prior, campaigns, greedy, shrunken_greedy};
+pub use micro::{
+    Component, MicroMarket, SegmentMarkets, components, detect, dissolve, family_wise,
+    micro_markets, score, segment_components, segment_members,
+};

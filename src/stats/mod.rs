@@ -1,7 +1,13 @@
 //! Aggregation per scope × segment × cell, penetration and lift.
 
+mod concentration;
 mod hotspot;
 
+pub use concentration::{
+    Centre, ConcentrationOptions, Disks, EXACT_MAX_POPULATION, LOCAL_PRIOR, MIN_EXPECTED,
+    SegmentConcentration, beta_binomial_draw, beta_binomial_sf, concentration, overdispersion,
+    window_p,
+};
 pub use hotspot::{Neighbours, benjamini_hochberg, getis_ord, upper_tail_p, wilson};
 
 use crate::boundary::{ALL_SLUG, Area, Boundaries, Located, Locator, NO_AREA};

@@ -6,6 +6,7 @@
 //! Consumers are generated in fixed chunks, each with its own stream, so the output is the same for
 //! any thread count.
 
+use h3o::CellIndex;
 use rayon::prelude::*;
 use std::f64::consts::TAU;
 use std::fmt::Write as _;
@@ -93,6 +94,22 @@ pub struct SynthOptions {
     pub cities: usize,
     /// Size and shape of the regions (the consumers and cities are the same either way).
     pub extent: Extent,
+    /// Which concentrations are planted.
+    pub plants: Plants,
+}
+
+/// The planted concentrations of a world.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Plants {
+    /// The sample's: three per named segment, 0.6 km across, 60% of their consumers turned into
+    /// members.
+    #[default]
+    Sample,
+    /// As many, in the same places, of varied size (radius 0.3 to 1.5 km) and strength (2% to
+    /// 40% of their consumers turned into members, most of them weak), to measure power.
+    Varied,
+    /// None, and attributes independent of location: the null world (the same geography).
+    Null,
 }
 
 impl Default for SynthOptions {
@@ -102,6 +119,7 @@ impl Default for SynthOptions {
             consumers: 100_000,
             cities: BASE_CITIES,
             extent: Extent::City,
+            plants: Plants::Sample,
         }
     }
 }
@@ -150,6 +168,8 @@ pub struct HotSpot {
     pub lng: f64,
     /// Radius in km.
     pub radius_km: f64,
+    /// Share of its consumers turned into members of its segment.
+    pub strength: f64,
     /// City it lies in.
     pub city: &'static str,
 }
@@ -200,6 +220,55 @@ const HOTSPOTS_PER_SEGMENT: usize = 3;
 const HOTSPOT_RADIUS_KM: f64 = 0.6;
 /// Share of consumers inside a hot spot who are turned into members of its segment.
 const HOTSPOT_STRENGTH: f64 = 0.6;
+
+/// The true membership of each cell of a world (see [`World::truth`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Truth {
+    /// Cells holding consumers, sorted.
+    pub cells: Vec<CellIndex>,
+    /// Consumers per cell.
+    pub consumers: Vec<u64>,
+    /// Per cell and named segment (row-major, [`NAMED_SEGMENTS`] order) the sum of the true
+    /// shares of its consumers: the expected members.
+    pub share_sums: Vec<f64>,
+}
+
+impl Truth {
+    /// The true share of named segment `s` over every consumer.
+    pub fn overall_share(&self, s: usize) -> f64 {
+        let n: u64 = self.consumers.iter().sum();
+        let k: f64 = self
+            .share_sums
+            .iter()
+            .skip(s)
+            .step_by(NAMED_SEGMENTS.len())
+            .sum();
+        k / n as f64
+    }
+
+    /// The true share of named segment `s` in cell position `c`.
+    pub fn share(&self, c: usize, s: usize) -> f64 {
+        self.share_sums[c * NAMED_SEGMENTS.len() + s] / self.consumers[c] as f64
+    }
+
+    /// As CSV: `segment,h3,consumers,true_share,true_lift` per named segment and cell.
+    pub fn csv(&self) -> String {
+        let mut out = String::from("segment,h3,consumers,true_share,true_lift\n");
+        for (s, (name, _)) in NAMED_SEGMENTS.iter().enumerate() {
+            let overall = self.overall_share(s);
+            for (c, cell) in self.cells.iter().enumerate() {
+                let share = self.share(c, s);
+                let _ = writeln!(
+                    out,
+                    "{name},{cell},{},{share:.6},{:.6}",
+                    self.consumers[c],
+                    share / overall
+                );
+            }
+        }
+        out
+    }
+}
 
 /// A real populated place that consumers can be drawn around (see [`World::around_places`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -252,11 +321,21 @@ impl World {
                 let angle = rng.unit() * TAU;
                 let dist = city.radius_km * (0.1 + 0.2 * rng.unit());
                 let (lat, lng) = offset(city.lat, city.lng, dist * angle.cos(), dist * angle.sin());
+                // Drawn from their own stream, so the sample's draws stay as they were.
+                let mut varied = SplitMix64::new(options.seed ^ (hotspots.len() as u64 + 1) << 20);
+                let (radius_km, strength) = match options.plants {
+                    Plants::Sample | Plants::Null => (HOTSPOT_RADIUS_KM, HOTSPOT_STRENGTH),
+                    Plants::Varied => (
+                        0.3 + 1.2 * varied.unit(),
+                        0.02 + 0.38 * varied.unit().powi(2),
+                    ),
+                };
                 hotspots.push(HotSpot {
                     segment,
                     lat,
                     lng,
-                    radius_km: HOTSPOT_RADIUS_KM,
+                    radius_km,
+                    strength,
                     city: city.name,
                 });
             }
@@ -268,12 +347,79 @@ impl World {
                 .iter()
                 .map(|spec| City::new(spec, &mut rng)),
         );
+        if options.plants == Plants::Null {
+            hotspots.clear();
+        }
         World {
             options,
             places: Vec::new(),
             cities,
             hotspots,
         }
+    }
+
+    /// The true probability that a consumer at (`lat`, `lng`) is a member of the named segment
+    /// `segment` (one of [`NAMED_SEGMENTS`]; `None` for any other): the attribute model of
+    /// [`Self::write_consumers`] and its planted concentrations, in closed form.
+    ///
+    /// # Model
+    ///
+    /// The neighbourhood fields set the discipline, level and age mixes; a plant covering the
+    /// point turns a consumer into a member of its segment with its strength, in plant order.
+    /// Plants of female-road-amateurs, mountain-pros and gravel-beginners each set discipline
+    /// and level, so the last one that fired decides membership of those three; lapsed-big-
+    /// spenders plants touch only loyalty and spend.
+    pub fn true_share(&self, segment: &str, lat: f64, lng: f64) -> Option<f64> {
+        let s = NAMED_SEGMENTS
+            .iter()
+            .position(|(name, _)| *name == segment)?;
+        let (f1, f2) = self.fields(lat, lng);
+        let normal_cdf = |z: f64| 0.5 * libm::erfc(-z / std::f64::consts::SQRT_2);
+        let level = [0.5 - 0.1 * f2, 0.38, 0.12 + 0.1 * f2];
+        let base = match s {
+            0 => {
+                let mean = 40.0 + 6.0 * f2;
+                let age =
+                    0.995 * (normal_cdf((40.5 - mean) / 13.0) - normal_cdf((24.5 - mean) / 13.0));
+                0.48 * (0.45 - 0.15 * f1) * level[1] * age
+            }
+            1 => (0.3 + 0.15 * f1) * level[2],
+            2 => {
+                let big = |l: usize| 1.0 - normal_cdf((300f64.ln() - 5.0 - 0.3 * l as f64) / 0.6);
+                0.2 * (0..3).map(|l| level[l] * big(l)).sum::<f64>()
+            }
+            _ => 0.25 * level[0],
+        };
+        let covering = self.hotspots.iter().filter(|h| {
+            let (dy, dx) = (
+                (lat - h.lat) * KM_PER_DEG,
+                (lng - h.lng) * KM_PER_DEG * h.lat.to_radians().cos(),
+            );
+            dx * dx + dy * dy <= h.radius_km * h.radius_km
+        });
+        let lapsed = NAMED_SEGMENTS[2].0;
+        // Plant by plant, in order: each that fires decides, else the share so far stands.
+        let mut share = base;
+        let plants: Vec<&HotSpot> = covering
+            .filter(|h| (s == 2) == (h.segment == lapsed))
+            .collect();
+        for h in plants {
+            let own = f64::from(u8::from(h.segment == NAMED_SEGMENTS[s].0));
+            share = h.strength * own + (1.0 - h.strength) * share;
+        }
+        Some(share)
+    }
+
+    /// The smooth neighbourhood fields in [-1, 1] that shift the attribute mixes (0 in the null
+    /// world).
+    fn fields(&self, lat: f64, lng: f64) -> (f64, f64) {
+        if self.options.plants == Plants::Null {
+            return (0.0, 0.0);
+        }
+        (
+            (lat * 37.0).sin() * (lng * 23.0).cos(),
+            (lat * 19.0 + lng * 29.0).sin(),
+        )
     }
 
     /// A world whose consumers live around real `places` (in proportion to their population,
@@ -460,15 +606,57 @@ impl World {
 
     /// The planted hot spots as CSV: segment, lat, lon, radius_km, city.
     pub fn planted_csv(&self) -> String {
-        let mut out = String::from("segment,lat,lon,radius_km,city\n");
+        let mut out = String::from("segment,lat,lon,radius_km,strength,city\n");
         for h in &self.hotspots {
             let _ = writeln!(
                 out,
-                "{},{:.6},{:.6},{},{}",
-                h.segment, h.lat, h.lng, h.radius_km, h.city
+                "{},{:.6},{:.6},{:.3},{:.3},{}",
+                h.segment, h.lat, h.lng, h.radius_km, h.strength, h.city
             );
         }
         out
+    }
+
+    /// The truth per H3 cell of `resolution` over every consumer: how many live there and the
+    /// sum of their true shares per named segment (see [`Self::true_share`]), at the
+    /// coordinates as written (6 decimals).
+    pub fn truth(&self, resolution: h3o::Resolution) -> Truth {
+        let chunks = self.options.consumers.div_ceil(CHUNK_ROWS);
+        let named = NAMED_SEGMENTS.len();
+        let parts: Vec<Vec<(CellIndex, [f64; 4])>> = (0..chunks)
+            .into_par_iter()
+            .map(|c| {
+                let mut rows = Vec::new();
+                self.each_consumer(c, |_, lat, lng, _| {
+                    let (lat, lng) = (crate::stats::round6(lat), crate::stats::round6(lng));
+                    let Ok(ll) = h3o::LatLng::new(lat, lng) else {
+                        return;
+                    };
+                    let mut shares = [0.0; 4];
+                    for (s, (name, _)) in NAMED_SEGMENTS.iter().enumerate() {
+                        shares[s] = self.true_share(name, lat, lng).unwrap_or(0.0);
+                    }
+                    rows.push((ll.to_cell(resolution), shares));
+                });
+                rows
+            })
+            .collect();
+        let mut rows: Vec<(CellIndex, [f64; 4])> = parts.into_iter().flatten().collect();
+        rows.sort_by_key(|r| r.0);
+        let mut truth = Truth::default();
+        for (cell, shares) in rows {
+            if truth.cells.last() != Some(&cell) {
+                truth.cells.push(cell);
+                truth.consumers.push(0);
+                truth.share_sums.extend([0.0; 4]);
+            }
+            *truth.consumers.last_mut().expect("pushed") += 1;
+            let at = truth.share_sums.len() - named;
+            for (sum, share) in truth.share_sums[at..].iter_mut().zip(shares) {
+                *sum += share;
+            }
+        }
+        truth
     }
 
     /// Writes the consumers CSV (`id,lat,lon,gender,age,discipline,level,loyalty,spend`).
@@ -674,9 +862,8 @@ impl World {
     }
 
     fn attributes(&self, rng: &mut SplitMix64, lat: f64, lng: f64) -> Consumer {
-        // Smooth neighbourhood fields in [-1, 1] shift the mixes from place to place.
-        let f1 = (lat * 37.0).sin() * (lng * 23.0).cos();
-        let f2 = (lat * 19.0 + lng * 29.0).sin();
+        // Smooth neighbourhood fields shift the mixes from place to place.
+        let (f1, f2) = self.fields(lat, lng);
         let gender = ["F", "M", "X"][rng.pick(&[0.48, 0.48, 0.04])];
         let age = (rng.unit() >= 0.005).then(|| {
             (40.0 + 6.0 * f2 + 13.0 * rng.normal())
@@ -702,7 +889,7 @@ impl World {
                 (lat - h.lat) * KM_PER_DEG,
                 (lng - h.lng) * KM_PER_DEG * h.lat.to_radians().cos(),
             );
-            if dx * dx + dy * dy <= h.radius_km * h.radius_km && rng.unit() < HOTSPOT_STRENGTH {
+            if dx * dx + dy * dy <= h.radius_km * h.radius_km && rng.unit() < h.strength {
                 consumer.make_member(h.segment, rng);
             }
         }
@@ -896,6 +1083,65 @@ fn collection(features: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Membership of the named segments, as their filters read the attributes.
+    fn is_member(consumer: &Consumer, s: usize) -> bool {
+        match s {
+            0 => {
+                consumer.gender == "F"
+                    && consumer.discipline == "road"
+                    && consumer.level == "amateur"
+                    && consumer.age.is_some_and(|a| (25..=40).contains(&a))
+            }
+            1 => consumer.discipline == "mountain" && consumer.level == "pro",
+            2 => consumer.loyalty == "lapsed" && (consumer.spend * 100.0).round() >= 30_000.0,
+            _ => consumer.discipline == "gravel" && consumer.level == "beginner",
+        }
+    }
+
+    #[test]
+    fn true_shares_are_the_drawn_membership_rates() {
+        for plants in [Plants::Varied, Plants::Null] {
+            let world = World::new(SynthOptions {
+                seed: 3,
+                consumers: 300_000,
+                plants,
+                ..SynthOptions::default()
+            });
+            // Per segment, inside and outside plants: observed members against the sum of the
+            // true shares (a z-score within 4.5).
+            let mut tally = [[(0.0f64, 0.0f64); 2]; 4];
+            for c in 0..world.options.consumers.div_ceil(CHUNK_ROWS) {
+                world.each_consumer(c, |_, lat, lng, consumer| {
+                    let planted = usize::from(world.hotspots.iter().any(|h| {
+                        let (dy, dx) = (
+                            (lat - h.lat) * KM_PER_DEG,
+                            (lng - h.lng) * KM_PER_DEG * h.lat.to_radians().cos(),
+                        );
+                        dx * dx + dy * dy <= h.radius_km * h.radius_km
+                    }));
+                    for (s, (name, _)) in NAMED_SEGMENTS.iter().enumerate() {
+                        let share = world.true_share(name, lat, lng).expect("named");
+                        let t = &mut tally[s][planted];
+                        t.0 += f64::from(u8::from(is_member(consumer, s)));
+                        t.1 += share;
+                    }
+                });
+            }
+            for (s, sides) in tally.iter().enumerate() {
+                for &(observed, expected) in sides {
+                    if expected > 0.0 {
+                        let z = (observed - expected) / expected.sqrt();
+                        assert!(
+                            z.abs() < 4.5,
+                            "{plants:?} segment {s}: {observed} vs {expected}"
+                        );
+                    }
+                }
+            }
+            assert_eq!(world.true_share("gravel-amateur-f", 46.5, 7.5), None);
+        }
+    }
 
     #[test]
     fn same_seed_same_bytes() {

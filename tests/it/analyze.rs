@@ -381,6 +381,7 @@ fn lone_sites_are_not_hot_spots_of_a_data_driven_study_area() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines, reason = "one run, every figure checked")]
 fn micro_markets_carry_their_figures_and_obey_the_minimum_count() {
     let dir = tempfile::tempdir().expect("tempdir");
     let synth = run_in(
@@ -417,7 +418,8 @@ fn micro_markets_carry_their_figures_and_obey_the_minimum_count() {
     let layer = analyze("1", "k1");
     let markets = layer["features"].as_array().expect("features");
     assert!(!markets.is_empty());
-    // With nothing hidden, the micro-markets of a segment hold exactly its hot cells.
+    // With nothing hidden, the micro-markets of a segment hold exactly the cells flagged as in
+    // one, and each is materially concentrated: pooled lift at least λ0 = 1.2.
     let cells = csv_rows(&dir.path().join("k1/all/cells.csv"));
     let summary = csv_rows(&dir.path().join("k1/summary.csv"));
     for market in markets {
@@ -435,7 +437,7 @@ fn micro_markets_carry_their_figures_and_obey_the_minimum_count() {
         });
         let hot = cells
             .iter()
-            .filter(|c| c["segment"] == segment && c["hot"] == "true");
+            .filter(|c| c["segment"] == segment && c["in_micromarket"] == "true");
         let (hot_members, hot_population) = hot.fold((0, 0), |(k, n), c| {
             (
                 k + c["count"].parse::<u64>().expect("k"),
@@ -459,6 +461,13 @@ fn micro_markets_carry_their_figures_and_obey_the_minimum_count() {
         );
         assert!((p["penetration"].as_f64().expect("p") - k / n).abs() < 1e-6);
         assert!((p["lift"].as_f64().expect("lift") - k / n / base).abs() < 1e-5);
+        assert!(
+            k / n >= 1.2 * base - 1e-9,
+            "{segment}: lift {}",
+            k / n / base
+        );
+        assert!(p["q_value"].as_f64().expect("q") <= 0.05);
+        assert!((p["excess_members"].as_f64().expect("excess") - (k - base * n)).abs() < 0.01);
         assert!(
             p["id"]
                 .as_str()

@@ -86,12 +86,12 @@ fn check_scope(folder: &Path, segments: &[String]) -> usize {
                 "p_value",
                 "q_value",
                 "hot",
-                "micromarket",
+                "in_micromarket",
             ] {
                 let key = format!("{segment}_{column}");
                 let want = typed(&full[column], column);
                 assert_eq!(row[&key], want, "{} {hex} {key}", folder.display());
-                if ["count", "penetration", "lift", "micromarket"].contains(&column) {
+                if ["count", "penetration", "lift", "in_micromarket"].contains(&column) {
                     assert_eq!(lean[&key], want, "{} {hex} lean {key}", folder.display());
                 } else {
                     assert!(lean.get(&key).is_none(), "lean GeoJSON has no {key}");

@@ -25,7 +25,7 @@ import geoparquet_validator
 import shapely
 
 FIGURES = ["count", "penetration", "penetration_low", "penetration_high", "lift", "lift_low",
-           "lift_high", "gi", "p_value", "q_value", "hot", "micromarket"]
+           "lift_high", "gi", "p_value", "q_value", "hot", "in_micromarket"]
 
 
 def typed(text, column):

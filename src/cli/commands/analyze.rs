@@ -39,6 +39,16 @@ pub struct Args {
     /// Gi* neighbourhood: cells within this many rings (grid_disk radius) weigh 1.
     #[arg(long, default_value_t = 1, value_name = "K")]
     neighbours: u32,
+    /// Micro-markets: the lift λ0 that counts as material (a segment's share at least λ0 times
+    /// the scope's).
+    #[arg(long, default_value_t = 1.2, value_name = "LIFT")]
+    min_lift: f64,
+    /// Micro-markets: the largest window tested around each cell, in rings (0 to 6).
+    #[arg(long, default_value_t = 3, value_name = "R")]
+    max_rings: u32,
+    /// Micro-markets: replicate worlds of the family-wise check (p_fwer); 0 skips it.
+    #[arg(long, default_value_t = 0, value_name = "B")]
+    permutations: u32,
     /// Campaign budget in population reached: per scope and segment, cells (or micro-markets)
     /// are chosen greedily by penetration without exceeding it; writes campaign.geojson/.csv.
     #[arg(long, value_name = "PEOPLE")]
@@ -67,6 +77,9 @@ pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
         min_count: Some(args.min_count),
         fdr: Some(args.fdr),
         neighbours: Some(args.neighbours),
+        min_lift: Some(args.min_lift),
+        max_rings: Some(args.max_rings),
+        permutations: Some(args.permutations),
         budget: args.budget,
         budget_unit: Some(match args.budget_unit {
             Unit::Cells => micromarket::market::BudgetUnit::Cells,

@@ -3,7 +3,7 @@
 use crate::cli::{ExitStatus, Global};
 use anyhow::{Context, Result};
 use micromarket::export::AtomicFile;
-use micromarket::synth::{BASE_CITIES, Extent, MAX_CITIES, Place, SynthOptions, World};
+use micromarket::synth::{BASE_CITIES, Extent, MAX_CITIES, Place, Plants, SynthOptions, World};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 ///   micromarket synth --seed 42 --consumers 100000 --out synth
 ///   micromarket synth --consumers 200000 --extent country --out country
 ///   micromarket synth --consumers 200000 --places places.csv --out us
+///   micromarket synth --seed 7 --plants varied --truth 8 --out eval
+///   micromarket synth --seed 7 --null --out null
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -46,6 +48,19 @@ pub struct Args {
     /// the synthetic cities; writes only the consumers and segments.toml.
     #[arg(long, value_name = "FILE")]
     places: Option<PathBuf>,
+    /// Planted concentrations: the sample's (strong, 0.6 km), varied in size and strength (to
+    /// measure power), or null (none, and attributes independent of location).
+    #[arg(long, value_enum, default_value_t = PlantsArg::Sample)]
+    plants: PlantsArg,
+    /// The null world: the same as --plants null.
+    #[arg(long, conflicts_with = "plants")]
+    null: bool,
+    /// Also write truth.csv: per named segment and H3 cell of this resolution, the consumers,
+    /// their true share (the membership probability the attributes were drawn with) and true
+    /// lift.
+    #[arg(long, value_name = "RES",
+          value_parser = clap::builder::RangedU64ValueParser::<u8>::new().range(0..=15))]
+    truth: Option<u8>,
     /// Consumers file format: consumers.csv or consumers.parquet (same rows and values).
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     format: Format,
@@ -58,6 +73,17 @@ enum ExtentArg {
     City,
     /// Four country-sized regions with long irregular coasts, a lake and islands.
     Country,
+}
+
+/// Planted concentrations (see [`Plants`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PlantsArg {
+    /// The sample's: strong and small.
+    Sample,
+    /// Varied in size and strength.
+    Varied,
+    /// None; attributes independent of location.
+    Null,
 }
 
 /// Format of the consumers file.
@@ -148,6 +174,11 @@ pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
             ExtentArg::City => Extent::City,
             ExtentArg::Country => Extent::Country,
         },
+        plants: match (args.null, args.plants) {
+            (true, _) | (_, PlantsArg::Null) => Plants::Null,
+            (_, PlantsArg::Sample) => Plants::Sample,
+            (_, PlantsArg::Varied) => Plants::Varied,
+        },
     };
     let world = match &places {
         Some(places) => World::around_places(options, places),
@@ -193,6 +224,12 @@ pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
     write_file(&args.out.join("planted.csv"), |f| {
         f.write_all(world.planted_csv().as_bytes())
     })?;
+    if let Some(resolution) = args.truth {
+        let resolution = h3o::Resolution::try_from(resolution).context("H3 resolution")?;
+        write_file(&args.out.join("truth.csv"), |f| {
+            f.write_all(world.truth(resolution).csv().as_bytes())
+        })?;
+    }
     if global.json {
         println!(
             "{}",

@@ -6,7 +6,7 @@
 //! A map carries its own data. Cells are packed as little-endian integer arrays (the narrowest
 //! typed-array type that holds them) in base64: centres and vertex offsets in millionths of a
 //! degree, population, and per segment the member counts (`-1` where the minimum-count rule hides
-//! them) and Gi* in hundredths, plus the positions of the hot cells. Penetration, lift and their
+//! them) and Gi* in hundredths, plus the positions of the Gi* hot cells and of the micro-market cells. Penetration, lift and their
 //! Wilson intervals are derived in the page from those counts with the formulas of the exports.
 //! Micro-markets and the campaign are the scope's own `micromarkets.geojson` and
 //! `campaign.geojson`, embedded as written. Cells hidden by the minimum count are not in the page
@@ -17,6 +17,7 @@ use super::manifest::OutputRecord;
 use super::text::opt_text;
 use crate::boundary::Area;
 use crate::disclosure::Privacy;
+use crate::market::MicroMarket;
 use crate::scope::ScopeFigures;
 use crate::stats::{HotSpots, ScopeCounts};
 use base64::Engine;
@@ -153,8 +154,10 @@ struct PageSegment<'a> {
     count: Packed,
     /// Gi* in hundredths.
     gi: Packed,
-    /// Positions (in the shown cells) of the hot cells.
+    /// Positions (in the shown cells) of the Gi* hot cells (density).
     hot: Packed,
+    /// Positions (in the shown cells) of the cells in a micro-market of the segment.
+    market: Packed,
 }
 
 #[derive(Debug, Serialize)]
@@ -162,6 +165,7 @@ struct PageData<'a> {
     scope: PageScope<'a>,
     min_count: u32,
     fdr: f64,
+    min_lift: f64,
     basemap: Option<&'a str>,
     /// The scope's boundaries as one GeoJSON MultiPolygon.
     boundary: &'a RawValue,
@@ -177,6 +181,8 @@ pub(crate) struct MapInputs<'a> {
     pub counts: &'a ScopeCounts,
     /// Its Gi* figures.
     pub hot_spots: &'a HotSpots,
+    /// Its micro-markets.
+    pub markets: &'a [MicroMarket],
     /// Its published figures (`N`, and per segment `K` and the base rate).
     pub figures: &'a ScopeFigures,
     /// The scope's boundaries (see [`crate::stats::scope_areas`]).
@@ -185,8 +191,10 @@ pub(crate) struct MapInputs<'a> {
     pub segment_names: &'a [String],
     /// The minimum-count rule.
     pub privacy: Privacy,
-    /// FDR of the hot-spot test, shown in the legend.
+    /// FDR of the tests, shown in the legend.
     pub fdr: f64,
+    /// λ0 of the micro-markets, shown in the legend.
+    pub min_lift: f64,
 }
 
 fn html_escape(text: &str) -> String {
@@ -352,6 +360,7 @@ fn map_page(
         },
         min_count: privacy.min_count,
         fdr: inputs.fdr,
+        min_lift: inputs.min_lift,
         basemap: options.basemap.as_deref(),
         boundary: &boundary,
         cells: page_cells(counts, &shown),
@@ -409,6 +418,20 @@ fn page_segment<'a>(
         .filter(|&(_, &c)| figures.hot[c])
         .map(|(at, _)| at as i64)
         .collect();
+    let mut in_market: Vec<usize> = inputs
+        .markets
+        .iter()
+        .filter(|m| m.segment == s)
+        .flat_map(|m| m.cells.iter())
+        .filter_map(|cell| counts.cells.binary_search(cell).ok())
+        .collect();
+    in_market.sort_unstable();
+    let market: Vec<i64> = shown
+        .iter()
+        .enumerate()
+        .filter(|&(_, c)| in_market.binary_search(c).is_ok())
+        .map(|(at, _)| at as i64)
+        .collect();
     PageSegment {
         name,
         members: totals.members,
@@ -416,6 +439,7 @@ fn page_segment<'a>(
         count: pack(&count),
         gi: pack(&gi),
         hot: pack(&hot),
+        market: pack(&market),
     }
 }
 
@@ -601,11 +625,13 @@ mod tests {
         let inputs = MapInputs {
             counts: &counts,
             hot_spots: &hot_spots,
+            markets: &[],
             figures: &figures,
             areas: &[&area],
             segment_names: &["cyclists".to_string()],
             privacy,
             fdr: 0.05,
+            min_lift: 1.2,
         };
         let options = MapOptions {
             basemap: basemap.map(str::to_string),

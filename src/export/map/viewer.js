@@ -53,14 +53,16 @@
   var segments = data.segments.map(function (s) {
     var hot = new Uint8Array(cells.ids.length);
     unpack(s.hot).forEach(function (at) { hot[at] = 1; });
-    return { name: s.name, members: s.members, baseRate: s.base_rate, count: unpack(s.count), gi: unpack(s.gi), hot: hot };
+    var market = new Uint8Array(cells.ids.length);
+    unpack(s.market).forEach(function (at) { market[at] = 1; });
+    return { name: s.name, members: s.members, baseRate: s.base_rate, count: unpack(s.count), gi: unpack(s.gi), hot: hot, market: market };
   });
 
   // The figures of cell i for segment s, as cells.geojson has them (null where hidden).
   function cellFigures(i, s) {
     var seg = segments[s], n = population[i], k = seg.count[i];
     var figures = { hex_id: cells.ids[i], population: n, count: null, penetration: null, penetration_low: null,
-      penetration_high: null, lift: null, lift_low: null, lift_high: null, gi: seg.gi[i] / 100, hot: seg.hot[i] === 1,
+      penetration_high: null, lift: null, lift_low: null, lift_high: null, gi: seg.gi[i] / 100, hot: seg.hot[i] === 1, in_micromarket: seg.market[i] === 1,
       suppressed: k < 0 };
     if (k < 0) return figures;
     var interval = wilson(k, n);
@@ -148,8 +150,9 @@
       ['members', hidden || String(f.count), 'count'],
       ['penetration (95%)', interval(f.penetration, f.penetration_low, f.penetration_high, percent), 'penetration'],
       ['lift (95%)', f.lift === null && !f.suppressed ? 'no base rate' : interval(f.lift, f.lift_low, f.lift_high, function (x) { return x.toFixed(2); }), 'lift'],
-      ['Gi* z-score', f.gi.toFixed(2), 'gi'],
-      ['hot spot (FDR ' + data.fdr + ')', f.hot ? 'yes' : 'no', 'hot']
+      ['in a micro-market', f.in_micromarket ? 'yes' : 'no', 'in_micromarket'],
+      ['Gi* z-score (density)', f.gi.toFixed(2), 'gi'],
+      ['Gi* hot spot (FDR ' + data.fdr + ')', f.hot ? 'yes' : 'no', 'hot']
     ]);
   }
 
@@ -163,7 +166,8 @@
       ['lift (95%)', p.lift === null ? 'no base rate' : interval(p.lift, p.lift_low, p.lift_high, fmt2), 'lift'],
       ['cells', String(p.cells), 'cells'],
       ['area', p.area_km2.toFixed(2) + ' km²', 'area_km2'],
-      ['max Gi*', p.max_gi.toFixed(2), 'max_gi']
+      ['members above the base rate', p.excess_members.toFixed(1), 'excess_members'],
+      ['q-value (best centre)', p.q_value.toPrecision(3), 'q_value']
     ]);
   }
 
@@ -218,12 +222,12 @@
       state.breaks = quantileBreaks(values);
       state.colours = SEQUENTIAL.slice(SEQUENTIAL.length - state.breaks.length - 1);
     }
-    var hot = segments[state.segment].hot;
+    var market = segments[state.segment].market;
     for (var j = 0; j < polygons.length; j++) {
       polygons[j].setStyle({
         fillColor: colourOf(values[j]),
-        color: hot[j] ? '#000' : '#666',
-        weight: hot[j] ? 1.2 : 0.3
+        color: market[j] ? '#000' : '#666',
+        weight: market[j] ? 1.2 : 0.3
       });
     }
     drawOverlays();
@@ -269,7 +273,7 @@
       return '<div><span class="swatch" style="background:' + colour + '"></span>' + text + '</div>';
     });
     rows.push('<div><span class="swatch" style="background:' + NO_DATA + '"></span>suppressed (below ' + data.min_count + ') or no base rate</div>');
-    rows.push('<div><span class="line"></span>micro-market (rank)</div>');
+    rows.push('<div><span class="line"></span>micro-market (rank): where this segment\'s share is significantly at least ' + data.min_lift + '× the base rate</div>');
     if (data.campaign) rows.push('<div><span class="line campaign"></span>campaign</div>');
     legend.getContainer().innerHTML = '<h2>' + escapeHtml(state.measure) + ' of ' + escapeHtml(segments[state.segment].name) + '</h2>' + rows.join('');
     var seg = segments[state.segment];
