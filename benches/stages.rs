@@ -8,9 +8,9 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use h3o::{LatLng, Resolution};
+use micromarket::AnalysisParams;
 use micromarket::boundary::{Boundaries, Locator};
 use micromarket::consumer::{ConsumerTable, IngestOptions, Source, ingest};
-use micromarket::disclosure::Privacy;
 use micromarket::index::ConsumerIndex;
 use micromarket::segment::{self, SegmentsFile};
 use micromarket::stats::{self, HotSpotOptions};
@@ -169,10 +169,14 @@ fn analysis(
     });
     let located = locator.locate(&table.lat, &table.lng);
     let (segments, _) = segment::compile("segments.toml", segments_file, table).expect("valid");
-    g.bench_with_input(BenchmarkId::new("aggregate", size), &size, |bench, _| {
-        bench.iter(|| stats::aggregate(areas, &located, &segments));
+    g.bench_with_input(BenchmarkId::new("record_keys", size), &size, |bench, _| {
+        bench.iter(|| micromarket::perturb::record_keys(None, &table.id_hashes));
     });
-    let counts = stats::aggregate(areas, &located, &segments);
+    let (keys, _) = micromarket::perturb::record_keys(None, &table.id_hashes);
+    g.bench_with_input(BenchmarkId::new("aggregate", size), &size, |bench, _| {
+        bench.iter(|| stats::aggregate(areas, &located, &segments, &keys));
+    });
+    let counts = stats::aggregate(areas, &located, &segments, &keys);
     let names: Vec<String> = segments.iter().map(|s| s.name.clone()).collect();
     let options = HotSpotOptions {
         neighbours: 1,
@@ -196,7 +200,12 @@ fn analysis(
                     .iter()
                     .map(|c| {
                         let disks = stats::Disks::new(&c.cells, &c.population, detector.max_rings);
-                        let found = market::detect(c, &disks, &detector, Privacy { min_count: 10 });
+                        let found = market::detect(
+                            c,
+                            &disks,
+                            &detector,
+                            AnalysisParams::default().privacy(),
+                        );
                         market::micro_markets(c, &found, &[], &names)
                     })
                     .collect::<Vec<_>>()

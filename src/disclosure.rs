@@ -2,17 +2,54 @@
 //! summary, index, micro-markets, campaigns, catchments) is decided here; writers only serialise
 //! what these functions return.
 //!
-//! A cell appears in a layer only when it holds at least k consumers; a count `0 < x < k` is
-//! published as null, and so is every figure that would reveal it (penetration, lift and their
-//! intervals).
+//! With [`PrivacyMethod::Perturb`] (the default) the true counts of a scope leave the
+//! per-consumer phase only through [`Privacy::protect`]: every count is perturbed by its cell key
+//! ([`crate::perturb`]), and every statistic, micro-market, campaign and published figure is
+//! computed from that protected table. Then, whatever the method, a cell appears in a layer only
+//! when it holds at least k consumers; a count `0 < x < k` is published as null, and so is every
+//! figure that would reveal it (penetration, lift and their intervals).
 
-use crate::stats::{HotSpots, ScopeCounts, lift, penetration, round6, upper_tail_p, wilson};
+use crate::perturb::perturb;
+use crate::stats::{
+    HotSpots, Protection, ScopeCounts, lift, penetration, round6, upper_tail_p, wilson,
+};
+use std::borrow::Cow;
 
-/// The minimum-count rule of a run.
+/// How a run protects the people behind its counts.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PrivacyMethod {
+    /// Cell-key perturbation, then the minimum count on the perturbed values; every figure
+    /// derived from the protected table.
+    #[default]
+    Perturb,
+    /// The minimum count alone, on true counts: unsafe against combining outputs (differences
+    /// of totals, nested scopes, statistics computed over hidden cells).
+    Suppress,
+    /// Exact counts, nothing hidden: for internal use and for checks against other tools.
+    None,
+}
+
+impl PrivacyMethod {
+    /// The name used on the command line, in plans and in the manifest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrivacyMethod::Perturb => "perturb",
+            PrivacyMethod::Suppress => "suppress",
+            PrivacyMethod::None => "none",
+        }
+    }
+}
+
+/// The disclosure rule of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Privacy {
-    /// Minimum count k.
+    /// Minimum count k (1 with [`PrivacyMethod::None`]: nothing hidden).
     pub min_count: u32,
+    /// How counts are protected.
+    pub method: PrivacyMethod,
 }
 
 /// Rounds a statistic for output: 6 decimals.
@@ -21,6 +58,89 @@ fn stat(x: Option<f64>) -> Option<f64> {
 }
 
 impl Privacy {
+    /// The table every figure of a scope is computed from. With [`PrivacyMethod::Perturb`]: the
+    /// cells whose perturbed population is at least k, with perturbed counts (at most the
+    /// cell's population); a perturbed count below k is hidden and stands in the table as
+    /// `min(round(P·n), k − 1)`, `P` the scope's published base rate, so statistics neither see
+    /// nor reveal it; `N` and `K` are perturbed on their own keys. Otherwise the true counts.
+    pub fn protect(self, counts: &ScopeCounts) -> Cow<'_, ScopeCounts> {
+        if self.method != PrivacyMethod::Perturb {
+            return Cow::Borrowed(counts);
+        }
+        let k = u64::from(self.min_count);
+        let segments = counts.segments;
+        let big_n = perturb(counts.total_population(), counts.total_population_key());
+        let big_k: Vec<u64> = (0..segments)
+            .map(|s| perturb(counts.total_members(s), counts.total_members_key(s)))
+            .collect();
+        let base_rate: Vec<f64> = big_k
+            .iter()
+            .map(|&big_k| {
+                if self.hides_count(big_k) || self.hides_count(big_n) {
+                    0.0
+                } else {
+                    penetration(big_k, big_n).unwrap_or(0.0)
+                }
+            })
+            .collect();
+        let mut out = ScopeCounts {
+            scope: counts.scope.clone(),
+            cells: Vec::new(),
+            population: Vec::new(),
+            members: Vec::new(),
+            segments,
+            population_key: Vec::new(),
+            members_key: Vec::new(),
+            protection: None,
+        };
+        let mut hidden = Vec::new();
+        for c in 0..counts.cells.len() {
+            let n = perturb(u64::from(counts.population[c]), counts.population_key[c]);
+            if n < k {
+                continue;
+            }
+            out.cells.push(counts.cells[c]);
+            out.population.push(n as u32);
+            out.population_key.push(counts.population_key[c]);
+            for s in 0..segments {
+                let at = c * segments + s;
+                let key = counts.members_key[at];
+                let published = perturb(u64::from(counts.members[at]), key).min(n);
+                let hide = self.hides_count(published);
+                let stand_in = ((base_rate[s] * n as f64).round() as u64).min(k - 1);
+                out.members
+                    .push(if hide { stand_in } else { published } as u32);
+                out.members_key.push(key);
+                hidden.push(hide);
+            }
+        }
+        out.protection = Some(Protection {
+            population: big_n,
+            members: big_k,
+            hidden,
+        });
+        Cow::Owned(out)
+    }
+
+    /// The published value of a set of `count` consumers whose record keys sum to `key`:
+    /// perturbed with [`PrivacyMethod::Perturb`], true otherwise (the minimum count then applies).
+    pub fn publish(self, count: u64, key: u32) -> u64 {
+        if self.method == PrivacyMethod::Perturb {
+            perturb(count, key)
+        } else {
+            count
+        }
+    }
+
+    /// Whether the count of cell position `c` and segment `s` of a (protected) table is
+    /// published as null.
+    pub fn hides(self, counts: &ScopeCounts, c: usize, s: usize) -> bool {
+        match &counts.protection {
+            Some(p) => p.hidden[c * counts.segments + s],
+            None => self.hides_count(u64::from(counts.members_of(c, s))),
+        }
+    }
+
     /// Whether a cell of population `n` may appear in a cell layer (`n ≥ k`); the same rule keeps
     /// micro-markets of fewer than k members and shapes of fewer than k consumers out.
     pub fn shows_cell(self, n: u64) -> bool {
@@ -54,7 +174,7 @@ impl Privacy {
                 continue;
             }
             suppressed.counts += (0..counts.segments)
-                .filter(|&s| self.hides_count(u64::from(counts.members_of(c, s))))
+                .filter(|&s| self.hides(counts, c, s))
                 .count() as u64;
         }
         suppressed
@@ -88,7 +208,7 @@ impl Privacy {
     ) -> CellFigures {
         let k = u64::from(counts.members_of(c, s));
         let n = u64::from(counts.population[c]);
-        let hidden = self.hides_count(k);
+        let hidden = self.hides(counts, c, s);
         let figures = &hot_spots.segments[s];
         let rate = Rates::new(k, n, big_k, big_n, hidden);
         CellFigures {
@@ -223,7 +343,10 @@ mod tests {
 
     #[test]
     fn counts_below_k_are_hidden_and_zero_is_shown() {
-        let p = Privacy { min_count: 10 };
+        let p = Privacy {
+            min_count: 10,
+            method: PrivacyMethod::Suppress,
+        };
         assert_eq!(
             (p.count(0), p.count(9), p.count(10)),
             (Some(0), None, Some(10))

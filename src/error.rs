@@ -38,7 +38,7 @@ pub enum Error {
     },
     /// Too many consumer rows were rejected.
     #[error(
-        "{rejected} of {read} consumer rows rejected ({ratio:.4}), more than the {max:.4} allowed; `micromarket validate` lists them (so does rejects.csv when the output folder held no earlier run)"
+        "{rejected} of {read} consumer rows rejected ({ratio:.4}), more than the {max:.4} allowed; `micromarket validate` lists them, and so does the rejects file beside the output folder"
     )]
     TooManyRejects {
         /// Rows read.

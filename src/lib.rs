@@ -17,10 +17,12 @@
 //! - [`boundary`]: region and city boundaries, loaded, validated and used to locate points.
 //! - [`catchment`]: store catchments (radius or nearest) and their outputs.
 //! - [`consumer`]: the columnar consumer table and its CSV and Parquet readers.
-//! - [`disclosure`]: the minimum-count rule, the one place deciding every published figure.
+//! - [`disclosure`]: the protected count table and the minimum-count rule, the one place
+//!   deciding every published figure.
 //! - [`export`]: streamed, atomic writers and the manifest.
 //! - [`index`]: H3 cell assignment and the consumer R-tree.
 //! - [`market`]: micro-markets and campaigns under a budget.
+//! - [`perturb`]: cell-key perturbation: record keys and the perturbation table.
 //! - [`segment`]: segments files and their filters.
 //! - [`stats`]: scopes, aggregation, rates, study areas and Gi*.
 //! - [`synth`]: the deterministic synthetic world behind the sample.
@@ -60,6 +62,7 @@ pub mod export;
 pub mod index;
 pub mod market;
 mod params;
+pub mod perturb;
 mod scope;
 pub mod segment;
 pub mod stats;

@@ -1,6 +1,7 @@
 //! The parameters of an analysis: their defaults and ranges, checked in one place for the command
 //! line, a launch plan's defaults and each launch's overrides.
 
+use crate::disclosure::PrivacyMethod;
 use crate::market::BudgetUnit;
 use h3o::Resolution;
 use thiserror::Error;
@@ -41,6 +42,8 @@ pub struct GivenParams {
     pub budget_unit: Option<BudgetUnit>,
     /// Share of rejected consumer rows above which the run fails.
     pub max_reject_ratio: Option<f64>,
+    /// How counts are protected.
+    pub privacy: Option<PrivacyMethod>,
 }
 
 impl GivenParams {
@@ -58,6 +61,7 @@ impl GivenParams {
             budget: self.budget.or(base.budget),
             budget_unit: self.budget_unit.or(base.budget_unit),
             max_reject_ratio: self.max_reject_ratio.or(base.max_reject_ratio),
+            privacy: self.privacy.or(base.privacy),
         }
     }
 }
@@ -85,6 +89,8 @@ pub struct AnalysisParams {
     pub budget_unit: BudgetUnit,
     /// Share of rejected consumer rows above which the run fails, in [0, 1].
     pub max_reject_ratio: f64,
+    /// How counts are protected (perturb by default).
+    pub privacy: PrivacyMethod,
 }
 
 impl Default for AnalysisParams {
@@ -102,6 +108,7 @@ impl Default for AnalysisParams {
             budget: None,
             budget_unit: BudgetUnit::Cells,
             max_reject_ratio: 0.01,
+            privacy: PrivacyMethod::Perturb,
         }
     }
 }
@@ -131,6 +138,7 @@ impl AnalysisParams {
             budget: given.budget,
             budget_unit: given.budget_unit.unwrap_or(default.budget_unit),
             max_reject_ratio: given.max_reject_ratio.unwrap_or(default.max_reject_ratio),
+            privacy: given.privacy.unwrap_or(default.privacy),
         })
     }
 
@@ -157,6 +165,7 @@ impl AnalysisParams {
             budget,
             budget_unit: _,
             max_reject_ratio,
+            privacy: _,
         } = given;
         check(
             resolution.is_none_or(|r| (5..=12).contains(&r)),
@@ -225,10 +234,16 @@ impl AnalysisParams {
         }
     }
 
-    /// The minimum-count rule of these parameters.
+    /// The disclosure rule of these parameters: with [`PrivacyMethod::None`] the minimum count
+    /// is 1, so nothing is hidden.
     pub fn privacy(&self) -> crate::disclosure::Privacy {
         crate::disclosure::Privacy {
-            min_count: self.min_count,
+            min_count: if self.privacy == PrivacyMethod::None {
+                1
+            } else {
+                self.min_count
+            },
+            method: self.privacy,
         }
     }
 }

@@ -6,13 +6,15 @@ use crate::disclosure::Totals;
 use crate::market::{self, Campaign, MicroMarket, SegmentMarkets};
 use crate::params::AnalysisParams;
 use crate::stats::{self, CellCentres, Disks, HotSpotOptions, HotSpots, Scope, ScopeCounts};
+use std::borrow::Cow;
 use std::time::Instant;
 
 /// Everything computed for one scope; the writers serialise it.
 #[derive(Debug)]
 pub struct ScopeAnalysis<'a> {
-    /// The scope's counts.
-    pub counts: &'a ScopeCounts,
+    /// The scope's protected count table ([`crate::disclosure::Privacy::protect`]): every
+    /// figure below is computed from it.
+    pub counts: Cow<'a, ScopeCounts>,
     /// The parameters it was analysed with.
     pub params: AnalysisParams,
     /// Segment names, in segment order.
@@ -53,16 +55,18 @@ pub struct ScopeFigures {
     pub suppressed: Suppressed,
 }
 
-/// Analyses one scope: Gi* over its study area, the concentration test and micro-markets (with
-/// their family-wise check when asked), and with a budget one campaign per segment, with the
-/// minimum count applied to every figure.
+/// Analyses one scope from its protected count table: Gi* over its study area, the concentration
+/// test and micro-markets (with their family-wise check when asked), and with a budget one
+/// campaign per segment, with the minimum count applied to every figure.
 pub fn analyze_scope<'a>(
-    counts: &'a ScopeCounts,
+    true_counts: &'a ScopeCounts,
     centres: &CellCentres,
     params: &AnalysisParams,
     segment_names: &'a [String],
 ) -> ScopeAnalysis<'a> {
     let privacy = params.privacy();
+    let protected = privacy.protect(true_counts);
+    let counts: &ScopeCounts = &protected;
     let started = Instant::now();
     let options = HotSpotOptions {
         neighbours: params.neighbours,
@@ -130,7 +134,7 @@ pub fn analyze_scope<'a>(
         suppressed: privacy.tally(counts),
     };
     ScopeAnalysis {
-        counts,
+        counts: protected,
         params: *params,
         segment_names,
         hot_spots,

@@ -7,7 +7,7 @@ use h3o::CellIndex;
 use micromarket::AnalysisParams;
 use micromarket::boundary::Locator;
 use micromarket::consumer::{IngestOptions, Source, ingest};
-use micromarket::disclosure::Privacy;
+use micromarket::disclosure::{Privacy, PrivacyMethod};
 use micromarket::market::{self, Candidate, Prior};
 use micromarket::segment::{self, SegmentsFile};
 use micromarket::stats::{self, Disks, HotSpotOptions, ScopeCounts};
@@ -44,8 +44,16 @@ fn named_segments() -> String {
 }
 
 /// Runs the detector on the `all` scope of one world and measures it against the truth.
-pub fn world(seed: u64, consumers: usize, plants: Plants, budget_share: f64) -> WorldFigures {
-    let params = AnalysisParams::default();
+pub fn world(
+    seed: u64,
+    consumers: usize,
+    (plants, method): (Plants, PrivacyMethod),
+    budget_share: f64,
+) -> WorldFigures {
+    let params = AnalysisParams {
+        privacy: method,
+        ..AnalysisParams::default()
+    };
     let world = World::new(SynthOptions {
         seed,
         consumers,
@@ -68,9 +76,13 @@ pub fn world(seed: u64, consumers: usize, plants: Plants, budget_share: f64) -> 
     let boundaries = world.region_boundaries();
     let locator = Locator::new(&boundaries, params.resolution);
     let located = locator.locate(&table.lat, &table.lng);
-    let counts = stats::aggregate(&boundaries, &located, &segments).swap_remove(0);
-    let truth = world.truth(params.resolution);
+    let (record_keys, _) = micromarket::perturb::record_keys(None, &table.id_hashes);
+    let true_counts =
+        stats::aggregate(&boundaries, &located, &segments, &record_keys).swap_remove(0);
     let privacy = params.privacy();
+    // The detector sees what a run publishes from: the protected table.
+    let counts = privacy.protect(&true_counts).into_owned();
+    let truth = world.truth(params.resolution);
     let detector = params.concentration();
     let disks = Disks::new(&counts.cells, &counts.population, detector.max_rings);
     let found = market::detect(&counts, &disks, &detector, privacy);
@@ -283,15 +295,26 @@ pub struct Summary {
 }
 
 /// Runs `null` null worlds and `planted` worlds with varied plants, from seed `first`.
-pub fn summary(first: u64, null: usize, planted: usize, consumers: usize) -> Summary {
+pub fn summary(
+    first: u64,
+    (null, planted, consumers): (usize, usize, usize),
+    method: PrivacyMethod,
+) -> Summary {
     use rayon::prelude::*;
     let nulls: Vec<WorldFigures> = (0..null as u64)
         .into_par_iter()
-        .map(|i| world(first + i, consumers, Plants::Null, 0.05))
+        .map(|i| world(first + i, consumers, (Plants::Null, method), 0.05))
         .collect();
     let worlds: Vec<WorldFigures> = (0..planted as u64)
         .into_par_iter()
-        .map(|i| world(first + 10_000 + i, consumers, Plants::Varied, 0.05))
+        .map(|i| {
+            world(
+                first + 10_000 + i,
+                consumers,
+                (Plants::Varied, method),
+                0.05,
+            )
+        })
         .collect();
     let mut out = Summary {
         null_worlds: null,

@@ -4,6 +4,7 @@ use crate::boundary::{BoundaryOptions, BoundaryText};
 use crate::consumer::{ColumnNames, Source};
 use crate::export::{Formats, MapOptions};
 use crate::params::AnalysisParams;
+use crate::perturb::PrivacyKey;
 use std::path::{Path, PathBuf};
 
 /// A text input (boundaries, segments) with the name used in messages.
@@ -60,6 +61,11 @@ pub struct AnalyzeConfig {
     pub formats: Formats,
     /// Output folder.
     pub out: PathBuf,
+    /// The secret of the record keys; `None` derives one from the inputs (with a warning).
+    pub privacy_key: Option<PrivacyKey>,
+    /// Where rejected consumer rows go, outside the output folder; `None`:
+    /// [`default_rejects_path`](crate::export::default_rejects_path).
+    pub rejects: Option<PathBuf>,
 }
 
 impl AnalyzeConfig {
@@ -76,6 +82,15 @@ impl AnalyzeConfig {
             maps: Some(MapOptions::default()),
             formats: Formats::DEFAULT,
             out,
+            privacy_key: None,
+            rejects: None,
         }
+    }
+
+    /// Where rejected consumer rows go.
+    pub fn rejects_path(&self) -> PathBuf {
+        self.rejects
+            .clone()
+            .unwrap_or_else(|| crate::export::default_rejects_path(&self.out))
     }
 }

@@ -12,6 +12,7 @@ use crate::disclosure::Suppressed;
 use crate::error::Error;
 use crate::export::{self, InputRecord, Manifest, Parameters, RunStatus, ScopeRecord, Tool, hex};
 use crate::params::AnalysisParams;
+use crate::perturb::{KeyOrigin, PrivacyRecord};
 use crate::scope::{ScopeFigures, analyze_scope};
 use crate::segment::{self, SegmentsFile};
 use crate::stats;
@@ -163,6 +164,7 @@ fn manifest_of(
                 ("study_area".into(), "the cells holding the scope's consumers plus the cells within the Gi* rings of those whose centre lies in the scope (located as a consumer there would be)".into()),
             ]),
             threads: rayon::current_num_threads(),
+            privacy: PrivacyRecord::new(params.privacy(), KeyOrigin::DerivedFromInputs),
         },
         inputs: prepared.inputs.clone(),
         rows: prepared.ingested.rows.clone(),
@@ -172,6 +174,7 @@ fn manifest_of(
         warnings: prepared.warnings.clone(),
         timings_ms: timings,
         previous: None,
+        rejects: None,
     }
 }
 
@@ -181,8 +184,9 @@ fn manifest_of(
 /// place when complete ([`export::Staging`]): `config.out` holds the previous complete run until
 /// then, this one after, never a mix. A run that fails after it started (too many rejected rows,
 /// a write error) says so in `manifest.json` with status `failed` and the error: beside the
-/// previous run's files, which it names in `previous`, or, when there was none, alone with
-/// `rejects.csv` for rejected rows ([`export::Staging::fail`]).
+/// previous run's files, which it names in `previous`, or, when there was none, alone
+/// ([`export::Staging::fail`]). Rejected rows go to [`AnalyzeConfig::rejects_path`], outside the
+/// output folder, before anything else is written.
 ///
 /// # Errors
 ///
@@ -194,8 +198,12 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
     let params = &config.params;
     let prepared = prepare(config, &mut timings, hook)?;
     let names: Vec<String> = prepared.segments.iter().map(|s| s.name.clone()).collect();
-    let manifest = manifest_of(params, &prepared, names, config.formats, timings);
+    let mut manifest = manifest_of(params, &prepared, names, config.formats, timings);
     let staging = export::Staging::begin(&config.out)?;
+    manifest.rejects = Some(export::write_rejects_file(
+        &config.rejects_path(),
+        &prepared.ingested.rejects,
+    )?);
     let written = match Error::too_many_rejects(&manifest.rows, params.max_reject_ratio) {
         Some(error) => Err(error),
         None => write_run(
@@ -217,8 +225,6 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
         }
         Err(error) => error,
     };
-    let rejects = &prepared.ingested.rejects;
-    let with_rejects = matches!(error, Error::TooManyRejects { .. });
     // Best effort: the error the user needs is the run's, not a second one from recording it.
     let _ = staging.fail(
         |previous, outputs| Manifest {
@@ -228,13 +234,7 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
             previous,
             ..manifest
         },
-        |dir| {
-            Ok(if with_rejects {
-                vec![export::write_rejects(dir, rejects)?]
-            } else {
-                Vec::new()
-            })
-        },
+        |_| Ok(Vec::new()),
     );
     Err(error)
 }
@@ -251,7 +251,7 @@ fn write_run(
     let params = &config.params;
     let names = manifest.parameters.segments.clone();
     let (boundaries, segments) = (&prepared.boundaries, &prepared.segments);
-    let (table, rejects) = (&prepared.ingested.table, &prepared.ingested.rejects);
+    let table = &prepared.ingested.table;
     let timings = &mut manifest.timings_ms;
 
     hook("locate");
@@ -260,8 +260,15 @@ fn write_run(
     });
     let located = timed(timings, "locate", || locator.locate(&table.lat, &table.lng));
     hook("aggregate");
+    let (record_keys, key_origin) = timed(timings, "record_keys", || {
+        crate::perturb::record_keys(config.privacy_key.as_ref(), &table.id_hashes)
+    });
+    manifest.parameters.privacy = PrivacyRecord::new(params.privacy(), key_origin);
+    manifest
+        .warnings
+        .extend(crate::perturb::key_warning(params.privacy(), key_origin));
     let counts = timed(timings, "aggregate", || {
-        stats::aggregate(boundaries, &located, segments)
+        stats::aggregate(boundaries, &located, segments, &record_keys)
     });
 
     // Each scope is analysed right before it is written, so only the scopes being written hold
@@ -306,7 +313,6 @@ fn write_run(
             .outputs
             .push(export::write_index(out, &figures, &names)?);
     }
-    manifest.outputs.push(export::write_rejects(out, rejects)?);
     manifest
         .timings_ms
         .insert("export".into(), elapsed_ms(started));

@@ -49,6 +49,7 @@ struct Defaults {
     budget: Option<u64>,
     budget_unit: Option<BudgetUnit>,
     max_reject_ratio: Option<f64>,
+    privacy: Option<crate::disclosure::PrivacyMethod>,
 }
 
 impl Defaults {
@@ -64,6 +65,7 @@ impl Defaults {
             budget: self.budget,
             budget_unit: self.budget_unit,
             max_reject_ratio: self.max_reject_ratio,
+            privacy: self.privacy,
         }
     }
 }

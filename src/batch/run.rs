@@ -74,6 +74,8 @@ pub struct LaunchManifest {
     pub launches: Vec<LaunchRecord>,
     /// The maps' shared files (Leaflet and the viewer in `assets/`); none with `--no-maps`.
     pub assets: Vec<OutputRecord>,
+    /// Where the perturbation's record keys came from (a launch's method is in its parameters).
+    pub key_origin: crate::perturb::KeyOrigin,
     /// Milliseconds of the shared stages (ingest, locate, segments).
     pub timings_ms: BTreeMap<String, u64>,
 }
@@ -89,6 +91,8 @@ pub struct RunOptions {
     pub maps: Option<export::MapOptions>,
     /// Cell layer formats.
     pub formats: export::Formats,
+    /// The secret of the record keys; `None` derives one from the inputs (with a warning).
+    pub privacy_key: Option<crate::perturb::PrivacyKey>,
 }
 
 /// Something to show: a launch finished (its record) or a shared stage started.
@@ -164,6 +168,8 @@ pub fn run_plan(
     notify(Event::Stage("locate and segments"));
     let started = Instant::now();
     let table = &ingested.table;
+    let (record_keys, key_origin) =
+        crate::perturb::record_keys(options.privacy_key.as_ref(), &table.id_hashes);
     let locator = Locator::new(&plan.boundaries, LOCATE_RESOLUTION);
     let located = locator.locate(&table.lat, &table.lng);
     let mut compiled: BTreeMap<String, Vec<Segment>> = BTreeMap::new();
@@ -188,6 +194,7 @@ pub fn run_plan(
         rows,
         launches: Vec::new(),
         assets,
+        key_origin,
         timings_ms: timings,
     });
     let record_done = |record: LaunchRecord| -> Result<(), Error> {
@@ -217,6 +224,7 @@ pub fn run_plan(
     let scopes = stats::scopes(&plan.boundaries);
     let shared = Shared {
         table,
+        record_keys: &record_keys,
         cells: &located.cell,
         locator: &locator,
         rows_of_city: &rows_of_city,
@@ -343,6 +351,7 @@ fn launch_record(
 /// each city.
 struct Shared<'a> {
     table: &'a crate::consumer::ConsumerTable,
+    record_keys: &'a [u32],
     cells: &'a [h3o::CellIndex],
     locator: &'a Locator,
     rows_of_city: &'a [Vec<u32>],
@@ -402,7 +411,8 @@ fn run_launch(
         let lng: Vec<f64> = rows.iter().map(|&r| shared.table.lng[r as usize]).collect();
         index::assign_cells(&lat, &lng, params.resolution)
     };
-    let counts = stats::aggregate_scope(scope.clone(), rows, &cells, segments);
+    let counts =
+        stats::aggregate_scope(scope.clone(), (rows, &cells), segments, shared.record_keys);
     let centres = stats::CellCentres::new(shared.locator, &counts.cells, params.neighbours);
     let names: Vec<String> = segments.iter().map(|s| s.name.clone()).collect();
     let analysis = analyze_scope(&counts, &centres, params, &names);

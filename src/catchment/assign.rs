@@ -1,6 +1,7 @@
 //! Catchments: the consumers within a radius of each store or nearest to it, counted per segment against the store's scope.
 
 use crate::boundary::{Located, Locator, NO_AREA};
+use crate::disclosure::Privacy;
 use crate::index::ConsumerIndex;
 use crate::segment::Segment;
 use crate::stats::{ScopeCounts, ScopeKind};
@@ -81,6 +82,10 @@ fn store_scope(scopes: &[ScopeCounts], region: u32, city: u32) -> usize {
 
 /// Computes every store's catchment.
 ///
+/// Every count (consumers, members, consumers per cell, shared consumers, `assigned`) is the
+/// published value of its set of consumers under `privacy` ([`Privacy::publish`]): perturbed by
+/// the set's record keys with [`PrivacyMethod::Perturb`](crate::disclosure::PrivacyMethod).
+///
 /// # Runtime
 ///
 /// Radius mode: one R-tree radius query per store. Nearest mode: one nearest-store query per
@@ -93,28 +98,37 @@ pub fn catchments(
     locator: &Locator,
     scopes: &[ScopeCounts],
     mode: CatchmentMode,
+    (record_keys, privacy): (&[u32], Privacy),
 ) -> Catchments {
+    let publish = |rows: &mut dyn Iterator<Item = u32>| -> u64 {
+        let (count, key) = rows.fold((0u64, 0u32), |(n, key), r| {
+            (n + 1, key.wrapping_add(record_keys[r as usize]))
+        });
+        privacy.publish(count, key)
+    };
     let members_of = |rows: &[u32]| -> Vec<u64> {
         segments
             .iter()
             .map(|s| {
-                rows.iter()
-                    .filter(|&&r| s.members.contains(r as usize))
-                    .count() as u64
+                publish(
+                    &mut rows
+                        .iter()
+                        .copied()
+                        .filter(|&r| s.members.contains(r as usize)),
+                )
             })
             .collect()
     };
     let cells_of = |rows: &[u32]| -> Vec<(CellIndex, u32)> {
-        let mut cells: Vec<CellIndex> = rows.iter().map(|&r| located.cell[r as usize]).collect();
+        let mut cells: Vec<(CellIndex, u32)> = rows
+            .iter()
+            .map(|&r| (located.cell[r as usize], r))
+            .collect();
         cells.sort_unstable();
-        let mut out: Vec<(CellIndex, u32)> = Vec::new();
-        for c in cells {
-            match out.last_mut() {
-                Some((last, n)) if *last == c => *n += 1,
-                _ => out.push((c, 1)),
-            }
-        }
-        out
+        cells
+            .chunk_by(|a, b| a.0 == b.0)
+            .map(|run| (run[0].0, publish(&mut run.iter().map(|&(_, r)| r)) as u32))
+            .collect()
     };
     let rows_per_store: Vec<Vec<u32>> = match mode {
         CatchmentMode::Radius { radius_km } => (0..stores.lat.len())
@@ -135,7 +149,7 @@ pub fn catchments(
         }
     };
     let overlap = if matches!(mode, CatchmentMode::Radius { .. }) {
-        overlaps(&rows_per_store)
+        overlaps(&rows_per_store, &publish)
     } else {
         Vec::new()
     };
@@ -149,7 +163,7 @@ pub fn catchments(
             let (region, city) = locator.locate_point(stores.lat[s], stores.lng[s]);
             Catchment {
                 scope: store_scope(scopes, region, city),
-                consumers: rows.len() as u64,
+                consumers: publish(&mut rows.iter().copied()),
                 members: members_of(rows),
                 cells: cells_of(rows),
             }
@@ -158,28 +172,36 @@ pub fn catchments(
     Catchments {
         stores: stores_out,
         overlap,
-        assigned: any.len() as u64,
+        assigned: publish(&mut any.into_iter()),
     }
 }
 
-/// Store pairs sharing consumers, with the number shared.
-fn overlaps(rows_per_store: &[Vec<u32>]) -> Vec<(usize, usize, u64)> {
+/// Store pairs sharing consumers, with the number shared as published by `publish`.
+fn overlaps(
+    rows_per_store: &[Vec<u32>],
+    publish: &(dyn Fn(&mut dyn Iterator<Item = u32>) -> u64 + Sync),
+) -> Vec<(usize, usize, u64)> {
     let mut by_row: Vec<(u32, usize)> = rows_per_store
         .iter()
         .enumerate()
         .flat_map(|(s, rows)| rows.iter().map(move |&r| (r, s)))
         .collect();
     by_row.par_sort_unstable();
-    let mut pairs: HashMap<(usize, usize), u64> = HashMap::new();
+    let mut pairs: HashMap<(usize, usize), Vec<u32>> = HashMap::new();
     for group in by_row.chunk_by(|a, b| a.0 == b.0) {
         for (i, a) in group.iter().enumerate() {
             for b in &group[i + 1..] {
-                *pairs.entry((a.1.min(b.1), a.1.max(b.1))).or_insert(0) += 1;
+                pairs
+                    .entry((a.1.min(b.1), a.1.max(b.1)))
+                    .or_default()
+                    .push(a.0);
             }
         }
     }
-    let mut out: Vec<(usize, usize, u64)> =
-        pairs.into_iter().map(|((a, b), n)| (a, b, n)).collect();
+    let mut out: Vec<(usize, usize, u64)> = pairs
+        .into_iter()
+        .map(|((a, b), rows)| (a, b, publish(&mut rows.into_iter())))
+        .collect();
     out.sort_unstable();
     out
 }
@@ -191,6 +213,9 @@ mod tests {
     #[test]
     fn overlaps_count_shared_consumers_per_pair() {
         let rows = vec![vec![1, 2, 3], vec![2, 3, 4], vec![3, 9]];
-        assert_eq!(overlaps(&rows), vec![(0, 1, 2), (0, 2, 1), (1, 2, 1)]);
+        assert_eq!(
+            overlaps(&rows, &|rows| rows.count() as u64),
+            vec![(0, 1, 2), (0, 2, 1), (1, 2, 1)]
+        );
     }
 }

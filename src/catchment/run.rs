@@ -23,6 +23,8 @@ pub struct CatchmentManifest {
     pub mode: CatchmentMode,
     /// Minimum count k.
     pub min_count: u32,
+    /// How counts were protected.
+    pub privacy: crate::perturb::PrivacyRecord,
     /// H3 resolution of catchment shapes.
     pub resolution: u8,
     /// Input files.
@@ -31,10 +33,12 @@ pub struct CatchmentManifest {
     pub rows: crate::consumer::RowCounts,
     /// Store rows: read = accepted + rejected.
     pub store_rows: crate::consumer::RowCounts,
-    /// Consumers in at least one catchment.
-    pub assigned: u64,
+    /// Consumers in at least one catchment, as published (null below the minimum count).
+    pub assigned: Option<u64>,
     /// Files written.
     pub outputs: Vec<crate::export::OutputRecord>,
+    /// The file of rejected consumer rows, outside the output folder.
+    pub rejects: crate::export::OutputRecord,
     /// Non-fatal problems found in the inputs.
     pub warnings: Vec<String>,
     /// Milliseconds per stage.
@@ -102,7 +106,19 @@ pub fn run_catchments(
     let table = &prepared.ingested.table;
     let locator = Locator::new(&prepared.boundaries, config.params.resolution);
     let located = locator.locate(&table.lat, &table.lng);
-    let scopes = stats::aggregate(&prepared.boundaries, &located, &prepared.segments);
+    let privacy = config.params.privacy();
+    let (record_keys, key_origin) =
+        crate::perturb::record_keys(config.privacy_key.as_ref(), &table.id_hashes);
+    // Scopes as their protected tables: a store's lift is against its scope's published base rate.
+    let scopes: Vec<stats::ScopeCounts> = stats::aggregate(
+        &prepared.boundaries,
+        &located,
+        &prepared.segments,
+        &record_keys,
+    )
+    .iter()
+    .map(|s| privacy.protect(s).into_owned())
+    .collect();
     let index = ConsumerIndex::new(&table.lat, &table.lng);
     timings.insert("locate_and_index".into(), elapsed_ms(started));
     hook("catchments");
@@ -115,12 +131,14 @@ pub fn run_catchments(
         &locator,
         &scopes,
         mode,
+        (&record_keys, privacy),
     );
     timings.insert("catchments".into(), elapsed_ms(started));
     hook("export");
     let started = Instant::now();
     let segment_names: Vec<String> = prepared.segments.iter().map(|s| s.name.clone()).collect();
     let staging = export::Staging::begin(&config.out)?;
+    let rejects = export::write_rejects_file(&config.rejects_path(), &prepared.ingested.rejects)?;
     let out = staging.dir();
     let mut outputs = super::export::write_catchments(
         out,
@@ -128,10 +146,9 @@ pub fn run_catchments(
         &result,
         &scopes,
         &segment_names,
-        config.params.privacy(),
+        privacy,
         matches!(mode, CatchmentMode::Radius { .. }),
     )?;
-    outputs.push(export::write_rejects(out, &prepared.ingested.rejects)?);
     outputs.push(export::write_rejects_as(
         out,
         "store_rejects.csv",
@@ -147,13 +164,19 @@ pub fn run_catchments(
         status: RunStatus::Ok,
         mode,
         min_count: config.params.min_count,
+        privacy: crate::perturb::PrivacyRecord::new(privacy, key_origin),
         resolution: u8::from(config.params.resolution),
         inputs,
         rows: prepared.ingested.rows,
         store_rows: store_rows.rows,
-        assigned: result.assigned,
+        assigned: privacy.count(result.assigned),
         outputs,
-        warnings: prepared.warnings,
+        rejects,
+        warnings: {
+            let mut warnings = prepared.warnings;
+            warnings.extend(crate::perturb::key_warning(privacy, key_origin));
+            warnings
+        },
         timings_ms: timings,
     };
     export::write_manifest(out, &manifest)?;

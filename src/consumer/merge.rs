@@ -211,6 +211,7 @@ impl Merged {
         Merged {
             table: ConsumerTable {
                 ids: Vec::new(),
+                id_hashes: Vec::new(),
                 lat: Vec::new(),
                 lng: Vec::new(),
                 attributes,
@@ -245,6 +246,11 @@ impl Merged {
         self.table
             .lat
             .extend(rows.clone().filter(keep).map(|r| out.lat[r]));
+        self.table.id_hashes.extend(
+            rows.clone()
+                .filter(keep)
+                .map(|r| (out.fingerprints[r] >> 64) as u64),
+        );
         let mut ids = out.ids;
         if !ids.is_empty() {
             let mut r = 0;

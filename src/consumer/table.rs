@@ -50,8 +50,8 @@ pub struct Attribute {
 
 /// Accepted consumers, stored column by column; row `i` of every column is the same consumer.
 ///
-/// Consumer ids are checked for uniqueness at ingest and then dropped (no export ever holds
-/// them), unless [`IngestOptions::keep_ids`](crate::consumer::IngestOptions::keep_ids) asks for them, as for a stores file.
+/// Consumer ids are checked for uniqueness at ingest and then dropped, only a hash of each kept
+/// (no export ever holds either), unless [`IngestOptions::keep_ids`](crate::consumer::IngestOptions::keep_ids) asks for them, as for a stores file.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConsumerTable {
     /// Latitude in degrees, per row.
@@ -62,6 +62,9 @@ pub struct ConsumerTable {
     pub attributes: Vec<Attribute>,
     /// Ids per row, only when the ingest kept them (empty otherwise).
     pub ids: Vec<String>,
+    /// A 64-bit hash of each row's id (unkeyed, never written anywhere): what a consumer's
+    /// record key for the protected count table is derived from ([`crate::perturb`]).
+    pub id_hashes: Vec<u64>,
 }
 
 impl ConsumerTable {

@@ -94,7 +94,7 @@ pub(super) fn write_cells(
     analysis: &ScopeAnalysis<'_>,
     formats: Formats,
 ) -> Result<Vec<OutputRecord>, ExportError> {
-    let counts = analysis.counts;
+    let counts: &crate::stats::ScopeCounts = &analysis.counts;
     let scope = &counts.scope;
     let segments = counts.segments;
     let privacy = analysis.params.privacy();

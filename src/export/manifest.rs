@@ -143,6 +143,8 @@ pub struct Parameters {
     pub containment: BTreeMap<String, String>,
     /// Worker threads.
     pub threads: usize,
+    /// How counts were protected.
+    pub privacy: crate::perturb::PrivacyRecord,
 }
 
 /// The whole manifest.
@@ -160,7 +162,7 @@ pub struct Manifest {
     pub inputs: Vec<InputRecord>,
     /// Row accounting: read = accepted + rejected.
     pub rows: RowCounts,
-    /// Top-level outputs (summary.csv, rejects.csv).
+    /// Top-level outputs (summary.csv, index.html, map assets).
     pub outputs: Vec<OutputRecord>,
     /// Scopes with their outputs.
     pub scopes: Vec<ScopeRecord>,
@@ -174,4 +176,7 @@ pub struct Manifest {
     /// holds (absent when there is none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous: Option<serde_json::Value>,
+    /// The file of rejected consumer rows, outside the output folder (its count and reasons are
+    /// in `rows`; the folder never holds raw rows).
+    pub rejects: Option<OutputRecord>,
 }

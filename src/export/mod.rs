@@ -81,7 +81,7 @@ pub fn write_scope(
     if let Some(map_options) = options.maps {
         let areas = crate::stats::scope_areas(options.boundaries, scope);
         let inputs = MapInputs {
-            counts: analysis.counts,
+            counts: &analysis.counts,
             hot_spots: &analysis.hot_spots,
             markets: &analysis.markets,
             figures: &analysis.figures,
@@ -192,13 +192,36 @@ pub fn write_summary(
     })
 }
 
-/// Writes `rejects.csv`: line, reason, detail and the original text of every rejected row.
+/// Where rejected consumer rows go when no path is given: beside the output folder, never in it
+/// (`out/` → `out.rejects.csv`), since they are raw rows and the folder is what gets shared.
+pub fn default_rejects_path(out: &Path) -> PathBuf {
+    let mut name = out.file_name().map_or_else(
+        || std::ffi::OsString::from("out"),
+        std::ffi::OsStr::to_os_string,
+    );
+    name.push(".rejects.csv");
+    out.with_file_name(name)
+}
+
+/// Writes rejected consumer rows to `path`, outside the output folder; the record names `path`
+/// as given.
 ///
 /// # Errors
 ///
 /// [`ExportError`] naming the file.
-pub fn write_rejects(root: &Path, rejects: &[Reject]) -> Result<OutputRecord, ExportError> {
-    write_rejects_as(root, "rejects.csv", "rejects", rejects)
+pub fn write_rejects_file(path: &Path, rejects: &[Reject]) -> Result<OutputRecord, ExportError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let name = path.file_name().map_or_else(
+        || "rejects.csv".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let mut record = write_rejects_as(dir, &name, "rejects", rejects)?;
+    record.path = path.display().to_string();
+    Ok(record)
 }
 
 /// Writes rejected rows to `root/name`, listed as `kind`.

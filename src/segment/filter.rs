@@ -480,6 +480,7 @@ mod tests {
     fn table() -> ConsumerTable {
         ConsumerTable {
             ids: Vec::new(),
+            id_hashes: Vec::new(),
             lat: vec![0.0; 5],
             lng: vec![0.0; 5],
             attributes: vec![

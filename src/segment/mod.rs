@@ -286,6 +286,7 @@ mod tests {
         };
         ConsumerTable {
             ids: Vec::new(),
+            id_hashes: Vec::new(),
             lat: vec![0.0; 4],
             lng: vec![0.0; 4],
             attributes: vec![

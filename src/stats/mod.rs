@@ -75,19 +75,80 @@ pub struct ScopeCounts {
     pub members: Vec<u32>,
     /// Number of segments.
     pub segments: usize,
+    /// Per cell, the sum modulo 2³² of its consumers' record keys ([`crate::perturb`]).
+    pub population_key: Vec<u32>,
+    /// Per cell and segment, the sum of its members' record keys, laid out as `members`.
+    pub members_key: Vec<u32>,
+    /// For a protected table (`crate::disclosure::Privacy::protect`), its published totals and
+    /// which counts are hidden; `None` for true counts.
+    pub protection: Option<Protection>,
+}
+
+/// What a protected count table publishes beyond its cells.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Protection {
+    /// `N` as published (perturbed on its own, so not the sum of the cells).
+    pub population: u64,
+    /// `K` per segment as published.
+    pub members: Vec<u64>,
+    /// Per cell and segment (laid out as `members`): the count is hidden, and the table holds
+    /// a neutral stand-in for the statistics instead.
+    pub hidden: Vec<bool>,
 }
 
 impl ScopeCounts {
-    /// `N`, consumers in the scope.
-    pub fn total_population(&self) -> u64 {
-        self.population.iter().map(|&n| u64::from(n)).sum()
+    /// A table of true counts whose record keys are all 0 (for counts made by hand: with
+    /// [`PrivacyMethod::Perturb`](crate::disclosure::PrivacyMethod) every aggregate then takes
+    /// the same row of the perturbation table).
+    pub fn new(
+        scope: Scope,
+        cells: Vec<CellIndex>,
+        population: Vec<u32>,
+        members: Vec<u32>,
+        segments: usize,
+    ) -> Self {
+        ScopeCounts {
+            scope,
+            population_key: vec![0; cells.len()],
+            members_key: vec![0; members.len()],
+            cells,
+            population,
+            members,
+            segments,
+            protection: None,
+        }
     }
 
-    /// `K`, members of segment `s` in the scope.
+    /// `N`, consumers in the scope (as published, for a protected table).
+    pub fn total_population(&self) -> u64 {
+        match &self.protection {
+            Some(p) => p.population,
+            None => self.population.iter().map(|&n| u64::from(n)).sum(),
+        }
+    }
+
+    /// `K`, members of segment `s` in the scope (as published, for a protected table).
     pub fn total_members(&self, s: usize) -> u64 {
-        (0..self.cells.len())
-            .map(|c| u64::from(self.members[c * self.segments + s]))
-            .sum()
+        match &self.protection {
+            Some(p) => p.members[s],
+            None => (0..self.cells.len())
+                .map(|c| u64::from(self.members[c * self.segments + s]))
+                .sum(),
+        }
+    }
+
+    /// The record-key sum of the whole scope (cells partition it).
+    pub fn total_population_key(&self) -> u32 {
+        self.population_key
+            .iter()
+            .fold(0u32, |a, &k| a.wrapping_add(k))
+    }
+
+    /// The record-key sum of segment `s`'s members in the scope.
+    pub fn total_members_key(&self, s: usize) -> u32 {
+        (0..self.cells.len()).fold(0u32, |a, c| {
+            a.wrapping_add(self.members_key[c * self.segments + s])
+        })
     }
 
     /// `k_c` of cell index `c` (position in [`Self::cells`]) and segment `s`.
@@ -174,6 +235,8 @@ struct ZoneCounts {
     index: CellMap<(u32, CellIndex), usize>,
     keys: Vec<(u32, CellIndex)>,
     counts: Vec<u32>,
+    /// Record-key sums, laid out as `counts`.
+    record_keys: Vec<u32>,
     width: usize,
 }
 
@@ -185,6 +248,7 @@ impl ZoneCounts {
             index,
             keys: Vec::with_capacity(capacity),
             counts: Vec::with_capacity(capacity * width),
+            record_keys: Vec::with_capacity(capacity * width),
             width,
         }
     }
@@ -195,8 +259,15 @@ impl ZoneCounts {
         if slot == next {
             self.keys.push(key);
             self.counts.resize(self.counts.len() + self.width, 0);
+            self.record_keys.resize(self.counts.len(), 0);
         }
         slot * self.width
+    }
+
+    /// Counts one consumer with record key `key` at `at` (a slot's population) and `at + 1 + s`.
+    fn add(&mut self, at: usize, key: u32) {
+        self.counts[at] += 1;
+        self.record_keys[at] = self.record_keys[at].wrapping_add(key);
     }
 
     /// Key positions sorted by cell (then zone), so the keys of any zone taken in this order
@@ -255,6 +326,7 @@ fn membership_rows(rows: usize, segments: &[Segment]) -> (Vec<u64>, usize) {
 /// in the order its rows first appear, whatever the thread count.
 fn count_zones(
     cells: &[CellIndex],
+    record_keys: &[u32],
     zone_of: impl Fn(usize) -> u32 + Sync,
     segments: &[Segment],
 ) -> ZoneCounts {
@@ -287,14 +359,15 @@ fn count_zones(
             let mut local = ZoneCounts::new(width, entries / 2);
             for entry in buckets.iter().flat_map(|b| &b[p]) {
                 let at = local.slot((entry.zone, entry.cell));
-                local.counts[at] += 1;
+                let key = record_keys[entry.row as usize];
+                local.add(at, key);
                 let row = entry.row as usize * words;
                 for (w, &mask) in masks[row..row + words].iter().enumerate() {
                     let mut bits = mask;
                     while bits != 0 {
                         let s = w * 64 + bits.trailing_zeros() as usize;
                         bits &= bits - 1;
-                        local.counts[at + 1 + s] += 1;
+                        local.add(at + 1 + s, key);
                     }
                 }
             }
@@ -305,6 +378,7 @@ fn count_zones(
     for part in partitions {
         all.keys.extend(part.keys);
         all.counts.extend(part.counts);
+        all.record_keys.extend(part.record_keys);
     }
     all
 }
@@ -320,6 +394,7 @@ pub fn aggregate(
     boundaries: &Boundaries,
     located: &Located,
     segments: &[Segment],
+    record_keys: &[u32],
 ) -> Vec<ScopeCounts> {
     let n_cities = boundaries.cities.len() as u32;
     let n_regions = boundaries.regions.len() as u32;
@@ -333,7 +408,7 @@ pub fn aggregate(
             outside
         }
     };
-    let zone_counts = count_zones(&located.cell, zone_of, segments);
+    let zone_counts = count_zones(&located.cell, record_keys, zone_of, segments);
     // The zone keys of each zone in cell order, so a scope visits only its own zones' keys (a
     // region its own and its cities'), never every key of the run once per scope.
     let by_cell = zone_counts.by_cell();
@@ -368,20 +443,23 @@ pub fn aggregate(
 }
 
 /// Counts of one scope from its own consumers: `rows` are their rows in the table and `cells`
-/// their cells (at any resolution), in the same order.
+/// their cells (at any resolution), in the same order; `record_keys` are indexed by row.
 pub fn aggregate_scope(
     scope: Scope,
-    rows: &[u32],
-    cells: &[CellIndex],
+    (rows, cells): (&[u32], &[CellIndex]),
     segments: &[Segment],
+    record_keys: &[u32],
 ) -> ScopeCounts {
     let width = 1 + segments.len();
     let mut zones = ZoneCounts::new(width, rows.len() / 4);
     for (&row, &cell) in rows.iter().zip(cells) {
         let at = zones.slot((0, cell));
-        zones.counts[at] += 1;
+        let key = record_keys[row as usize];
+        zones.add(at, key);
         for (s, segment) in segments.iter().enumerate() {
-            zones.counts[at + 1 + s] += u32::from(segment.members.contains(row as usize));
+            if segment.members.contains(row as usize) {
+                zones.add(at + 1 + s, key);
+            }
         }
     }
     collect_scope(scope, &zones, segments.len(), &zones.by_cell())
@@ -399,20 +477,30 @@ fn collect_scope(scope: Scope, zones: &ZoneCounts, segments: usize, keys: &[usiz
         population: Vec::with_capacity(order.len()),
         members: Vec::with_capacity(order.len() * segments),
         segments,
+        population_key: Vec::with_capacity(order.len()),
+        members_key: Vec::with_capacity(order.len() * segments),
+        protection: None,
     };
     for run in order.chunk_by(|a, b| a.0 == b.0) {
         out.cells.push(run[0].0);
         let start = out.members.len();
         out.members.resize(start + segments, 0);
-        let mut population = 0;
+        out.members_key.resize(start + segments, 0);
+        let (mut population, mut population_key) = (0, 0u32);
         for &(_, g) in run {
             let counts = &zones.counts[g * width..(g + 1) * width];
+            let keys = &zones.record_keys[g * width..(g + 1) * width];
             population += counts[0];
+            population_key = population_key.wrapping_add(keys[0]);
             for (total, &k) in out.members[start..].iter_mut().zip(&counts[1..]) {
                 *total += k;
             }
+            for (total, &k) in out.members_key[start..].iter_mut().zip(&keys[1..]) {
+                *total = total.wrapping_add(k);
+            }
         }
         out.population.push(population);
+        out.population_key.push(population_key);
     }
     out
 }
@@ -664,13 +752,13 @@ mod tests {
                 })
                 .map(|(&cell, _)| cell)
                 .collect();
-            let counts = ScopeCounts {
-                scope: scope.clone(),
-                population: vec![1; mine.len()],
-                members: vec![1; mine.len()],
-                cells: mine.clone(),
-                segments: 1,
-            };
+            let counts = ScopeCounts::new(
+                scope.clone(),
+                mine.clone(),
+                vec![1; mine.len()],
+                vec![1; mine.len()],
+                1,
+            );
             let area = study_area(&counts, &centres);
             let areas = scope_areas(&b, scope);
             let mut expected = mine.clone();
@@ -702,13 +790,7 @@ mod tests {
         cells.push(occupied[1]);
         cells.sort_unstable();
         let members: Vec<u32> = cells.iter().map(|c| (u64::from(*c) % 7) as u32).collect();
-        let counts = ScopeCounts {
-            scope: all,
-            population: vec![20; cells.len()],
-            members,
-            cells,
-            segments: 1,
-        };
+        let counts = ScopeCounts::new(all, cells.clone(), vec![20; cells.len()], members, 1);
         let centres = CellCentres::new(&locator, &counts.cells, 1);
         let area = study_area(&counts, &centres);
         let x: Vec<f64> = area

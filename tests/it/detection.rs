@@ -9,7 +9,11 @@ use micromarket::stats::{self, Disks, benjamini_hochberg, beta_binomial_sf, wind
 
 #[test]
 fn micro_markets_hold_their_error_rates_on_seeded_worlds() {
-    let s = eval::summary(1, 10, 4, 50_000);
+    let s = eval::summary(
+        1,
+        (10, 4, 50_000),
+        micromarket::disclosure::PrivacyMethod::None,
+    );
     assert_eq!(s.null_worlds, 10);
     assert!(s.null_positive <= 1, "{s:?}");
     // Forcing ρ̂ to 0 never makes the test stricter.

@@ -14,6 +14,7 @@ mod launch;
 mod layers;
 mod parquet;
 mod properties;
+mod redteam;
 mod rfc7946;
 mod synth;
 mod validate;

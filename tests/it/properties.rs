@@ -125,7 +125,7 @@ proptest! {
         }
         let file = SegmentsFile::parse("s", "[[segment]]\nname = \"w\"\nfilter = \"gender = 'F'\"\n").expect("toml");
         let (segments, _) = segment::compile("s", &file, table).expect("compile");
-        let counts = stats::aggregate(&b, &located, &segments);
+        let counts = stats::aggregate(&b, &located, &segments, &vec![0; table.len()]);
         let all = &counts[0];
         prop_assert_eq!(all.scope.kind, ScopeKind::All);
         prop_assert_eq!(all.total_population(), table.len() as u64);

@@ -1,6 +1,6 @@
 //! `micromarket analyze`: one run over consumers, boundaries and segments.
 
-use super::inputs::{InputArgs, OutputArgs, checked, with_flag_hint};
+use super::inputs::{InputArgs, OutputArgs, PrivacyArgs, checked, with_flag_hint};
 use crate::cli::{ExitStatus, Global};
 use anyhow::Result;
 use micromarket::GivenParams;
@@ -57,6 +57,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Unit::Cells, requires = "budget")]
     budget_unit: Unit,
     #[command(flatten)]
+    privacy: PrivacyArgs,
+    #[command(flatten)]
     output: OutputArgs,
 }
 
@@ -86,7 +88,9 @@ pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
             Unit::Micromarkets => micromarket::market::BudgetUnit::Micromarkets,
         }),
         max_reject_ratio: Some(args.max_reject_ratio),
+        privacy: Some(args.privacy.method()),
     })?;
+    args.privacy.apply(&mut config)?;
     config.maps = args.output.options();
     config.formats = args.output.formats();
     if let Some(note) = note {

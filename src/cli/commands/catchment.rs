@@ -1,6 +1,6 @@
 //! `micromarket catchment`: consumers and segments around each store.
 
-use super::inputs::{InputArgs, checked, sample_stores, with_flag_hint};
+use super::inputs::{InputArgs, PrivacyArgs, checked, sample_stores, with_flag_hint};
 use crate::cli::{ExitStatus, Global, Invalid};
 use anyhow::Result;
 use micromarket::GivenParams;
@@ -50,6 +50,8 @@ pub struct Args {
     /// Minimum count k for everything exported.
     #[arg(long, default_value_t = 10, value_name = "K")]
     min_count: u32,
+    #[command(flatten)]
+    privacy: PrivacyArgs,
 }
 
 fn distance(value: Option<f64>, flag: &str) -> Result<Option<f64>> {
@@ -83,8 +85,10 @@ pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
     config.params = checked(GivenParams {
         resolution: Some(args.resolution),
         min_count: Some(args.min_count),
+        privacy: Some(args.privacy.method()),
         ..GivenParams::default()
     })?;
+    args.privacy.apply(&mut config)?;
     if let Some(note) = note {
         global.note(&note);
     }
@@ -100,7 +104,10 @@ pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
             manifest.rows.accepted,
             manifest.store_rows.read,
             manifest.store_rows.accepted,
-            manifest.assigned
+            manifest.assigned.map_or_else(
+                || "fewer than the minimum count of".into(),
+                |n| n.to_string()
+            )
         );
         println!(
             "outputs in {}/ (manifest.json lists every file)",

@@ -4,7 +4,9 @@ use crate::cli::Invalid;
 use anyhow::{Context, Result, bail};
 use micromarket::boundary::BoundaryOptions;
 use micromarket::consumer::{ColumnNames, Source};
+use micromarket::disclosure::PrivacyMethod;
 use micromarket::export::{Format, Formats};
+use micromarket::perturb::{MIN_SECRET_BYTES, PrivacyKey};
 use micromarket::synth::{SynthOptions, World};
 use micromarket::{AnalysisParams, AnalyzeConfig, GivenParams, TextInput};
 use std::path::{Path, PathBuf};
@@ -45,6 +47,94 @@ pub struct InputArgs {
     /// City property naming its region (by id or name); else the region containing the city.
     #[arg(long, default_value = "region", value_name = "PROP")]
     pub region_prop: String,
+}
+
+/// How published counts are protected.
+#[derive(Debug, clap::Args)]
+pub struct PrivacyArgs {
+    /// perturb: cell-key perturbation, then the minimum count on perturbed values, every
+    /// figure derived from the protected counts (safe to share); suppress: the minimum count
+    /// alone (unsafe: hidden counts can be recovered by combining outputs); none: exact counts,
+    /// nothing hidden (internal use, checks against other tools).
+    #[arg(long, value_enum, default_value_t = Method::Perturb, value_name = "METHOD")]
+    privacy: Method,
+    #[command(flatten)]
+    key: PrivacyKeyArg,
+    /// Where rejected consumer rows (raw ids, coordinates, attributes) are written: outside the
+    /// output folder, which is what gets shared. Default: beside it, OUT.rejects.csv.
+    #[arg(long, value_name = "FILE")]
+    rejects: Option<PathBuf>,
+}
+
+/// The secret of the perturbation's record keys.
+#[derive(Debug, clap::Args)]
+pub struct PrivacyKeyArg {
+    /// Secret file (at least 16 bytes, e.g. `head -c 32 /dev/urandom > key`) the perturbation's
+    /// record keys are derived from; keep it out of shared folders. Without it the keys are
+    /// derived from the consumer ids, which anyone holding them can redo (a warning says so).
+    #[arg(long, value_name = "FILE")]
+    privacy_key: Option<PathBuf>,
+}
+
+/// A privacy method on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Method {
+    Perturb,
+    Suppress,
+    None,
+}
+
+impl PrivacyArgs {
+    /// Sets the method, key and rejects path of `config`.
+    pub fn apply(&self, config: &mut AnalyzeConfig) -> Result<()> {
+        config.privacy_key = self.key()?;
+        if let Some(path) = &self.rejects {
+            let inside = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+            if inside(path).starts_with(inside(&config.out)) {
+                bail!(Invalid(format!(
+                    "--rejects {} is inside the output folder {}: rejected rows are raw consumer data and must stay out of what gets shared; name a file elsewhere",
+                    path.display(),
+                    config.out.display()
+                )));
+            }
+            config.rejects = Some(path.clone());
+        }
+        Ok(())
+    }
+
+    /// The method chosen.
+    pub fn method(&self) -> PrivacyMethod {
+        match self.privacy {
+            Method::Perturb => PrivacyMethod::Perturb,
+            Method::Suppress => PrivacyMethod::Suppress,
+            Method::None => PrivacyMethod::None,
+        }
+    }
+
+    /// The secret key, read from its file.
+    pub fn key(&self) -> Result<Option<PrivacyKey>> {
+        self.key.key()
+    }
+}
+
+impl PrivacyKeyArg {
+    /// The secret key, read from its file.
+    pub fn key(&self) -> Result<Option<PrivacyKey>> {
+        let Some(path) = &self.privacy_key else {
+            return Ok(None);
+        };
+        let secret = std::fs::read(path)
+            .map_err(|e| Invalid(format!("cannot read {}: {e}", path.display())))?;
+        PrivacyKey::from_secret(&secret).map(Some).ok_or_else(|| {
+            Invalid(format!(
+                "{} holds {} bytes; a privacy key needs at least {MIN_SECRET_BYTES} (e.g. head -c 32 /dev/urandom > {})",
+                path.display(),
+                secret.len(),
+                path.display()
+            ))
+            .into()
+        })
+    }
 }
 
 /// The analysis parameters of `given`, or the range error naming the command-line flag.

@@ -1,6 +1,6 @@
 //! `micromarket launch`: every city of a launch plan, unattended, in parallel, resumable.
 
-use super::inputs::OutputArgs;
+use super::inputs::{OutputArgs, PrivacyKeyArg};
 use crate::cli::{ExitStatus, Global, Invalid};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -33,6 +33,8 @@ pub struct Args {
     /// options.
     #[arg(long)]
     resume: bool,
+    #[command(flatten)]
+    key: PrivacyKeyArg,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -81,6 +83,7 @@ pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
             resume: args.resume,
             maps: args.output.options(),
             formats: args.output.formats(),
+            privacy_key: args.key.key()?,
         },
         &notify,
     );

@@ -578,8 +578,8 @@ mod tests {
             .to_cell(Resolution::Eight);
         let mut cells: Vec<_> = centre.grid_disk::<Vec<_>>(1)[..3].to_vec();
         cells.sort_unstable();
-        let counts = ScopeCounts {
-            scope: Scope {
+        let counts = ScopeCounts::new(
+            Scope {
                 kind: ScopeKind::City,
                 id: "c1".into(),
                 name: name.into(),
@@ -589,10 +589,10 @@ mod tests {
                 area: Some(0),
             },
             cells,
-            population: vec![40, 3, 25],
-            members: vec![12, 1, 4],
-            segments: 1,
-        };
+            vec![40, 3, 25],
+            vec![12, 1, 4],
+            1,
+        );
         let hot_spots = HotSpots {
             study_area_cells: 3,
             segments: vec![SegmentHotSpots {
@@ -612,7 +612,10 @@ mod tests {
             bbox: square.bounding_rect().expect("bbox"),
             geometry: square,
         };
-        let privacy = Privacy { min_count: 10 };
+        let privacy = Privacy {
+            min_count: 10,
+            method: crate::disclosure::PrivacyMethod::Suppress,
+        };
         let figures = ScopeFigures {
             scope: counts.scope.clone(),
             consumers: privacy.count(counts.total_population()),
