@@ -94,20 +94,22 @@ impl Privacy {
             protection: None,
         };
         let mut hidden = Vec::new();
+        let mut left_out = 0;
         for c in 0..counts.cells.len() {
             let n = perturb(u64::from(counts.population[c]), counts.population_key[c]);
             if n < k {
+                left_out += 1;
                 continue;
             }
             out.cells.push(counts.cells[c]);
             out.population.push(n as u32);
             out.population_key.push(counts.population_key[c]);
-            for s in 0..segments {
+            for (s, rate) in base_rate.iter().enumerate() {
                 let at = c * segments + s;
                 let key = counts.members_key[at];
                 let published = perturb(u64::from(counts.members[at]), key).min(n);
                 let hide = self.hides_count(published);
-                let stand_in = ((base_rate[s] * n as f64).round() as u64).min(k - 1);
+                let stand_in = ((rate * n as f64).round() as u64).min(k - 1);
                 out.members
                     .push(if hide { stand_in } else { published } as u32);
                 out.members_key.push(key);
@@ -118,6 +120,7 @@ impl Privacy {
             population: big_n,
             members: big_k,
             hidden,
+            left_out,
         });
         Cow::Owned(out)
     }
@@ -164,10 +167,13 @@ impl Privacy {
             .collect()
     }
 
-    /// What the cell layers of a scope hold back: cells left out, and counts hidden in the
-    /// cells shown.
+    /// What the cell layers of a scope hold back: cells left out (by the protection step or
+    /// here), and counts hidden in the cells shown.
     pub fn tally(self, counts: &ScopeCounts) -> Suppressed {
-        let mut suppressed = Suppressed::default();
+        let mut suppressed = Suppressed {
+            cells: counts.protection.as_ref().map_or(0, |p| p.left_out),
+            ..Suppressed::default()
+        };
         for c in 0..counts.cells.len() {
             if !self.shows_cell(u64::from(counts.population[c])) {
                 suppressed.cells += 1;

@@ -84,13 +84,14 @@ impl PrivacyKey {
 /// The record keys of consumers with these id hashes, under `key` or, without one, a key derived
 /// from the ids; with where the key came from.
 pub fn record_keys(key: Option<&PrivacyKey>, id_hashes: &[u64]) -> (Vec<u32>, KeyOrigin) {
-    match key {
-        Some(key) => (key.record_keys(id_hashes), key.origin),
-        None => {
-            let key = PrivacyKey::derived(id_hashes);
-            (key.record_keys(id_hashes), key.origin)
-        }
-    }
+    let derived;
+    let key = if let Some(key) = key {
+        key
+    } else {
+        derived = PrivacyKey::derived(id_hashes);
+        &derived
+    };
+    (key.record_keys(id_hashes), key.origin)
 }
 
 /// The warning of a perturbed run without a secret key.

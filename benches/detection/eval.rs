@@ -44,6 +44,10 @@ fn named_segments() -> String {
 }
 
 /// Runs the detector on the `all` scope of one world and measures it against the truth.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one world, built and measured in order"
+)]
 pub fn world(
     seed: u64,
     consumers: usize,
@@ -93,8 +97,13 @@ pub fn world(
     };
     for (s, segment) in found.iter().enumerate() {
         let k = market::segment_members(&counts, s);
-        let mut rho0 =
-            stats::concentration(&k, &disks, &detector, Some((segment.found.base_rate, 0.0)));
+        let mut rho0 = stats::concentration(
+            &k,
+            &disks,
+            &detector,
+            Some(segment.found.base_rate),
+            Some(0.0),
+        );
         rho0.rho = 0.0;
         figures.markets_rho0 +=
             market::segment_components(&counts.cells, &k, &disks, &rho0, &detector, min).len();

@@ -304,9 +304,12 @@ fn write_run(
         .map(|t| t.hidden)
         .sum();
     manifest.scopes = records;
-    manifest
-        .outputs
-        .push(export::write_summary(out, &figures, &names)?);
+    manifest.outputs.push(export::write_summary(
+        out,
+        &figures,
+        &names,
+        params.privacy().method,
+    )?);
     if config.maps.is_some() {
         manifest.outputs.extend(export::write_map_assets(out)?);
         manifest

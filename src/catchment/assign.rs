@@ -94,10 +94,9 @@ pub fn catchments(
     consumers: &ConsumerIndex,
     located: &Located,
     segments: &[Segment],
-    stores: &Stores,
+    (stores, mode): (&Stores, CatchmentMode),
     locator: &Locator,
     scopes: &[ScopeCounts],
-    mode: CatchmentMode,
     (record_keys, privacy): (&[u32], Privacy),
 ) -> Catchments {
     let publish = |rows: &mut dyn Iterator<Item = u32>| -> u64 {

@@ -127,10 +127,9 @@ pub fn run_catchments(
         &index,
         &located,
         &prepared.segments,
-        &store_set,
+        (&store_set, mode),
         &locator,
         &scopes,
-        mode,
         (&record_keys, privacy),
     );
     timings.insert("catchments".into(), elapsed_ms(started));

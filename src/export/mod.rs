@@ -136,7 +136,8 @@ pub(crate) fn write_csv(
 }
 
 /// Writes `summary.csv`: a row per scope × segment with N, K, the base rate `K / N`, hot cells,
-/// micro-markets, the best micro-market's id and the campaign's figures, as published.
+/// micro-markets, the best micro-market's id and the campaign's figures, as published, and the
+/// privacy method they were published under (`none` marks exact counts).
 ///
 /// # Errors
 ///
@@ -145,6 +146,7 @@ pub fn write_summary(
     root: &Path,
     scopes: &[ScopeFigures],
     segment_names: &[String],
+    privacy: crate::disclosure::PrivacyMethod,
 ) -> Result<OutputRecord, ExportError> {
     write_csv(root, "summary.csv", "summary", |csv| {
         csv.write_record([
@@ -161,6 +163,7 @@ pub fn write_summary(
             "campaign_members",
             "campaign_population",
             "campaign_lift",
+            "privacy",
         ])?;
         let mut rows = 0;
         for figures in scopes {
@@ -184,6 +187,7 @@ pub fn write_summary(
                     &opt_text(segment.campaign_members),
                     &opt_text(segment.campaign_population),
                     &opt_text(segment.campaign_lift),
+                    privacy.as_str(),
                 ])?;
                 rows += 1;
             }

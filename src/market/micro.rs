@@ -268,7 +268,7 @@ pub fn detect(
         .into_par_iter()
         .map(|s| {
             let k = segment_members(counts, s);
-            let found = concentration(&k, disks, options, None);
+            let found = concentration(&k, disks, options, Some(counts.base_rate(s)), None);
             let components = segment_components(
                 &counts.cells,
                 &k,
@@ -317,7 +317,7 @@ pub fn family_wise(
                         .map(|&n| beta_binomial_draw(&mut rng, n, found.threshold, found.rho))
                         .collect();
                     let world =
-                        concentration(&k, disks, options, Some((found.base_rate, found.rho)));
+                        concentration(&k, disks, options, Some(found.base_rate), Some(found.rho));
                     segment_components(
                         &counts.cells,
                         &k,

@@ -334,24 +334,29 @@ pub fn window_p(k: u64, n: u64, squares: u64, q0: f64, rho: f64) -> f64 {
     }
 }
 
-/// The test for one scope × segment with members `k` per cell (in the order of `disks`); `base`
-/// fixes `P` and ρ̂ (for replicate worlds), otherwise they come from `k`.
+/// The test for one scope × segment with members `k` per cell (in the order of `disks`).
+/// `base_rate` fixes `P` (the scope's published `K / N` for a protected table, whose cells do
+/// not add up to it), otherwise `P = Σk / Σn`; `rho` fixes ρ̂ (for replicate worlds), otherwise
+/// it is estimated from `k` around `P`.
 pub fn concentration(
     k: &[u32],
     disks: &Disks,
     options: &ConcentrationOptions,
-    base: Option<(f64, f64)>,
+    base_rate: Option<f64>,
+    rho: Option<f64>,
 ) -> SegmentConcentration {
-    let big_k: u64 = k.iter().map(|&v| u64::from(v)).sum();
-    let big_n: u64 = disks.population.iter().map(|&v| u64::from(v)).sum();
     let width = disks.rings as usize + 1;
     let disk_k = disks.sums(|j| u64::from(k[j]));
-    let (base_rate, rho) = base.unwrap_or_else(|| {
-        let p = if big_n > 0 {
+    let base_rate = base_rate.unwrap_or_else(|| {
+        let big_k: u64 = k.iter().map(|&v| u64::from(v)).sum();
+        let big_n: u64 = disks.population.iter().map(|&v| u64::from(v)).sum();
+        if big_n > 0 {
             big_k as f64 / big_n as f64
         } else {
             0.0
-        };
+        }
+    });
+    let rho = rho.unwrap_or_else(|| {
         let cells = (0..disks.len()).map(|c| {
             (
                 u64::from(k[c]),
@@ -360,7 +365,7 @@ pub fn concentration(
                 disks.population(c, RHO_RINGS),
             )
         });
-        (p, overdispersion(cells, p))
+        overdispersion(cells, base_rate)
     });
     let threshold = options.min_lift * base_rate;
     let mut out = SegmentConcentration {
@@ -581,14 +586,14 @@ mod tests {
                 }
             })
             .collect();
-        let found = concentration(&k, &disks, &options, None);
+        let found = concentration(&k, &disks, &options, None, None);
         assert!(found.tested > 0);
         assert!(
             found.selected.iter().any(|c| near.contains(&c.cell)),
             "{found:?}"
         );
         let flat: Vec<u32> = population.iter().map(|&n| n / 10).collect();
-        let none = concentration(&flat, &disks, &options, None);
+        let none = concentration(&flat, &disks, &options, None, None);
         assert!(none.selected.is_empty(), "{none:?}");
     }
 }

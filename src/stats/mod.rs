@@ -94,6 +94,8 @@ pub struct Protection {
     /// Per cell and segment (laid out as `members`): the count is hidden, and the table holds
     /// a neutral stand-in for the statistics instead.
     pub hidden: Vec<bool>,
+    /// Occupied cells left out of the table (perturbed population below the minimum count).
+    pub left_out: u64,
 }
 
 impl ScopeCounts {
@@ -135,6 +137,11 @@ impl ScopeCounts {
                 .map(|c| u64::from(self.members[c * self.segments + s]))
                 .sum(),
         }
+    }
+
+    /// `P = K / N` of segment `s` (0 for an empty scope), from the totals as published.
+    pub fn base_rate(&self, s: usize) -> f64 {
+        crate::stats::penetration(self.total_members(s), self.total_population()).unwrap_or(0.0)
     }
 
     /// The record-key sum of the whole scope (cells partition it).

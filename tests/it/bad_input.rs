@@ -35,9 +35,11 @@ bad9,10.0,-180.5,F,30
         &["--max-reject-ratio", "1", "--min-count", "1"],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let rejects = csv_rows(&dir.path().join("out/rejects.csv"));
+    // Raw rows stay out of the shareable folder: beside it by default.
+    assert!(!dir.path().join("out/rejects.csv").exists());
+    let rejects = csv_rows(&dir.path().join("out.rejects.csv"));
     assert_rejects(
-        &dir.path().join("out/rejects.csv"),
+        &dir.path().join("out.rejects.csv"),
         &[
             ("47", "invalid_latitude"),
             ("48", "invalid_latitude"),
@@ -65,6 +67,10 @@ bad9,10.0,-180.5,F,30
         3
     );
     assert_eq!(manifest["rows"]["rejected_by_reason"]["duplicate_id"], 1);
+    // The manifest says where they went, never what they hold.
+    assert_eq!(manifest["rejects"]["path"], "out.rejects.csv");
+    assert_eq!(manifest["rejects"]["features"], 9);
+    assert!(!manifest.to_string().contains("bad1"));
 }
 
 #[test]
@@ -80,8 +86,8 @@ fn too_many_rejects_fail_with_exit_2_and_no_cell_output() {
     );
     assert!(run.stderr.contains("--max-reject-ratio"), "{}", run.stderr);
     let out = dir.path().join("out");
-    assert!(out.join("rejects.csv").exists());
-    assert!(!out.join("all").exists());
+    assert!(dir.path().join("out.rejects.csv").exists());
+    assert!(!out.join("rejects.csv").exists() && !out.join("all").exists());
     let manifest = json(&out.join("manifest.json"));
     assert_eq!(manifest["status"], "failed");
     assert_eq!(manifest["rows"]["rejected"], 1);

@@ -12,7 +12,9 @@ use std::process::Command;
 /// Side of the big square city in degrees of latitude (about 28 km).
 const BIG_CITY_LAT: (f64, f64) = (47.0, 47.25);
 const BIG_CITY_LNG: (f64, f64) = (8.0, 8.37);
-const PER_CELL: usize = 10;
+/// Consumers per cell: 12, so that every cell stays shown when the perturbation (at most ±2)
+/// meets the minimum count of 10.
+const PER_CELL: usize = 12;
 
 fn missing_tools() -> Vec<String> {
     let browser = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());

@@ -5,7 +5,15 @@ use std::path::Path;
 
 fn catchment(dir: &Path, stores: &Path, extra: &[&str]) -> crate::common::Run {
     let stores = stores.display().to_string();
-    let mut args = vec!["--stores", stores.as_str(), "--min-count", "1"];
+    // Exact counts, to check against the hand computation.
+    let mut args = vec![
+        "--stores",
+        stores.as_str(),
+        "--min-count",
+        "1",
+        "--privacy",
+        "none",
+    ];
     args.extend_from_slice(extra);
     run_tiny(dir, "catchment", &tiny().join("consumers.csv"), &args)
 }

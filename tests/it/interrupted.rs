@@ -195,9 +195,16 @@ fn a_write_failure_names_the_file_exits_1_and_leaves_the_previous_run() {
         "{error}"
     );
     assert_eq!(manifest["previous"]["status"], "ok");
-    let left: Vec<String> = std::fs::read_dir(dir.path())
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
         .expect("folder")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(left, ["out"], "nothing of the failed run is left");
+    left.sort();
+    // Beside the folders, only each run's rejects file, which its manifest names.
+    assert_eq!(manifest["rejects"]["path"], "out.rejects.csv");
+    assert_eq!(
+        left,
+        ["fresh.rejects.csv", "out", "out.rejects.csv"],
+        "nothing else of the failed run is left"
+    );
 }

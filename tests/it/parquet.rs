@@ -187,13 +187,15 @@ fn bad_parquet_rows_are_rejected_with_their_row_numbers() {
             "1",
             "--min-count",
             "1",
+            "--privacy",
+            "none",
             "--out",
             "out",
         ],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_rejects(
-        &dir.path().join("out/rejects.csv"),
+        &dir.path().join("out.rejects.csv"),
         &[
             ("2", "missing_id"),
             ("3", "missing_coordinate"),
@@ -203,7 +205,7 @@ fn bad_parquet_rows_are_rejected_with_their_row_numbers() {
             ("7", "invalid_attribute"),
         ],
     );
-    let rejects = csv_rows(&dir.path().join("out/rejects.csv"));
+    let rejects = csv_rows(&dir.path().join("out.rejects.csv"));
     assert_eq!(rejects[4]["text"], "a,47.0,8.0,F,35");
     let manifest = json(&dir.path().join("out/manifest.json"));
     assert_eq!(manifest["rows"]["read"], 8);

@@ -56,8 +56,15 @@ fn run(dir: &Path, method: &str) -> (Cells, Totals) {
         };
         for row in csv_rows(&out.join(&file)) {
             cells.insert(
-                (scope.to_string(), row["hex_id"].clone(), row["segment"].clone()),
-                (number(&row["population"]).expect("population"), number(&row["count"])),
+                (
+                    scope.to_string(),
+                    row["hex_id"].clone(),
+                    row["segment"].clone(),
+                ),
+                (
+                    number(&row["population"]).expect("population"),
+                    number(&row["count"]),
+                ),
             );
         }
     }
@@ -90,12 +97,15 @@ fn grid(cells: &Cells) -> Vec<String> {
     names
 }
 
+/// One segment of a cell: (segment, population, count).
+type CellRow<'a> = (&'a str, u64, Option<u64>);
+
 /// Estimates of hidden values: key → estimate.
 type Estimates = HashMap<(String, String, String), i64>;
 
 /// Segment partition and unions, cell by cell.
 fn partition_attack(cells: &Cells, grid: &[String], out: &mut Estimates) {
-    let mut by_cell: HashMap<(&str, &str), Vec<(&str, u64, Option<u64>)>> = HashMap::new();
+    let mut by_cell: HashMap<(&str, &str), Vec<CellRow>> = HashMap::new();
     for ((scope, hex, segment), &(n, k)) in cells {
         by_cell
             .entry((scope, hex))
@@ -166,9 +176,10 @@ fn nested_attack(cells: &Cells) -> Estimates {
         let Some((region, _city)) = scope.split_once('/') else {
             continue;
         };
-        let (Some(k_city), Some(&(_, Some(k_region)))) =
-            (k, cells.get(&(region.to_string(), hex.clone(), segment.clone())))
-        else {
+        let (Some(k_city), Some(&(_, Some(k_region)))) = (
+            k,
+            cells.get(&(region.to_string(), hex.clone(), segment.clone())),
+        ) else {
             continue;
         };
         out.insert(
@@ -253,19 +264,21 @@ fn perturbation_resists_the_attacks_that_defeat_the_threshold() {
     let truth = run(dir.path(), "none");
     let suppress = score(&run(dir.path(), "suppress"), &truth);
     let perturb = score(&run(dir.path(), "perturb"), &truth);
-    eprintln!("red team, sample, k = 10: suppress {suppress:?}, perturb {perturb:?}");
-    eprintln!(
-        "suppress: {:.1}% of {} targets recovered exactly; perturb: {:.1}% of {}, mean absolute error {:.2}",
+    let report = format!(
+        "red team, sample, k = 10\nsuppress: {:.1}% of {} targets recovered exactly ({suppress:?})\nperturb: {:.1}% of {}, mean absolute error {:.2} ({perturb:?})\n",
         100.0 * suppress.exact_share(),
         suppress.targets,
         100.0 * perturb.exact_share(),
         perturb.targets,
         perturb.mean_abs_error()
     );
+    let path = repo().join("target/redteam/report.txt");
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("target/redteam");
+    std::fs::write(&path, &report).expect("report");
     // The suite bites: the threshold alone gives many hidden values away exactly.
-    assert!(suppress.exact >= 100, "{suppress:?}");
-    assert!(suppress.mean_abs_error() < 0.5, "{suppress:?}");
+    assert!(suppress.exact >= 100, "{report}");
+    assert!(suppress.mean_abs_error() < 0.5, "{report}");
     // Perturbation holds.
-    assert!(perturb.exact_share() <= 0.25, "{perturb:?}");
-    assert!(perturb.mean_abs_error() >= 1.0, "{perturb:?}");
+    assert!(perturb.exact_share() <= 0.25, "{report}");
+    assert!(perturb.mean_abs_error() >= 1.0, "{report}");
 }
