@@ -6,6 +6,7 @@ mod bad_input;
 mod browser;
 mod catchment;
 mod common;
+mod consistency;
 mod detection;
 mod disclosure;
 mod golden;
