@@ -583,7 +583,21 @@ fn perturbation_resists_the_attacks_that_defeat_the_threshold() {
         let truth = run(out, inputs, "none");
         grid_names = grid(&truth.cells);
         for method in ["suppress", "perturb"] {
-            let (s, routes) = score(&run(out, inputs, method), &truth);
+            let published = run(out, inputs, method);
+            if method == "perturb" {
+                let movement = Movement::of(&published, &truth);
+                let _ = writeln!(
+                    report,
+                    "{world} perturbation of shown counts: {}",
+                    movement.line()
+                );
+                let (mean, variance) = movement.moments();
+                assert!(
+                    mean.abs() < 0.05 && (1.0..1.4).contains(&variance),
+                    "{report}"
+                );
+            }
+            let (s, routes) = score(&published, &truth);
             let _ = writeln!(report, "{world} {method}: {}", line(&s));
             for (route, r) in routes {
                 let _ = writeln!(report, "  {route}: {}", line(&r));
@@ -613,6 +627,65 @@ fn perturbation_resists_the_attacks_that_defeat_the_threshold() {
     // Perturbation holds.
     assert!(perturb.exact_share() <= 0.25, "{report}");
     assert!(perturb.mean_abs_error() >= 1.0, "{report}");
+}
+
+/// How far perturbation moves the counts a run shows (cell populations and segment counts of at
+/// least 12 against the `none` run): share per difference −2..=2, mean and variance.
+#[derive(Debug, Default)]
+struct Movement {
+    by_difference: [u64; 5],
+}
+
+impl Movement {
+    fn add(&mut self, published: u64, truth: u64) {
+        let d = published as i64 - truth as i64;
+        assert!(d.abs() <= 2, "moved by {d}");
+        self.by_difference[(d + 2) as usize] += 1;
+    }
+
+    fn of(attacked: &Published, truth: &Published) -> Movement {
+        let mut m = Movement::default();
+        for (key, cell) in &attacked.cells {
+            let true_cell = &truth.cells[key];
+            // From k + 2 = 12 on every perturbed value is shown, so no selection biases this.
+            if key.2 == "mountain-pros" && true_cell.population >= 12 {
+                m.add(cell.population, true_cell.population);
+            }
+            if let (Some(k), Some(true_k)) = (cell.count, true_cell.count)
+                && true_k >= 12
+            {
+                m.add(k, true_k);
+            }
+        }
+        m
+    }
+
+    fn moments(&self) -> (f64, f64) {
+        let n = self.by_difference.iter().sum::<u64>() as f64;
+        let moment = |p: i32| {
+            (-2..=2)
+                .zip(self.by_difference)
+                .map(|(d, c)| f64::from(d).powi(p) * c as f64)
+                .sum::<f64>()
+                / n
+        };
+        let mean = moment(1);
+        (mean, moment(2) - mean * mean)
+    }
+
+    fn line(&self) -> String {
+        let n = self.by_difference.iter().sum::<u64>().max(1) as f64;
+        let shares: Vec<String> = (-2..=2)
+            .zip(self.by_difference)
+            .map(|(d, c)| format!("{d:+}: {:.1}%", 100.0 * c as f64 / n))
+            .collect();
+        let (mean, variance) = self.moments();
+        format!(
+            "{} counts of 12 or more; {}; mean {mean:+.3}, variance {variance:.3}",
+            n,
+            shares.join(", ")
+        )
+    }
 }
 
 fn line(s: &Score) -> String {
