@@ -2,9 +2,9 @@
 //! with ρ̂ forced to 0), power per plant by SNR, member-weighted precision beside Gi* hot cells,
 //! campaigns against the optimum on the truth.
 //!
-//! `cargo bench --bench detection -- [NULL_WORLDS [PLANTED_WORLDS [CONSUMERS]]] [perturb|suppress|none]`
-//! (defaults 200, 100, 100000, none: the detector on true counts; perturb measures it on the
-//! protected table a default run publishes from).
+//! `cargo bench --bench detection -- [NULL_WORLDS [PLANTED_WORLDS [CONSUMERS [MIN_COUNT]]]] [perturb|suppress|none]`
+//! (defaults 200, 100, 100000, 10, none: the detector on true counts, every cell; perturb
+//! measures it on the protected table a run with that minimum count publishes from).
 
 #![allow(clippy::print_stdout, reason = "a bench prints its table")]
 
@@ -25,8 +25,14 @@ fn main() {
             Some(m) if m == "suppress" => micromarket::disclosure::PrivacyMethod::Suppress,
             _ => micromarket::disclosure::PrivacyMethod::None,
         };
+    let privacy = micromarket::AnalysisParams {
+        privacy: method,
+        min_count: numbers.get(3).map_or(10, |&k| k as u32),
+        ..micromarket::AnalysisParams::default()
+    }
+    .privacy();
     let started = std::time::Instant::now();
-    let s = eval::summary(1, (null, planted, consumers), method);
+    let s = eval::summary(1, (null, planted, consumers), privacy);
     let share = |(found, all): (usize, usize)| {
         format!(
             "{found}/{all} ({:.1}%)",
@@ -34,8 +40,9 @@ fn main() {
         )
     };
     println!(
-        "worlds of {consumers} consumers, `all` scope, 4 named segments, default parameters, privacy {}",
-        method.as_str()
+        "worlds of {consumers} consumers, `all` scope, 4 named segments, default parameters, privacy {}, minimum count {}",
+        method.as_str(),
+        privacy.min_count
     );
     println!("| figure | value | target |");
     println!("|---|---|---|");

@@ -7,7 +7,7 @@ use h3o::CellIndex;
 use micromarket::AnalysisParams;
 use micromarket::boundary::Locator;
 use micromarket::consumer::{IngestOptions, Source, ingest};
-use micromarket::disclosure::{Privacy, PrivacyMethod};
+use micromarket::disclosure::Privacy;
 use micromarket::market::{self, Candidate, Prior};
 use micromarket::segment::{self, SegmentsFile};
 use micromarket::stats::{self, Disks, HotSpotOptions, ScopeCounts};
@@ -51,11 +51,12 @@ fn named_segments() -> String {
 pub fn world(
     seed: u64,
     consumers: usize,
-    (plants, method): (Plants, PrivacyMethod),
+    (plants, privacy): (Plants, Privacy),
     budget_share: f64,
 ) -> WorldFigures {
     let params = AnalysisParams {
-        privacy: method,
+        privacy: privacy.method,
+        min_count: privacy.min_count,
         ..AnalysisParams::default()
     };
     let world = World::new(SynthOptions {
@@ -307,12 +308,12 @@ pub struct Summary {
 pub fn summary(
     first: u64,
     (null, planted, consumers): (usize, usize, usize),
-    method: PrivacyMethod,
+    privacy: Privacy,
 ) -> Summary {
     use rayon::prelude::*;
     let nulls: Vec<WorldFigures> = (0..null as u64)
         .into_par_iter()
-        .map(|i| world(first + i, consumers, (Plants::Null, method), 0.05))
+        .map(|i| world(first + i, consumers, (Plants::Null, privacy), 0.05))
         .collect();
     let worlds: Vec<WorldFigures> = (0..planted as u64)
         .into_par_iter()
@@ -320,7 +321,7 @@ pub fn summary(
             world(
                 first + 10_000 + i,
                 consumers,
-                (Plants::Varied, method),
+                (Plants::Varied, privacy),
                 0.05,
             )
         })

@@ -12,7 +12,11 @@ fn micro_markets_hold_their_error_rates_on_seeded_worlds() {
     let s = eval::summary(
         1,
         (10, 4, 50_000),
-        micromarket::disclosure::PrivacyMethod::None,
+        micromarket::AnalysisParams {
+            privacy: micromarket::disclosure::PrivacyMethod::None,
+            ..micromarket::AnalysisParams::default()
+        }
+        .privacy(),
     );
     assert_eq!(s.null_worlds, 10);
     assert!(s.null_positive <= 1, "{s:?}");

@@ -690,9 +690,10 @@ impl Movement {
 
 fn line(s: &Score) -> String {
     format!(
-        "{:.1}% of {} exactly ({} attacked), mean absolute error {:.2}",
-        100.0 * s.exact_share(),
+        "{} of {} recovered exactly ({:.1}%; {} attacked), mean absolute error {:.2}",
+        s.exact,
         s.targets,
+        100.0 * s.exact_share(),
         s.attacked,
         s.mean_abs_error()
     )
