@@ -408,6 +408,8 @@ fn micro_markets_carry_their_figures_and_obey_the_minimum_count() {
                 "--segments",
                 "w/segments.toml",
                 "--no-maps",
+                "--privacy",
+                "suppress",
                 "--min-count",
                 min_count,
                 "--out",

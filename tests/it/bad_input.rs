@@ -32,7 +32,14 @@ bad9,10.0,-180.5,F,30
     let run = analyze_tiny(
         dir.path(),
         &consumers,
-        &["--max-reject-ratio", "1", "--min-count", "1"],
+        &[
+            "--max-reject-ratio",
+            "1",
+            "--min-count",
+            "1",
+            "--privacy",
+            "none",
+        ],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     // Raw rows stay out of the shareable folder: beside it by default.
@@ -127,7 +134,11 @@ fn bom_crlf_quotes_and_gzip_are_accepted() {
     );
     std::io::Write::write_all(&mut gz, text.as_bytes()).expect("write");
     gz.finish().expect("gzip");
-    let run = analyze_tiny(dir.path(), &path, &["--min-count", "1"]);
+    let run = analyze_tiny(
+        dir.path(),
+        &path,
+        &["--min-count", "1", "--privacy", "none"],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let manifest = json(&dir.path().join("out/manifest.json"));
     assert_eq!(manifest["rows"]["accepted"], 2);

@@ -128,6 +128,8 @@ fn antimeridian_cells_are_split() {
             "s.toml",
             "--min-count",
             "1",
+            "--privacy",
+            "none",
             "--resolution",
             "5",
         ],
