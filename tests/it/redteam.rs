@@ -23,12 +23,14 @@ use std::path::Path;
 
 /// A cell of a layer as published: population, count (`None` where hidden), Gi*, and whether
 /// it lies in a micro-market of its segment.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Cell {
     population: u64,
     count: Option<u64>,
     gi: f64,
     in_market: bool,
+    /// The scope's key in the summary, `kind:region:city`.
+    scope: (String, String),
 }
 
 /// `(scope folder, hex, segment) → cell`.
@@ -79,6 +81,7 @@ fn run(dir: &Path, inputs: &[&str], method: &str) -> Published {
                     count: number(&row["count"]),
                     gi: row["gi"].parse().expect("gi"),
                     in_market: row["in_micromarket"] == "true",
+                    scope: (row["region"].clone(), row["city"].clone()),
                 };
                 let key = (
                     scope.to_string(),
@@ -198,7 +201,7 @@ fn gi_attack(cells: &Cells, out: &mut Estimates) {
         groups
             .entry((scope, segment))
             .or_default()
-            .insert(index, *cell);
+            .insert(index, cell.clone());
     }
     for ((scope, segment), layer) in groups {
         let windows: Vec<(f64, Vec<h3o::CellIndex>)> = layer
@@ -365,6 +368,34 @@ impl Score {
     fn mean_abs_error(&self) -> f64 {
         self.abs_error / self.attacked.max(1) as f64
     }
+}
+
+/// No attack, for scale: a hidden count guessed as `round(P · n)` within `1..k`, from the
+/// scope's published base rate and the cell's published population.
+fn guess_score(attacked: &Published, truth: &Published) -> Score {
+    let mut s = Score::default();
+    for (key, cell) in &attacked.cells {
+        if cell.count.is_some() {
+            continue;
+        }
+        let (region, city) = &cell.scope;
+        let kind = match (region.is_empty(), city.is_empty()) {
+            (true, true) => "all",
+            (false, true) => "region",
+            _ => "city",
+        };
+        let totals = attacked.totals[&(format!("{kind}:{region}:{city}"), key.2.clone())];
+        let (Some(n), Some(k)) = totals else {
+            continue;
+        };
+        let rate = k as f64 / n.max(1) as f64;
+        let guess = ((rate * cell.population as f64).round() as i64).clamp(1, 9);
+        s.add(
+            truth.cells[key].count.expect("none shows all") as i64,
+            &[guess],
+        );
+    }
+    s
 }
 
 /// Scores every attack on one run against the true counts of the `none` run: all routes
@@ -602,6 +633,12 @@ fn perturbation_resists_the_attacks_that_defeat_the_threshold() {
             for (route, r) in routes {
                 let _ = writeln!(report, "  {route}: {}", line(&r));
             }
+            let guess = guess_score(&published, &truth);
+            let _ = writeln!(
+                report,
+                "  (no attack: round(P·n) in 1..9: {})",
+                line(&guess)
+            );
             totals.entry(method).or_default().merge(s);
         }
     }

@@ -12,8 +12,9 @@ use std::path::PathBuf;
 /// it (--nearest), with penetration and lift against the store's city (else region, else all).
 ///
 /// Writes catchments.geojson (each catchment's H3 cells dissolved), stores.geojson,
-/// catchments.csv, overlap.csv (radius mode), rejects and a manifest. With no input options it
-/// runs on the bundled sample and its stores.
+/// catchments.csv, overlap.csv (radius mode), store_rejects.csv and a manifest; rejected
+/// consumer rows go beside the folder (--rejects). With no input options it runs on the bundled
+/// sample and its stores.
 ///
 /// Example:
 ///   micromarket catchment --radius-km 2 --out out-catchment
