@@ -94,6 +94,7 @@ impl Privacy {
             protection: None,
         };
         let mut hidden = Vec::new();
+        let mut exact_members = Vec::new();
         let mut left_out = 0;
         for c in 0..counts.cells.len() {
             let n = perturb(u64::from(counts.population[c]), counts.population_key[c]);
@@ -113,6 +114,7 @@ impl Privacy {
                 out.members
                     .push(if hide { stand_in } else { published } as u32);
                 out.members_key.push(key);
+                exact_members.push(counts.members[at]);
                 hidden.push(hide);
             }
         }
@@ -121,6 +123,7 @@ impl Privacy {
             members: big_k,
             hidden,
             left_out,
+            exact_members,
         });
         Cow::Owned(out)
     }

@@ -100,6 +100,7 @@ pub fn world(
         let k = market::segment_members(&counts, s);
         let mut rho0 = stats::concentration(
             &k,
+            market::published_windows(&counts, &disks, s),
             &disks,
             &detector,
             Some(segment.found.base_rate),

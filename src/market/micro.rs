@@ -257,6 +257,19 @@ pub fn segment_members(counts: &ScopeCounts, s: usize) -> Vec<u32> {
         .collect()
 }
 
+/// For a protected table, the published members of segment `s` in every disk of `disks`: each
+/// disk perturbed as one set ([`Disks::published_sums`]); `None` for true counts.
+pub fn published_windows(counts: &ScopeCounts, disks: &Disks, s: usize) -> Option<Vec<u64>> {
+    counts.protection.as_ref().map(|p| {
+        let of = |values: &[u32]| -> Vec<u32> {
+            (0..counts.cells.len())
+                .map(|c| values[c * counts.segments + s])
+                .collect()
+        };
+        disks.published_sums(&of(&p.exact_members), &of(&counts.members_key))
+    })
+}
+
 /// The concentration test and components of every segment of a scope (segments in parallel).
 pub fn detect(
     counts: &ScopeCounts,
@@ -268,7 +281,14 @@ pub fn detect(
         .into_par_iter()
         .map(|s| {
             let k = segment_members(counts, s);
-            let found = concentration(&k, disks, options, Some(counts.base_rate(s)), None);
+            let found = concentration(
+                &k,
+                published_windows(counts, disks, s),
+                disks,
+                options,
+                Some(counts.base_rate(s)),
+                None,
+            );
             let components = segment_components(
                 &counts.cells,
                 &k,
@@ -316,8 +336,14 @@ pub fn family_wise(
                         .iter()
                         .map(|&n| beta_binomial_draw(&mut rng, n, found.threshold, found.rho))
                         .collect();
-                    let world =
-                        concentration(&k, disks, options, Some(found.base_rate), Some(found.rho));
+                    let world = concentration(
+                        &k,
+                        None,
+                        disks,
+                        options,
+                        Some(found.base_rate),
+                        Some(found.rho),
+                    );
                     segment_components(
                         &counts.cells,
                         &k,

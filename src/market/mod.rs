@@ -8,5 +8,5 @@ mod micro;
 pub use campaign::{BudgetUnit, Campaign, Candidate, Prior, campaigns, greedy, shrunken_greedy};
 pub use micro::{
     Component, MicroMarket, SegmentMarkets, components, detect, dissolve, family_wise,
-    micro_markets, score, segment_components, segment_members,
+    micro_markets, published_windows, score, segment_components, segment_members,
 };

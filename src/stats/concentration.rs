@@ -21,6 +21,7 @@
 //! 3. Benjamini–Hochberg at the FDR over the tested centres of the scope × segment.
 
 use super::hotspot::{benjamini_hochberg, upper_tail_p};
+use crate::perturb::perturb;
 use crate::synth::SplitMix64;
 use h3o::CellIndex;
 use rayon::prelude::*;
@@ -175,6 +176,22 @@ impl Disks {
             }
         }
         out
+    }
+}
+
+impl Disks {
+    /// The published count of every disk (laid out as [`Disks::sums`]): each disk's consumers
+    /// are one set, so its count is the perturbed sum of the true counts `exact` of its cells,
+    /// keyed by the sum of their record keys `keys` (cell-key perturbation, [`perturb`]), not a
+    /// sum of separately perturbed cells.
+    pub fn published_sums(&self, exact: &[u32], keys: &[u32]) -> Vec<u64> {
+        let counts = self.sums(|j| u64::from(exact[j]));
+        let key_sums = self.sums(|j| u64::from(keys[j]));
+        counts
+            .into_iter()
+            .zip(key_sums)
+            .map(|(count, key)| perturb(count, key as u32))
+            .collect()
     }
 }
 
@@ -335,18 +352,21 @@ pub fn window_p(k: u64, n: u64, squares: u64, q0: f64, rho: f64) -> f64 {
 }
 
 /// The test for one scope × segment with members `k` per cell (in the order of `disks`).
-/// `base_rate` fixes `P` (the scope's published `K / N` for a protected table, whose cells do
-/// not add up to it), otherwise `P = Σk / Σn`; `rho` fixes ρ̂ (for replicate worlds), otherwise
-/// it is estimated from `k` around `P`.
+/// `windows` gives the members of every disk as published (laid out as [`Disks::sums`]; for a
+/// protected table, each disk's own perturbed count, see [`Disks::published_sums`]), otherwise
+/// they are the sums of `k`. `base_rate` fixes `P` (the scope's published `K / N` for a
+/// protected table, whose cells do not add up to it), otherwise `P = Σk / Σn`; `rho` fixes ρ̂
+/// (for replicate worlds), otherwise it is estimated from the disks around `P`.
 pub fn concentration(
     k: &[u32],
+    windows: Option<Vec<u64>>,
     disks: &Disks,
     options: &ConcentrationOptions,
     base_rate: Option<f64>,
     rho: Option<f64>,
 ) -> SegmentConcentration {
     let width = disks.rings as usize + 1;
-    let disk_k = disks.sums(|j| u64::from(k[j]));
+    let disk_k = windows.unwrap_or_else(|| disks.sums(|j| u64::from(k[j])));
     let base_rate = base_rate.unwrap_or_else(|| {
         let big_k: u64 = k.iter().map(|&v| u64::from(v)).sum();
         let big_n: u64 = disks.population.iter().map(|&v| u64::from(v)).sum();
@@ -359,7 +379,7 @@ pub fn concentration(
     let rho = rho.unwrap_or_else(|| {
         let cells = (0..disks.len()).map(|c| {
             (
-                u64::from(k[c]),
+                disk_k[c * width],
                 u64::from(disks.population[c]),
                 disk_k[c * width + RHO_RINGS as usize],
                 disks.population(c, RHO_RINGS),
@@ -388,7 +408,7 @@ pub fn concentration(
                 continue;
             }
             radii += 1;
-            let p = window_p(disk_k[at], n, disks.disk_squares[at], threshold, rho);
+            let p = window_p(disk_k[at].min(n), n, disks.disk_squares[at], threshold, rho);
             if best.is_none_or(|(b, _)| p < b) {
                 best = Some((p, r));
             }
@@ -563,6 +583,30 @@ mod tests {
     }
 
     #[test]
+    fn a_disk_is_published_as_one_set() {
+        let (cells, population) = disk_world();
+        let disks = Disks::new(&cells, &population, 3);
+        let exact: Vec<u32> = population.iter().map(|&n| n / 3).collect();
+        let keys: Vec<u32> = (0..cells.len() as u32)
+            .map(|i| i.wrapping_mul(0x9E37_79B9))
+            .collect();
+        let published = disks.published_sums(&exact, &keys);
+        let width = 4;
+        for c in 0..cells.len() {
+            for r in 0..=3 {
+                let members = disks.disk(c, r);
+                let count: u64 = members.iter().map(|&j| u64::from(exact[j as usize])).sum();
+                let key = members
+                    .iter()
+                    .fold(0u32, |a, &j| a.wrapping_add(keys[j as usize]));
+                assert_eq!(published[c * width + r as usize], perturb(count, key));
+            }
+            // The one-cell disk is the cell itself: the value its layer shows.
+            assert_eq!(published[c * width], perturb(u64::from(exact[c]), keys[c]));
+        }
+    }
+
+    #[test]
     fn a_planted_window_is_selected_and_a_flat_world_is_not() {
         let (cells, population) = disk_world();
         let disks = Disks::new(&cells, &population, 3);
@@ -586,14 +630,14 @@ mod tests {
                 }
             })
             .collect();
-        let found = concentration(&k, &disks, &options, None, None);
+        let found = concentration(&k, None, &disks, &options, None, None);
         assert!(found.tested > 0);
         assert!(
             found.selected.iter().any(|c| near.contains(&c.cell)),
             "{found:?}"
         );
         let flat: Vec<u32> = population.iter().map(|&n| n / 10).collect();
-        let none = concentration(&flat, &disks, &options, None, None);
+        let none = concentration(&flat, None, &disks, &options, None, None);
         assert!(none.selected.is_empty(), "{none:?}");
     }
 }

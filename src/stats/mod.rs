@@ -96,6 +96,9 @@ pub struct Protection {
     pub hidden: Vec<bool>,
     /// Occupied cells left out of the table (perturbed population below the minimum count).
     pub left_out: u64,
+    /// The true counts behind `members` (same layout). Never published as such: only sets of
+    /// cells (the concentration test's windows) are, each perturbed on its own key sum.
+    pub exact_members: Vec<u32>,
 }
 
 impl ScopeCounts {

@@ -7,13 +7,13 @@ mod eval;
 
 use micromarket::stats::{self, Disks, benjamini_hochberg, beta_binomial_sf, window_p};
 
-#[test]
-fn micro_markets_hold_their_error_rates_on_seeded_worlds() {
+/// The reduced detection run under `method` (default k = 10).
+fn error_rates(method: micromarket::disclosure::PrivacyMethod) {
     let s = eval::summary(
         1,
         (10, 4, 50_000),
         micromarket::AnalysisParams {
-            privacy: micromarket::disclosure::PrivacyMethod::None,
+            privacy: method,
             ..micromarket::AnalysisParams::default()
         }
         .privacy(),
@@ -30,6 +30,16 @@ fn micro_markets_hold_their_error_rates_on_seeded_worlds() {
         "better than Gi* hot cells: {s:?}"
     );
     assert!(s.campaign.0 >= 0.85 && s.campaign.0 > s.campaign.1, "{s:?}");
+}
+
+#[test]
+fn micro_markets_hold_their_error_rates_on_seeded_worlds() {
+    error_rates(micromarket::disclosure::PrivacyMethod::None);
+}
+
+#[test]
+fn micro_markets_hold_their_error_rates_on_the_protected_table() {
+    error_rates(micromarket::disclosure::PrivacyMethod::Perturb);
 }
 
 /// The occupied cells of a small world at resolution 8 (every consumer, inside a region or
