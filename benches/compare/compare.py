@@ -228,7 +228,7 @@ def main(data, work, binary):
         [binary, "-q", "analyze", "--consumers", os.path.join(data, "consumers.csv"),
          "--regions", os.path.join(data, "regions.geojson"),
          "--cities", os.path.join(data, "cities.geojson"), "--segments", grid,
-         "--resolution", str(RESOLUTION), "--min-count", "1", "--no-maps",
+         "--resolution", str(RESOLUTION), "--min-count", "1", "--privacy", "none", "--no-maps",
          "--formats", "csv", "--out", out],
         work,
     )
@@ -302,7 +302,7 @@ def main(data, work, binary):
     row("Gi* weights (esda: libpysal W)", es["stages"]["weights"], None, "(in Gi*)")
     row("peak memory (MB)", gp["peak_mb"], dk["peak_mb"], mm_peak)
     print("\nProcess wall: the peers' processes run the counting job (and interpreter start); "
-          "micromarket's is its whole analyze run with --min-count 1 (counting, Gi* and "
+          "micromarket's is its whole analyze run with --min-count 1 --privacy none (counting, Gi* and "
           "micro-markets for every scope, every cell of every scope exported), so no ratio.")
     print(f"Answers agree: {len(ours):,} city x cell x segment counts equal GeoPandas'; "
           f"{len(ours_city)} city x segment counts equal DuckDB's; Gi* equals esda's on "

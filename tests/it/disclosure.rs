@@ -173,7 +173,7 @@ proptest! {
     fn no_output_holds_a_figure_below_the_minimum_count(
         seed in 0u64..1_000,
         consumers in 300usize..3_000,
-        k in 2u32..25,
+        k in 3u32..25,
         budget in prop::option::of(50u64..2_000),
         micromarkets in prop::bool::ANY,
     ) {
@@ -184,7 +184,7 @@ proptest! {
         let mut config = AnalyzeConfig::new(
             Source::Bytes { name: "consumers.csv".into(), data: csv.into() },
             TextInput { name: "segments.toml".into(), text: World::segments_toml() },
-            out.path().to_path_buf(),
+            out.path().join("out"),
         );
         config.regions = Some(TextInput { name: "regions.geojson".into(), text: world.regions_geojson() });
         config.cities = Some(TextInput { name: "cities.geojson".into(), text: world.cities_geojson() });
@@ -201,7 +201,7 @@ proptest! {
         })
         .expect("valid");
         analyze(&config, &|_| {}).expect("run");
-        let files = scan(out.path(), u64::from(k))?;
+        let files = scan(&out.path().join("out"), u64::from(k))?;
         prop_assert!(files > 10, "{files} files scanned");
     }
 }
