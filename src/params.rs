@@ -71,8 +71,7 @@ impl GivenParams {
 pub struct AnalysisParams {
     /// H3 analysis resolution, 5 to 12.
     pub resolution: Resolution,
-    /// Minimum count k, at least 3 with [`PrivacyMethod::Perturb`], at least 1 otherwise (1
-    /// publishes every figure).
+    /// Minimum count k, at least 1 (1 publishes every figure).
     pub min_count: u32,
     /// False discovery rate of the hot-spot test, in (0, 1).
     pub fdr: f64,
@@ -166,7 +165,7 @@ impl AnalysisParams {
             budget,
             budget_unit: _,
             max_reject_ratio,
-            privacy,
+            privacy: _,
         } = given;
         check(
             resolution.is_none_or(|r| (5..=12).contains(&r)),
@@ -179,14 +178,6 @@ impl AnalysisParams {
             "min_count",
             min_count.map(|v| v.to_string()),
             "1.. (1 publishes every count)",
-        );
-        check(
-            min_count.is_none_or(|k| k >= 3)
-                || privacy.is_some_and(|p| p != PrivacyMethod::Perturb),
-            "min_count",
-            min_count.map(|v| v.to_string()),
-            "3.. with privacy perturb (perturbed counts of 1 and 2 would be shown, and they make \
-             the concentration test find markets in null worlds); --privacy none shows every count",
         );
         check(
             fdr.is_none_or(|q| q > 0.0 && q < 1.0),
@@ -282,20 +273,6 @@ mod tests {
             }),
             Err("min_count")
         );
-        // Perturbed counts of 1 and 2 are not shown: k ≥ 3 with perturb (the default).
-        let min_count = |k, privacy| {
-            bad(GivenParams {
-                min_count: Some(k),
-                privacy,
-                ..GivenParams::default()
-            })
-            .map(|p| p.min_count)
-        };
-        assert_eq!(min_count(2, None), Err("min_count"));
-        assert_eq!(min_count(2, Some(PrivacyMethod::Perturb)), Err("min_count"));
-        assert_eq!(min_count(3, None), Ok(3));
-        assert_eq!(min_count(1, Some(PrivacyMethod::Suppress)), Ok(1));
-        assert_eq!(min_count(1, Some(PrivacyMethod::None)), Ok(1));
         assert_eq!(
             bad(GivenParams {
                 budget: Some(0),

@@ -414,11 +414,7 @@ fn expand_launches(
         let Some(cities) = launch_cities(b, l, n, problems) else {
             continue;
         };
-        // A launch takes the privacy method of the defaults.
-        let own = AnalysisParams::problems(crate::params::GivenParams {
-            privacy: defaults.privacy,
-            ..l.given()
-        });
+        let own = AnalysisParams::problems(l.given());
         problems.extend(own.iter().map(|p| format!("launch {n}: {p}")));
         let Ok(params) = AnalysisParams::new(l.given().or(defaults)) else {
             continue;

@@ -173,7 +173,7 @@ proptest! {
     fn no_output_holds_a_figure_below_the_minimum_count(
         seed in 0u64..1_000,
         consumers in 300usize..3_000,
-        k in 3u32..25,
+        k in 2u32..25,
         budget in prop::option::of(50u64..2_000),
         micromarkets in prop::bool::ANY,
     ) {

@@ -28,7 +28,6 @@ pub struct Args {
     #[arg(long, default_value_t = 8, value_name = "R")]
     resolution: u8,
     /// Minimum count k: smaller cells are left out and smaller counts written as null.
-    /// At least 3 with --privacy perturb, at least 1 otherwise.
     #[arg(long, default_value_t = 10, value_name = "K")]
     min_count: u32,
     /// Share of rejected consumer rows above which the run fails (exit 2).
