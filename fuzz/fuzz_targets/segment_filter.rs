@@ -8,6 +8,7 @@ use micromarket::segment::Evaluator;
 fuzz_target!(|filter: &str| {
     let table = ConsumerTable {
         ids: Vec::new(),
+        id_hashes: Vec::new(),
         lat: vec![0.0; 3],
         lng: vec![0.0; 3],
         attributes: vec![
