@@ -168,3 +168,44 @@ fn reruns_and_thread_counts_publish_the_same_bytes() {
         );
     }
 }
+
+#[test]
+fn a_secret_key_decides_the_values_and_never_appears() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let consumers = crate::common::tiny().join("consumers.csv");
+    let write_key = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).expect("key");
+        path.display().to_string()
+    };
+    let (a, b) = (
+        write_key("a.key", b"0123456789abcdef-first-secret"),
+        write_key("b.key", b"0123456789abcdef-other-secret"),
+    );
+    let run = |key: &str, out: &str| {
+        let args = ["--privacy-key", key, "--min-count", "3", "--out", out];
+        let r = crate::common::analyze_tiny(dir.path(), &consumers, &args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        std::fs::read(dir.path().join(out).join("all/cells.csv")).expect("cells")
+    };
+    let (first, again, other) = (run(&a, "a1"), run(&a, "a2"), run(&b, "b"));
+    assert_eq!(first, again, "the same key gives the same values");
+    assert_ne!(first, other, "another key gives other values");
+    let manifest = json(&dir.path().join("a1/manifest.json"));
+    assert_eq!(
+        manifest["parameters"]["privacy"]["key_origin"],
+        "secret-file"
+    );
+    assert_eq!(manifest["warnings"], serde_json::json!([]));
+    assert!(!manifest.to_string().contains("first-secret"));
+    // Too short a secret is refused before anything is written.
+    let short = write_key("short.key", b"too short");
+    let r = crate::common::analyze_tiny(
+        dir.path(),
+        &consumers,
+        &["--privacy-key", &short, "--out", "short"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("at least 16"), "{}", r.stderr);
+    assert!(!dir.path().join("short").exists());
+}
