@@ -251,7 +251,10 @@ def main(data, work, binary):
     for scope in manifest["scopes"]:
         if scope["kind"] != "city":
             continue
-        path = next(o["path"] for o in scope["outputs"] if o["kind"] == "cells_csv")
+        # A city without consumers has no cell layer (nothing to compare).
+        path = next((o["path"] for o in scope["outputs"] if o["kind"] == "cells_csv"), None)
+        if path is None:
+            continue
         with open(os.path.join(out, path)) as f:
             for row in csv.DictReader(f):
                 key = (row["city"], row["hex_id"], row["segment"])
