@@ -54,6 +54,6 @@ import json, sys
 m = json.load(open(sys.argv[1]))["timings_ms"]
 w, wall, peak, size = sys.argv[2], float(sys.argv[3]), int(sys.argv[4]) / 1024, sys.argv[5]
 print(f"{w:<22} {wall:8.2f} {peak:8.0f} {m['boundaries']:8} {m['boundary_index']:8} {m['locate']:8} "
-      f"{m['hot_spots_summed_over_scopes']:8} {m['markets_and_scope_export_summed_over_scopes']:10} {m['total']:10} {size:>8}")
+      f"{m['hot_spots_summed_over_scopes']:8} {m['campaigns_and_scope_export_summed_over_scopes']:10} {m['total']:10} {size:>8}")
 PY
 done
