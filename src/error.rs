@@ -36,6 +36,35 @@ pub enum Error {
         /// Its rejected rows.
         rejected: u64,
     },
+    /// No consumer row could be used.
+    #[error(
+        "{file} holds no usable consumer ({read} rows read, {rejected} rejected): a run needs a header row and at least one consumer row"
+    )]
+    NoConsumers {
+        /// The consumers file.
+        file: String,
+        /// Rows read.
+        read: u64,
+        /// Rows rejected.
+        rejected: u64,
+    },
+    /// Boundaries were given but no consumer lies inside any of them.
+    #[error(
+        "none of the {accepted} consumers of {file} lies inside any region or city{}",
+        match swapped {
+            Some(share) => format!("; with latitude and longitude swapped, {:.0}% would: the coordinate columns look labelled the wrong way round", share * 100.0),
+            None => "; check that coordinates are WGS 84 degrees (latitude, longitude) and that the boundaries are the ones covering them".into(),
+        }
+    )]
+    NoneInside {
+        /// The consumers file.
+        file: String,
+        /// Accepted consumers.
+        accepted: u64,
+        /// The share of a sample of them inside a boundary with the coordinates swapped, when
+        /// that is most of them.
+        swapped: Option<f64>,
+    },
     /// Too many consumer rows were rejected.
     #[error(
         "{rejected} of {read} consumer rows rejected ({ratio:.4}), more than the {max:.4} allowed; `micromarket validate` lists them, and so does the rejects file beside the output folder"
@@ -53,6 +82,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// Every problem this error holds, one message each (invalid features or segments are
+    /// listed one by one).
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            Error::Boundary(e) => e.problems(),
+            Error::Segment(e) => e.problems(),
+            other => vec![other.to_string()],
+        }
+    }
+
     /// [`Error::TooManyRejects`] when the share of rejected rows is above `max`.
     pub fn too_many_rejects(rows: &crate::consumer::RowCounts, max: f64) -> Option<Error> {
         (rows.reject_ratio() > max).then(|| Error::TooManyRejects {
@@ -62,4 +101,13 @@ impl Error {
             max,
         })
     }
+}
+
+/// `problems` as an indented list, one per line (their own further lines indented more).
+pub(crate) fn list(problems: &[impl std::fmt::Display]) -> String {
+    use std::fmt::Write;
+    problems.iter().fold(String::new(), |mut text, p| {
+        let _ = write!(text, "\n  {}", p.to_string().replace('\n', "\n    "));
+        text
+    })
 }

@@ -71,4 +71,4 @@ pub mod synth;
 pub use analyze::{AnalyzeConfig, InputCheck, TextInput, analyze, check_inputs, prepare};
 pub use error::Error;
 pub use params::{AnalysisParams, GivenParams, ParamError};
-pub use scope::{ScopeAnalysis, ScopeFigures, SegmentFigures, analyze_scope};
+pub use scope::{MarketHeadline, ScopeAnalysis, ScopeFigures, SegmentFigures, analyze_scope};

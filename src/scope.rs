@@ -104,7 +104,7 @@ pub fn analyze_scope<'a>(
         .enumerate()
         .map(|(s, name)| {
             let mut of_segment = markets.iter().filter(|m| m.segment == s);
-            let best = of_segment.next().map(|m| m.id.clone());
+            let best = of_segment.next().map(MarketHeadline::of);
             let campaign = campaigns.get(s).map(|c| {
                 let published =
                     privacy.group(c.members, c.population, c.scope_members, c.scope_population);
@@ -147,6 +147,39 @@ pub fn analyze_scope<'a>(
     }
 }
 
+/// A micro-market in one line: what a planner reads first.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MarketHeadline {
+    /// Its id (as in `micromarkets.geojson`).
+    pub id: String,
+    /// Segment members in it.
+    pub members: u64,
+    /// Members beyond the scope's base rate, `k − P·n`.
+    pub excess_members: f64,
+    /// Its lift over the scope's base rate.
+    pub lift: Option<f64>,
+    /// The lift's 95% Wilson interval.
+    pub lift_interval: Option<(f64, f64)>,
+}
+
+impl MarketHeadline {
+    fn of(m: &market::MicroMarket) -> Self {
+        let rates = crate::disclosure::Rates::of(
+            m.members,
+            m.population,
+            m.scope_members,
+            m.scope_population,
+        );
+        MarketHeadline {
+            id: m.id.clone(),
+            members: m.members,
+            excess_members: stats::round6(m.excess_members),
+            lift: rates.lift,
+            lift_interval: rates.lift_interval,
+        }
+    }
+}
+
 /// Hot spots and micro-markets of one scope × segment.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SegmentFigures {
@@ -162,8 +195,8 @@ pub struct SegmentFigures {
     pub centres_selected: u64,
     /// Micro-markets exported (at least the minimum count of members).
     pub micromarkets: u64,
-    /// Id of the best-ranked micro-market, if any.
-    pub best_micromarket: Option<String>,
+    /// The best-ranked micro-market, if any.
+    pub best_micromarket: Option<MarketHeadline>,
     /// Members reached by the campaign (with `--budget`; null when below the minimum count).
     pub campaign_members: Option<u64>,
     /// Population reached by the campaign (with `--budget`).

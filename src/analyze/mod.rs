@@ -3,10 +3,10 @@
 mod check;
 mod config;
 
-pub use check::{InputCheck, check_inputs};
+pub use check::{InputCheck, check_inputs, check_placement};
 pub use config::{AnalyzeConfig, TextInput};
 
-use crate::boundary::{Boundaries, Locator};
+use crate::boundary::{Boundaries, Located, Locator};
 use crate::consumer::{IngestOptions, Ingested, Source, ingest};
 use crate::disclosure::Suppressed;
 use crate::error::Error;
@@ -102,6 +102,13 @@ pub fn prepare(
         || input_record("consumers", &config.consumers),
     );
     let (ingested, record) = (ingested?, record?);
+    if ingested.rows.read == 0 {
+        return Err(Error::NoConsumers {
+            file: config.consumers.name(),
+            read: 0,
+            rejected: 0,
+        });
+    }
     timings.insert("ingest".into(), elapsed_ms(started));
 
     hook("segments");
@@ -196,19 +203,40 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
     let run_started = Instant::now();
     let mut timings = BTreeMap::new();
     let params = &config.params;
+    // The output folder is checked before any work: a run that cannot be written is not started.
+    let staging = export::Staging::begin(&config.out)?;
     let prepared = prepare(config, &mut timings, hook)?;
+    let too_many_rejects =
+        Error::too_many_rejects(&prepared.ingested.rows, params.max_reject_ratio);
+    hook("locate");
+    let table = &prepared.ingested.table;
+    let locator = timed(&mut timings, "boundary_index", || {
+        Locator::new(&prepared.boundaries, params.resolution)
+    });
+    let located = timed(&mut timings, "locate", || {
+        locator.locate(&table.lat, &table.lng)
+    });
+    if too_many_rejects.is_none() {
+        check_placement(
+            &config.consumers.name(),
+            &prepared.ingested.rows,
+            table,
+            &located,
+            (&prepared.boundaries, &locator),
+        )?;
+    }
     let names: Vec<String> = prepared.segments.iter().map(|s| s.name.clone()).collect();
     let mut manifest = manifest_of(params, &prepared, names, config.formats, timings);
-    let staging = export::Staging::begin(&config.out)?;
     manifest.rejects = Some(export::write_rejects_file(
         &config.rejects_path(),
         &prepared.ingested.rejects,
     )?);
-    let written = match Error::too_many_rejects(&manifest.rows, params.max_reject_ratio) {
+    let written = match too_many_rejects {
         Some(error) => Err(error),
         None => write_run(
             config,
             &prepared,
+            (&locator, &located),
             (manifest.clone(), run_started),
             staging.dir(),
             hook,
@@ -244,6 +272,7 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
 fn write_run(
     config: &AnalyzeConfig,
     prepared: &Prepared,
+    (locator, located): (&Locator, &Located),
     (mut manifest, run_started): (Manifest, Instant),
     out: &Path,
     hook: StageHook<'_>,
@@ -254,11 +283,6 @@ fn write_run(
     let table = &prepared.ingested.table;
     let timings = &mut manifest.timings_ms;
 
-    hook("locate");
-    let locator = timed(timings, "boundary_index", || {
-        Locator::new(boundaries, params.resolution)
-    });
-    let located = timed(timings, "locate", || locator.locate(&table.lat, &table.lng));
     hook("aggregate");
     let (record_keys, key_origin) = timed(timings, "record_keys", || {
         crate::perturb::record_keys(config.privacy_key.as_ref(), &table.id_hashes)
@@ -268,7 +292,7 @@ fn write_run(
         .warnings
         .extend(crate::perturb::key_warning(params.privacy(), key_origin));
     let counts = timed(timings, "aggregate", || {
-        stats::aggregate(boundaries, &located, segments, &record_keys)
+        stats::aggregate(boundaries, located, segments, &record_keys)
     });
 
     // Each scope is analysed right before it is written, so only the scopes being written hold
@@ -278,7 +302,7 @@ fn write_run(
     let centres = counts
         .first()
         .map_or_else(stats::CellCentres::default, |all| {
-            stats::CellCentres::new(&locator, &all.cells, params.neighbours)
+            stats::CellCentres::new(locator, &all.cells, params.neighbours)
         });
     timings.insert("study_area_centres".into(), elapsed_ms(started));
     let options = export::ExportOptions {
@@ -304,6 +328,9 @@ fn write_run(
         .map(|t| t.hidden)
         .sum();
     manifest.scopes = records;
+    manifest
+        .warnings
+        .extend(budget_warning(params.budget, &figures));
     manifest.outputs.push(export::write_summary(
         out,
         &figures,
@@ -324,6 +351,32 @@ fn write_run(
         .insert("total".into(), elapsed_ms(run_started));
     export::write_manifest(out, &manifest)?;
     Ok(manifest)
+}
+
+/// A warning when `budget` reaches a scope's whole population: its campaigns take every cell
+/// that may be shown, which selects nothing.
+fn budget_warning(budget: Option<u64>, figures: &[ScopeFigures]) -> Option<String> {
+    let budget = budget?;
+    let covered: Vec<&str> = figures
+        .iter()
+        .filter(|f| {
+            f.totals
+                .first()
+                .and_then(|t| t.population)
+                .is_some_and(|n| budget >= n)
+        })
+        .map(|f| f.scope.name.as_str())
+        .collect();
+    let shown: Vec<&str> = covered.iter().take(5).copied().collect();
+    (!covered.is_empty()).then(|| {
+        format!(
+            "the budget {budget} is at least the whole population of {} of {} scopes ({}{}): their campaigns take every cell that may be shown and select nothing; a budget below a scope's population makes a choice",
+            covered.len(),
+            figures.len(),
+            shown.join(", "),
+            if covered.len() > shown.len() { ", ..." } else { "" }
+        )
+    })
 }
 
 /// Runs `work`, recording its milliseconds under `stage`.

@@ -5,5 +5,6 @@ mod run;
 
 pub use plan::{Launch, LaunchParameters, Plan, PlanError};
 pub use run::{
-    Event, LaunchError, LaunchManifest, LaunchRecord, LaunchStatus, RunOptions, run_plan,
+    Event, LaunchError, LaunchManifest, LaunchRecord, LaunchStatus, PlanStatus, RunOptions,
+    StatusCounts, run_plan,
 };

@@ -26,6 +26,64 @@ pub enum LaunchStatus {
     Failed,
     /// Not run again: its outputs matched the manifest (`--resume`).
     Skipped,
+    /// Not finished yet (a manifest written while the run goes on, or left by a killed run).
+    Pending,
+}
+
+/// How a whole launch run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlanStatus {
+    /// Launches are still running (or the run was killed): see the pending ones.
+    Running,
+    /// Every launch ran or was skipped.
+    Ok,
+    /// Some launches failed, the others completed.
+    Partial,
+    /// Every launch that ran failed.
+    Failed,
+}
+
+/// Launches by how they ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StatusCounts {
+    /// Ran and wrote their outputs.
+    pub ok: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Kept from the previous run (`--resume`).
+    pub skipped: usize,
+    /// Not finished.
+    pub pending: usize,
+}
+
+impl StatusCounts {
+    /// The counts of `launches`.
+    pub fn of(launches: &[LaunchRecord]) -> Self {
+        let mut counts = StatusCounts::default();
+        for r in launches {
+            *match r.status {
+                LaunchStatus::Ok => &mut counts.ok,
+                LaunchStatus::Failed => &mut counts.failed,
+                LaunchStatus::Skipped => &mut counts.skipped,
+                LaunchStatus::Pending => &mut counts.pending,
+            } += 1;
+        }
+        counts
+    }
+
+    /// The run's status from these counts.
+    pub fn status(&self) -> PlanStatus {
+        if self.pending > 0 {
+            PlanStatus::Running
+        } else if self.failed == 0 {
+            PlanStatus::Ok
+        } else if self.ok + self.skipped == 0 {
+            PlanStatus::Failed
+        } else {
+            PlanStatus::Partial
+        }
+    }
 }
 
 /// One launch in the manifest.
@@ -66,11 +124,17 @@ pub struct LaunchRecord {
 pub struct LaunchManifest {
     /// Tool name and version.
     pub tool: Tool,
+    /// How the run stands: `running` while launches are pending, then ok, partial or failed.
+    pub status: PlanStatus,
+    /// The output root.
+    pub out: String,
+    /// Launches by status.
+    pub counts: StatusCounts,
     /// The plan file and its SHA-256.
     pub plan: BTreeMap<String, String>,
     /// Consumer rows: read = accepted + rejected.
     pub rows: crate::consumer::RowCounts,
-    /// Every launch, in plan order; not yet run ones are absent.
+    /// Every launch of the plan, in plan order; those not finished are `pending`.
     pub launches: Vec<LaunchRecord>,
     /// The maps' shared files (Leaflet and the viewer in `assets/`); none with `--no-maps`.
     pub assets: Vec<OutputRecord>,
@@ -107,27 +171,34 @@ const PARTIAL: &str = ".partial";
 /// Resolution of the shared locate pass; launches at it reuse its cells.
 const LOCATE_RESOLUTION: h3o::Resolution = h3o::Resolution::Eight;
 
-/// Records of the previous run whose outputs are intact and whose parameters, map options and
-/// formats are the same.
-fn reusable(
-    out: &Path,
-    launches: &[Launch],
-    options: &RunOptions,
-) -> BTreeMap<String, LaunchRecord> {
+/// What `--resume` may keep of the previous run: the records of launches whose outputs are
+/// intact and whose parameters (inputs' checksums included), map options and formats are the
+/// same, and the rows that run read.
+#[derive(Default)]
+struct Previous {
+    records: BTreeMap<String, LaunchRecord>,
+    rows: Option<crate::consumer::RowCounts>,
+}
+
+/// The launches of the previous run in `out` that `--resume` may keep.
+fn reusable(out: &Path, launches: &[Launch], options: &RunOptions) -> Previous {
     let (maps, formats) = (options.maps.as_ref(), options.formats.to_string());
     let Ok(text) = std::fs::read_to_string(out.join("manifest.json")) else {
-        return BTreeMap::new();
+        return Previous::default();
     };
     let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return BTreeMap::new();
+        return Previous::default();
     };
     let old: Vec<LaunchRecord> = value
         .get("launches")
         .and_then(|l| serde_json::from_value(l.clone()).ok())
         .unwrap_or_default();
-    old.into_iter()
+    let records = old
+        .into_iter()
         .filter(|r| {
-            r.status != LaunchStatus::Failed && r.map.as_ref() == maps && r.formats == formats
+            matches!(r.status, LaunchStatus::Ok | LaunchStatus::Skipped)
+                && r.map.as_ref() == maps
+                && r.formats == formats
         })
         .filter(|r| {
             launches
@@ -140,38 +211,53 @@ fn reusable(
                 .all(|o| sha256_file(&out.join(&o.path)).is_ok_and(|(_, sha)| sha == o.sha256))
         })
         .map(|r| (r.id.clone(), r))
-        .collect()
+        .collect();
+    Previous {
+        records,
+        rows: value
+            .get("rows")
+            .and_then(|r| serde_json::from_value(r.clone()).ok()),
+    }
 }
 
-/// Runs every launch of `plan`. Consumers are read and located once; launches run `jobs` at a
-/// time, each into a temporary folder renamed into place when complete; `manifest.json` is
-/// rewritten (atomically) after every launch, so it is always a true picture of the outputs.
-///
-/// # Errors
-///
-/// [`Error`] when the consumers or a segments file cannot be used (before any launch runs) or the
-/// output root cannot be written. A failing launch is not an error: it is recorded as failed.
-pub fn run_plan(
+/// The consumers as every launch reads them: read, checked and located once.
+struct Consumers {
+    ingested: Ingested,
+    record_keys: Vec<u32>,
+    locator: Locator,
+    cells: Vec<h3o::CellIndex>,
+    rows_of_city: Vec<Vec<u32>>,
+    compiled: BTreeMap<String, Vec<Segment>>,
+}
+
+/// Reads, checks and locates the plan's consumers and compiles its segments.
+fn read_and_locate(
     plan: &Plan,
     options: &RunOptions,
+    timings: &mut BTreeMap<String, u64>,
     notify: &(dyn Fn(Event<'_>) + Sync),
-) -> Result<LaunchManifest, Error> {
-    let mut timings = BTreeMap::new();
+) -> Result<Consumers, Error> {
     notify(Event::Stage("ingest"));
     let started = Instant::now();
     let (ingested, files) = read_consumers(plan)?;
-    let rows = ingested.rows.clone();
-    if let Some(error) = Error::too_many_rejects(&rows, plan.max_reject_ratio) {
+    if let Some(error) = Error::too_many_rejects(&ingested.rows, plan.max_reject_ratio) {
         return Err(error);
     }
     timings.insert("ingest".into(), started.elapsed().as_millis() as u64);
     notify(Event::Stage("locate and segments"));
     let started = Instant::now();
     let table = &ingested.table;
-    let (record_keys, key_origin) =
+    let (record_keys, _) =
         crate::perturb::record_keys(options.privacy_key.as_ref(), &table.id_hashes);
     let locator = Locator::new(&plan.boundaries, LOCATE_RESOLUTION);
     let located = locator.locate(&table.lat, &table.lng);
+    crate::analyze::check_placement(
+        &plan.consumers.display().to_string(),
+        &ingested.rows,
+        table,
+        &located,
+        (&plan.boundaries, &locator),
+    )?;
     let mut compiled: BTreeMap<String, Vec<Segment>> = BTreeMap::new();
     for (name, file) in &files {
         let (segments, _) = segment::compile(name, file, table)?;
@@ -182,38 +268,136 @@ pub fn run_plan(
         "locate_and_segments".into(),
         started.elapsed().as_millis() as u64,
     );
+    Ok(Consumers {
+        ingested,
+        record_keys,
+        locator,
+        cells: located.cell,
+        rows_of_city,
+        compiled,
+    })
+}
 
+/// The record of a launch not finished yet.
+fn pending(plan: &Plan, launch: &Launch, options: &RunOptions) -> LaunchRecord {
+    let city = &plan.boundaries.cities[launch.city];
+    LaunchRecord {
+        id: launch.id.clone(),
+        city: city.name.clone(),
+        region: city
+            .region
+            .map(|r| plan.boundaries.regions[r].name.clone())
+            .unwrap_or_default(),
+        status: LaunchStatus::Pending,
+        error: None,
+        duration_ms: 0,
+        parameters: launch.parameters.clone(),
+        consumers: None,
+        micromarkets: 0,
+        campaign_members: None,
+        outputs: Vec::new(),
+        map: options.maps.clone(),
+        formats: options.formats.to_string(),
+    }
+}
+
+/// Runs every launch of `plan`. The output root is made ready first; with `--resume`, launches
+/// whose outputs match the manifest are kept, and when every one is, the consumers are not read
+/// at all. Otherwise consumers are read and located once; launches run `jobs` at a time, each
+/// into a temporary folder renamed into place when complete; `manifest.json` lists every launch
+/// from the start (`pending` until it ends) and is rewritten (atomically) after every launch, so
+/// it is always a true picture of the outputs.
+///
+/// # Errors
+///
+/// [`Error`] when the consumers or a segments file cannot be used (before any launch runs) or the
+/// output root cannot be written. A failing launch is not an error: it is recorded as failed.
+pub fn run_plan(
+    plan: &Plan,
+    options: &RunOptions,
+    notify: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<LaunchManifest, Error> {
     let out = &plan.out;
-    let (reuse, assets) = prepare_root(plan, options)?;
-    let manifest = Mutex::new(LaunchManifest {
+    let (previous, assets) = prepare_root(plan, options)?;
+    let key_origin = options
+        .privacy_key
+        .as_ref()
+        .map_or(crate::perturb::KeyOrigin::DerivedFromInputs, |k| k.origin);
+    let mut manifest = LaunchManifest {
         tool: Tool::default(),
+        status: PlanStatus::Running,
+        out: out.display().to_string(),
+        counts: StatusCounts::default(),
         plan: BTreeMap::from([
             ("path".into(), plan.file.clone()),
             ("sha256".into(), plan.sha256.clone()),
         ]),
-        rows,
-        launches: Vec::new(),
+        rows: crate::consumer::RowCounts::default(),
+        launches: plan
+            .launches
+            .iter()
+            .map(|l| pending(plan, l, options))
+            .collect(),
         assets,
         key_origin,
-        timings_ms: timings,
-    });
-    let record_done = |record: LaunchRecord| -> Result<(), Error> {
+        timings_ms: BTreeMap::new(),
+    };
+    let everything_kept = previous.records.len() == plan.launches.len();
+    let located = if everything_kept {
+        manifest.rows = previous.rows.clone().unwrap_or_default();
+        None
+    } else {
+        let located = read_and_locate(plan, options, &mut manifest.timings_ms, notify)?;
+        manifest.rows = located.ingested.rows.clone();
+        Some(located)
+    };
+    manifest.counts = StatusCounts::of(&manifest.launches);
+    export::write_manifest(out, &manifest)?;
+    let manifest = Mutex::new(manifest);
+    let record_done = |n: usize, record: LaunchRecord| -> Result<(), Error> {
         notify(Event::Done(&record));
         let mut m = manifest
             .lock()
             .expect("no launch panics while holding the manifest");
-        m.launches.push(record);
-        let order: BTreeMap<&str, usize> = plan
-            .launches
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (l.id.as_str(), i))
-            .collect();
-        m.launches
-            .sort_by_key(|r| order.get(r.id.as_str()).copied());
+        m.launches[n] = record;
+        m.counts = StatusCounts::of(&m.launches);
+        m.status = m.counts.status();
         export::write_manifest(out, &*m)?;
         Ok(())
     };
+    match &located {
+        None => {
+            for (n, launch) in plan.launches.iter().enumerate() {
+                record_done(n, skipped(&previous.records[&launch.id]))?;
+            }
+        }
+        Some(located) => run_launches(plan, options, located, &previous, &record_done)?,
+    }
+    let _ = std::fs::remove_dir_all(out.join(PARTIAL));
+    let mut manifest = manifest.into_inner().expect("no launch panicked");
+    manifest.status = manifest.counts.status();
+    export::write_manifest(out, &manifest)?;
+    Ok(manifest)
+}
+
+/// The record of a launch kept from the previous run.
+fn skipped(old: &LaunchRecord) -> LaunchRecord {
+    LaunchRecord {
+        status: LaunchStatus::Skipped,
+        duration_ms: 0,
+        ..old.clone()
+    }
+}
+
+/// Runs the launches `previous` does not keep, `options.jobs` at a time, handing each record
+/// (kept ones too) to `record_done` with its place in the plan.
+fn run_launches(
+    plan: &Plan,
+    options: &RunOptions,
+    located: &Consumers,
+    previous: &Previous,
+    record_done: &(dyn Fn(usize, LaunchRecord) -> Result<(), Error> + Sync),
+) -> Result<(), Error> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.jobs.max(1))
         .build()
@@ -223,11 +407,11 @@ pub fn run_plan(
         })?;
     let scopes = stats::scopes(&plan.boundaries);
     let shared = Shared {
-        table,
-        record_keys: &record_keys,
-        cells: &located.cell,
-        locator: &locator,
-        rows_of_city: &rows_of_city,
+        table: &located.ingested.table,
+        record_keys: &located.record_keys,
+        cells: &located.cells,
+        locator: &located.locator,
+        rows_of_city: &located.rows_of_city,
         maps: options.maps.as_ref(),
         formats: options.formats,
     };
@@ -236,45 +420,38 @@ pub fn run_plan(
             .par_iter()
             .enumerate()
             .try_for_each(|(n, launch)| {
-                if let Some(old) = reuse.get(&launch.id) {
-                    let mut record = old.clone();
-                    record.status = LaunchStatus::Skipped;
-                    return record_done(record);
+                if let Some(old) = previous.records.get(&launch.id) {
+                    return record_done(n, skipped(old));
                 }
                 let scope = scopes
                     .iter()
                     .find(|s| s.kind == ScopeKind::City && s.area == Some(launch.city))
                     .expect("every city has a scope");
-                let segments = &compiled[&launch.parameters.segments];
-                record_done(launch_record(plan, launch, n, scope, &shared, segments))
+                let segments = &located.compiled[&launch.parameters.segments];
+                record_done(n, launch_record(plan, launch, n, scope, &shared, segments))
             })
-    })?;
-    let _ = std::fs::remove_dir_all(out.join(PARTIAL));
-    Ok(manifest.into_inner().expect("no launch panicked"))
+    })
 }
 
 /// Makes the output root ready: a killed run's folders and temporary files (never under a final
-/// name) cleared, the maps' assets written; returns the launches `--resume` may keep and the
-/// assets' records.
-fn prepare_root(
-    plan: &Plan,
-    options: &RunOptions,
-) -> Result<(BTreeMap<String, LaunchRecord>, Vec<OutputRecord>), Error> {
+/// name) cleared, the maps' assets written; returns what `--resume` may keep and the assets'
+/// records.
+fn prepare_root(plan: &Plan, options: &RunOptions) -> Result<(Previous, Vec<OutputRecord>), Error> {
     let out = &plan.out;
     std::fs::create_dir_all(out).map_err(export::io_error(out))?;
     let _ = std::fs::remove_dir_all(out.join(PARTIAL));
     export::remove_stale_temporaries(out);
-    let reuse = if options.resume {
+    let previous = if options.resume {
         reusable(out, &plan.launches, options)
     } else {
-        BTreeMap::new()
+        Previous::default()
     };
     let assets = match &options.maps {
         Some(_) => export::write_map_assets(out)?,
         None => Vec::new(),
     };
     export::sync_folder(out).map_err(export::io_error(out))?;
-    Ok((reuse, assets))
+    Ok((previous, assets))
 }
 
 /// Reads the plan's consumers once, with the attribute kinds every segments file declares;

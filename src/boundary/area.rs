@@ -73,6 +73,28 @@ pub enum BoundaryError {
         /// The shared identity.
         identity: String,
     },
+    /// Several features are invalid: every one, in file order, one per line.
+    #[error("{} invalid features:{}", .0.len(), crate::error::list(.0))]
+    Features(Vec<BoundaryError>),
+}
+
+impl BoundaryError {
+    /// Every problem this error holds, one message each.
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            BoundaryError::Features(all) => all.iter().map(ToString::to_string).collect(),
+            one => vec![one.to_string()],
+        }
+    }
+
+    /// `problems` as one error: the problem itself when there is one.
+    fn collect(mut problems: Vec<BoundaryError>) -> Result<(), BoundaryError> {
+        match problems.len() {
+            0 => Ok(()),
+            1 => Err(problems.remove(0)),
+            _ => Err(BoundaryError::Features(problems)),
+        }
+    }
 }
 
 /// Property names read from boundary features.
@@ -152,39 +174,45 @@ impl Boundaries {
         options: &BoundaryOptions,
     ) -> Result<Self, BoundaryError> {
         let mut warnings = Vec::new();
+        let mut problems = Vec::new();
         let mut region_areas = Vec::new();
         if let Some(input) = regions {
-            let features = read_features(input, options, &mut warnings)?;
+            let features = read_features(input, options, &mut warnings, &mut problems);
             let mut seen = HashMap::new();
-            for (index, f) in features.into_iter().enumerate() {
+            for (index, f) in features {
                 let identity = f.id.clone().unwrap_or_else(|| f.name.clone());
                 if let Some(first) = seen.insert(identity.clone(), index) {
-                    return Err(duplicate(input.file, first, index, identity));
+                    problems.push(duplicate(input.file, first, index, identity));
                 }
                 region_areas.push(f.into_area(None));
             }
         }
         let mut city_areas = Vec::new();
         if let Some(input) = cities {
-            let features = read_features(input, options, &mut warnings)?;
+            let features = read_features(input, options, &mut warnings, &mut problems);
             let mut seen = HashMap::new();
-            for (index, f) in features.into_iter().enumerate() {
+            let mut unresolved_refs = 0;
+            for (index, f) in features {
                 let region = match &f.region_ref {
-                    Some(r) => Some(find_region(&region_areas, r).ok_or_else(|| {
-                        BoundaryError::Feature {
-                            file: input.file.into(),
-                            index,
-                            name: f.name.clone(),
-                            problem: format!(
-                                "its {} '{r}' matches no region id or name; known regions: {}",
-                                options.region_prop,
-                                known_names(&region_areas)
-                            ),
+                    Some(_) if regions.is_none() => {
+                        unresolved_refs += 1;
+                        None
+                    }
+                    Some(r) => {
+                        let found = find_region(&region_areas, r);
+                        if found.is_none() {
+                            problems.push(BoundaryError::Feature {
+                                file: input.file.into(),
+                                index,
+                                name: f.name.clone(),
+                                problem: unknown_region(r, &region_areas, options),
+                            });
                         }
-                    })?),
+                        found
+                    }
                     None => containing_region(&region_areas, &f.geometry),
                 };
-                if region.is_none() {
+                if region.is_none() && regions.is_some() {
                     warnings.push(format!(
                         "{}: feature {index} ({}) lies in no region; it is reported under '{ALL_SLUG}'",
                         input.file, f.name
@@ -196,11 +224,18 @@ impl Boundaries {
                     (None, None) => f.name.clone(),
                 };
                 if let Some(first) = seen.insert(identity.clone(), index) {
-                    return Err(duplicate(input.file, first, index, identity));
+                    problems.push(duplicate(input.file, first, index, identity));
                 }
                 city_areas.push(f.into_area(region));
             }
+            if unresolved_refs > 0 {
+                warnings.push(format!(
+                    "{}: {unresolved_refs} cities name their region in '{}', but no regions file was given; every city is reported under '{ALL_SLUG}' (give the regions file to nest them)",
+                    input.file, options.region_prop
+                ));
+            }
         }
+        BoundaryError::collect(problems)?;
         assign_slugs(&mut region_areas, &mut city_areas);
         Ok(Boundaries {
             regions: region_areas,
@@ -219,13 +254,14 @@ fn duplicate(file: &str, first: usize, second: usize, identity: String) -> Bound
     }
 }
 
-fn known_names(areas: &[Area]) -> String {
-    let names: Vec<&str> = areas.iter().map(|a| a.name.as_str()).collect();
-    if names.is_empty() {
-        "none (no regions given)".into()
-    } else {
+/// Why a city's region reference `reference` names no region, and what to do.
+fn unknown_region(reference: &str, regions: &[Area], options: &BoundaryOptions) -> String {
+    let names: Vec<&str> = regions.iter().map(|a| a.name.as_str()).collect();
+    format!(
+        "its {} '{reference}' matches no region id or name; known regions: {}",
+        options.region_prop,
         names.join(", ")
-    }
+    )
 }
 
 fn find_region(regions: &[Area], reference: &str) -> Option<usize> {
@@ -275,11 +311,28 @@ fn property_text(value: &JsonValue) -> Option<String> {
     }
 }
 
+/// The valid features of `input` with their indexes; every invalid one goes to `problems`.
 fn read_features(
     input: BoundaryText<'_>,
     options: &BoundaryOptions,
     warnings: &mut Vec<String>,
-) -> Result<Vec<Feature>, BoundaryError> {
+    problems: &mut Vec<BoundaryError>,
+) -> Vec<(usize, Feature)> {
+    match parse_features(input, options, warnings, problems) {
+        Ok(features) => features,
+        Err(e) => {
+            problems.push(e);
+            Vec::new()
+        }
+    }
+}
+
+fn parse_features(
+    input: BoundaryText<'_>,
+    options: &BoundaryOptions,
+    warnings: &mut Vec<String>,
+    problems: &mut Vec<BoundaryError>,
+) -> Result<Vec<(usize, Feature)>, BoundaryError> {
     let file = input.file;
     let geojson: GeoJson = input
         .text
@@ -305,71 +358,85 @@ fn read_features(
     };
     let mut features = Vec::with_capacity(collection.features.len());
     for (index, feature) in collection.features.into_iter().enumerate() {
-        let prop = |key: &str| feature.property(key).and_then(property_text);
-        let name = prop(&options.name_prop);
-        let problem = |problem: String| BoundaryError::Feature {
-            file: file.into(),
-            index,
-            name: name.clone().unwrap_or_else(|| "unnamed".into()),
-            problem,
-        };
-        let Some(name_text) = name.clone() else {
-            return Err(BoundaryError::MissingName {
-                file: file.into(),
-                index,
-                property: options.name_prop.clone(),
-            });
-        };
-        let id = prop(&options.id_prop).or_else(|| {
-            feature.id.as_ref().map(|id| match id {
-                geojson::feature::Id::String(s) => s.clone(),
-                geojson::feature::Id::Number(n) => n.to_string(),
-            })
-        });
-        let Some(geometry) = &feature.geometry else {
-            return Err(problem(
-                "has no geometry; expected a Polygon or MultiPolygon".into(),
-            ));
-        };
-        let polygons: Vec<&Vec<Vec<Position>>> = match &geometry.value {
-            GeometryValue::Polygon { coordinates } => vec![coordinates],
-            GeometryValue::MultiPolygon { coordinates } => coordinates.iter().collect(),
-            other => {
-                return Err(problem(format!(
-                    "unsupported geometry type {}; expected a Polygon or MultiPolygon",
-                    other.type_name()
-                )));
-            }
-        };
-        let mut parts = Vec::with_capacity(polygons.len());
-        for (p, rings) in polygons.into_iter().enumerate() {
-            if rings.is_empty() {
-                return Err(problem(format!("polygon {p} has no ring")));
-            }
-            let mut converted = Vec::with_capacity(rings.len());
-            for (r, ring) in rings.iter().enumerate() {
-                converted.push(
-                    ring_to_linestring(ring)
-                        .map_err(|e| problem(format!("polygon {p}, ring {r}: {e}")))?,
-                );
-            }
-            let exterior = converted.remove(0);
-            parts.push(Polygon::new(exterior, converted));
+        match read_feature(file, index, &feature, options, warnings) {
+            Ok(f) => features.push((index, f)),
+            Err(e) => problems.push(e),
         }
-        let geometry = MultiPolygon::new(parts);
-        if rings_cross(&geometry) {
-            warnings.push(format!(
-                "{file}: feature {index} ({name_text}) is not a valid polygon (self-intersecting or overlapping rings); points are still tested exactly against it"
-            ));
-        }
-        features.push(Feature {
-            id,
-            name: name_text,
-            region_ref: prop(&options.region_prop),
-            geometry,
-        });
     }
     Ok(features)
+}
+
+/// Feature `index` of `file`, validated.
+fn read_feature(
+    file: &str,
+    index: usize,
+    feature: &geojson::Feature,
+    options: &BoundaryOptions,
+    warnings: &mut Vec<String>,
+) -> Result<Feature, BoundaryError> {
+    let prop = |key: &str| feature.property(key).and_then(property_text);
+    let name = prop(&options.name_prop);
+    let problem = |problem: String| BoundaryError::Feature {
+        file: file.into(),
+        index,
+        name: name.clone().unwrap_or_else(|| "unnamed".into()),
+        problem,
+    };
+    let Some(name_text) = name.clone() else {
+        return Err(BoundaryError::MissingName {
+            file: file.into(),
+            index,
+            property: options.name_prop.clone(),
+        });
+    };
+    let id = prop(&options.id_prop).or_else(|| {
+        feature.id.as_ref().map(|id| match id {
+            geojson::feature::Id::String(s) => s.clone(),
+            geojson::feature::Id::Number(n) => n.to_string(),
+        })
+    });
+    let Some(geometry) = &feature.geometry else {
+        return Err(problem(
+            "has no geometry; expected a Polygon or MultiPolygon".into(),
+        ));
+    };
+    let polygons: Vec<&Vec<Vec<Position>>> = match &geometry.value {
+        GeometryValue::Polygon { coordinates } => vec![coordinates],
+        GeometryValue::MultiPolygon { coordinates } => coordinates.iter().collect(),
+        other => {
+            return Err(problem(format!(
+                "unsupported geometry type {}; expected a Polygon or MultiPolygon",
+                other.type_name()
+            )));
+        }
+    };
+    let mut parts = Vec::with_capacity(polygons.len());
+    for (p, rings) in polygons.into_iter().enumerate() {
+        if rings.is_empty() {
+            return Err(problem(format!("polygon {p} has no ring")));
+        }
+        let mut converted = Vec::with_capacity(rings.len());
+        for (r, ring) in rings.iter().enumerate() {
+            converted.push(
+                ring_to_linestring(ring)
+                    .map_err(|e| problem(format!("polygon {p}, ring {r}: {e}")))?,
+            );
+        }
+        let exterior = converted.remove(0);
+        parts.push(Polygon::new(exterior, converted));
+    }
+    let geometry = MultiPolygon::new(parts);
+    if rings_cross(&geometry) {
+        warnings.push(format!(
+            "{file}: feature {index} ({name_text}) is not a valid polygon (self-intersecting or overlapping rings); points are still tested exactly against it"
+        ));
+    }
+    Ok(Feature {
+        id,
+        name: name_text,
+        region_ref: prop(&options.region_prop),
+        geometry,
+    })
 }
 
 /// An edge with its ring and position, for [`rings_cross`].

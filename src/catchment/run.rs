@@ -93,6 +93,8 @@ pub fn run_catchments(
 ) -> Result<CatchmentManifest, Error> {
     let run_started = Instant::now();
     let mut timings = BTreeMap::new();
+    // The output folder is checked before any work.
+    let staging = export::Staging::begin(&config.out)?;
     let prepared = prepare(config, &mut timings, hook)?;
     hook("stores");
     let (store_set, store_rows) = read_stores(stores)?;
@@ -106,6 +108,13 @@ pub fn run_catchments(
     let table = &prepared.ingested.table;
     let locator = Locator::new(&prepared.boundaries, config.params.resolution);
     let located = locator.locate(&table.lat, &table.lng);
+    crate::analyze::check_placement(
+        &config.consumers.name(),
+        &prepared.ingested.rows,
+        table,
+        &located,
+        (&prepared.boundaries, &locator),
+    )?;
     let privacy = config.params.privacy();
     let (record_keys, key_origin) =
         crate::perturb::record_keys(config.privacy_key.as_ref(), &table.id_hashes);
@@ -136,7 +145,6 @@ pub fn run_catchments(
     hook("export");
     let started = Instant::now();
     let segment_names: Vec<String> = prepared.segments.iter().map(|s| s.name.clone()).collect();
-    let staging = export::Staging::begin(&config.out)?;
     let rejects = export::write_rejects_file(&config.rejects_path(), &prepared.ingested.rejects)?;
     let out = staging.dir();
     let mut outputs = super::export::write_catchments(

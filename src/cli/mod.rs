@@ -126,6 +126,9 @@ impl ExitStatus {
             return ExitStatus::InvalidInput;
         }
         match error.downcast_ref::<Error>() {
+            Some(Error::Export(e)) if e.source.kind() == std::io::ErrorKind::InvalidInput => {
+                ExitStatus::InvalidInput
+            }
             Some(
                 Error::Ingest(micromarket::consumer::IngestError::Io { .. })
                 | Error::Export(_)
@@ -174,8 +177,18 @@ pub fn main() -> ExitCode {
     match outcome {
         Ok(status) => status.into(),
         Err(error) => {
+            let status = ExitStatus::of(&error);
             eprintln!("error: {}", message(&error));
-            ExitStatus::of(&error).into()
+            if global.json {
+                // A scheduler reading stdout gets an answer whatever happened.
+                let answer = serde_json::json!({
+                    "status": if status == ExitStatus::InvalidInput { "invalid" } else { "failed" },
+                    "error": message(&error),
+                    "exit_code": status as u8,
+                });
+                println!("{answer}");
+            }
+            status.into()
         }
     }
 }

@@ -57,9 +57,19 @@ fn ingest_once(
     declared: &HashSet<String>,
 ) -> Result<Pass, IngestError> {
     let file = source.name();
-    let io_err = |source| IngestError::Io {
-        file: file.clone(),
-        source,
+    // A read error inside the data (a truncated or damaged gzip stream) is bad input, not a
+    // failing disk.
+    let io_err = |source: std::io::Error| match source.kind() {
+        std::io::ErrorKind::InvalidInput
+        | std::io::ErrorKind::InvalidData
+        | std::io::ErrorKind::UnexpectedEof => IngestError::Corrupt {
+            file: file.clone(),
+            problem: source.to_string(),
+        },
+        _ => IngestError::Io {
+            file: file.clone(),
+            source,
+        },
     };
     let mut reader = source.open().map_err(io_err)?;
     let block_bytes = options.block_bytes.max(1 << 10);
@@ -324,14 +334,22 @@ fn parse_chunk(bytes: &[u8], first_line: u64, plan: &Plan, keep_ids: bool) -> Ch
         .from_reader(bytes);
     let mut record = csv::ByteRecord::new();
     let mut scratch: Vec<Scratch> = Vec::with_capacity(plan.attrs.len());
+    // Lines are counted here: the csv reader skips blank lines without counting them.
+    let (mut counted_to, mut line) = (0, first_line);
     loop {
-        let start = reader.position().byte() as usize;
-        let line = first_line + reader.position().line() - 1;
+        let mut start = reader.position().byte() as usize;
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
             Ok(false) | Err(_) => break,
         }
         let end = reader.position().byte() as usize;
+        // Blank lines before the record belong to no record.
+        start += bytes[start..end]
+            .iter()
+            .take_while(|&&b| b == b'\n' || b == b'\r')
+            .count();
+        line += count_byte(&bytes[counted_to..start], b'\n');
+        counted_to = start;
         let row = &bytes[start..end];
         let mut reject = |reason, detail: String| {
             out.rejects.push(Reject {

@@ -19,6 +19,16 @@ pub enum IngestError {
         /// Cause.
         source: io::Error,
     },
+    /// The file's compressed data is truncated or damaged.
+    #[error(
+        "{file} is truncated or damaged ({problem}); compress it again from the original, or give the uncompressed CSV"
+    )]
+    Corrupt {
+        /// File name.
+        file: String,
+        /// What the decoder found.
+        problem: String,
+    },
     /// The file has no header row.
     #[error("{file} is empty: expected a header row such as id,lat,lon,...")]
     Empty {

@@ -58,7 +58,7 @@ pub struct Reject {
 }
 
 /// Row accounting of one ingest.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RowCounts {
     /// Data rows read (header excluded).
     pub read: u64,
@@ -67,7 +67,7 @@ pub struct RowCounts {
     /// Rows rejected.
     pub rejected: u64,
     /// Rejected rows per reason code.
-    pub rejected_by_reason: BTreeMap<&'static str, u64>,
+    pub rejected_by_reason: BTreeMap<String, u64>,
 }
 
 impl RowCounts {
@@ -75,7 +75,7 @@ impl RowCounts {
     pub fn new(accepted: u64, rejects: &[Reject]) -> Self {
         let mut by_reason = BTreeMap::new();
         for r in rejects {
-            *by_reason.entry(r.reason.code()).or_insert(0) += 1;
+            *by_reason.entry(r.reason.code().to_string()).or_insert(0) += 1;
         }
         let rejected = rejects.len() as u64;
         RowCounts {

@@ -183,7 +183,10 @@ pub fn write_summary(
                     &opt_text(stat(totals.base_rate)),
                     &segment.hot_cells.to_string(),
                     &segment.micromarkets.to_string(),
-                    segment.best_micromarket.as_deref().unwrap_or(""),
+                    segment
+                        .best_micromarket
+                        .as_ref()
+                        .map_or("", |m| m.id.as_str()),
                     &opt_text(segment.campaign_members),
                     &opt_text(segment.campaign_population),
                     &opt_text(segment.campaign_lift),

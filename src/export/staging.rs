@@ -41,12 +41,13 @@ impl Staging {
     /// [`ExportError`] when `target` is a file, or a folder holding files that are not a run's
     /// outputs (no `manifest.json`: the swap would remove them), or when the staging folder cannot
     /// be created.
-    pub fn begin(target: &Path) -> Result<Self, ExportError> {
+    pub fn begin(given: &Path) -> Result<Self, ExportError> {
         // `out`, `./out` and `.` all name a folder with a name and a parent.
-        let target = &std::path::absolute(target).map_err(io_error(target))?;
+        let target = &std::path::absolute(given).map_err(io_error(given))?;
+        // Messages name the folder as the user gave it; refusals are bad usage, not failures.
         let refuse = |why: &str| ExportError {
-            path: target.display().to_string(),
-            source: std::io::Error::other(why.to_string()),
+            path: given.display().to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, why.to_string()),
         };
         if target.is_file() {
             return Err(refuse("it is a file; name a folder for the outputs"));
@@ -61,7 +62,18 @@ impl Staging {
             ));
         }
         let (parent, prefix) = aside(target, "staging");
-        std::fs::create_dir_all(&parent).map_err(io_error(&parent))?;
+        let unwritable = |source: std::io::Error| ExportError {
+            path: given.display().to_string(),
+            source: std::io::Error::new(
+                source.kind(),
+                format!(
+                    "a run is written beside it in {} first, which refuses: {}; choose an output folder in a place you can write",
+                    parent.display(),
+                    plain(&source)
+                ),
+            ),
+        };
+        std::fs::create_dir_all(&parent).map_err(unwritable)?;
         let mine = format!("{prefix}{}", std::process::id());
         if let Ok(entries) = std::fs::read_dir(&parent) {
             for entry in entries.flatten() {
@@ -72,7 +84,7 @@ impl Staging {
             }
         }
         let dir = parent.join(mine);
-        std::fs::create_dir(&dir).map_err(io_error(&dir))?;
+        std::fs::create_dir(&dir).map_err(unwritable)?;
         Ok(Staging {
             target: target.clone(),
             dir,
@@ -149,6 +161,16 @@ impl Staging {
         self.committed = true;
         Ok(())
     }
+}
+
+/// An OS error's text without its `(os error N)` suffix, lowercased as a clause.
+fn plain(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
 }
 
 impl Drop for Staging {

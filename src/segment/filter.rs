@@ -10,8 +10,9 @@ use super::bitset::Bitset;
 use crate::consumer::{Column, ConsumerTable, MISSING};
 use sqlparser::ast::{BinaryOperator, Expr, Ident, Spanned, UnaryOperator, Value};
 use sqlparser::dialect::GenericDialect;
+use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Location, Token};
+use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 use std::collections::HashMap;
 
 /// A filter problem at a position of the filter text.
@@ -30,6 +31,71 @@ impl FilterError {
             message: message.into(),
         }
     }
+}
+
+/// A parser message as a [`FilterError`] at the column it names (`... at Line: 1, Column: 9`),
+/// without sqlparser's prefix and position text.
+fn located(message: &str) -> FilterError {
+    let message = message.trim_start_matches("sql parser error: ");
+    let (text, column) = match message.rsplit_once(" at Line: ") {
+        Some((text, position)) => (
+            text,
+            position
+                .rsplit_once("Column: ")
+                .and_then(|(_, c)| c.trim().parse().ok())
+                .unwrap_or(0),
+        ),
+        None => (message, 0),
+    };
+    FilterError {
+        column,
+        message: text.to_string(),
+    }
+}
+
+/// AND and OR each join two conditions: one with nothing before it (the start, `(`, another
+/// connective or NOT) or after it (the end) is an error at its own column. sqlparser would read a
+/// doubled `AND` as a column named AND and blame the word after it.
+fn check_connectives(tokens: &[TokenWithSpan]) -> Result<(), FilterError> {
+    let significant: Vec<&TokenWithSpan> = tokens
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
+        .collect();
+    let keyword = |t: &TokenWithSpan| match &t.token {
+        Token::Word(w) => w.keyword,
+        _ => Keyword::NoKeyword,
+    };
+    let connective = |t: &TokenWithSpan| matches!(keyword(t), Keyword::AND | Keyword::OR);
+    for (i, token) in significant.iter().enumerate() {
+        if !connective(token) {
+            continue;
+        }
+        let word = token.token.to_string().to_uppercase();
+        let before = i.checked_sub(1).map(|j| significant[j]);
+        let dangling_before = before.is_none_or(|b| {
+            connective(b) || keyword(b) == Keyword::NOT || b.token == Token::LParen
+        });
+        if dangling_before {
+            let after = before.map_or_else(
+                || "the start of the filter".to_string(),
+                |b| format!("'{}'", b.token),
+            );
+            return Err(FilterError::at(
+                token.span.start,
+                format!(
+                    "'{word}' follows {after} with no condition between them; remove one or add the missing condition"
+                ),
+            ));
+        }
+        let next = significant.get(i + 1);
+        if next.is_none_or(|n| n.token == Token::RParen) {
+            return Err(FilterError::at(
+                token.span.start,
+                format!("'{word}' has no condition after it; add one or remove '{word}'"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Rows where an expression is true and rows where it is false.
@@ -72,12 +138,19 @@ impl<'a> Evaluator<'a> {
     /// ones), or a comparison of the wrong kind (text with a number or the reverse).
     pub fn evaluate(&mut self, filter: &str) -> Result<Bitset, FilterError> {
         let dialect = GenericDialect {};
-        let syntax = |e: sqlparser::parser::ParserError| FilterError {
-            column: 0,
-            message: e.to_string(),
-        };
-        let mut parser = Parser::new(&dialect).try_with_sql(filter).map_err(syntax)?;
-        let expr = parser.parse_expr().map_err(syntax)?;
+        let tokens = Tokenizer::new(&dialect, filter)
+            .tokenize_with_location()
+            .map_err(|e| {
+                let hint = if e.message.contains("Unterminated") {
+                    "; close it with ' (text values are in single quotes, a quote inside one is written '')"
+                } else {
+                    ""
+                };
+                FilterError::at(e.location, format!("{}{hint}", e.message))
+            })?;
+        check_connectives(&tokens)?;
+        let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
+        let expr = parser.parse_expr().map_err(|e| located(&e.to_string()))?;
         let next = parser.peek_token();
         if next.token != Token::EOF {
             return Err(FilterError::at(
@@ -290,11 +363,18 @@ impl<'a> Evaluator<'a> {
                 }
                 let target = dictionary.iter().position(|d| d == text).map(|p| p as u32);
                 if target.is_none() {
-                    self.warnings.push(format!(
-                        "value '{text}' never occurs in '{}' (known: {})",
-                        ident.value,
-                        preview(dictionary)
-                    ));
+                    let other_case = dictionary.iter().find(|d| d.eq_ignore_ascii_case(text));
+                    self.warnings.push(match other_case {
+                        Some(d) => format!(
+                            "value '{text}' never occurs in '{}'; values are case-sensitive: did you mean '{d}'?",
+                            ident.value
+                        ),
+                        None => format!(
+                            "value '{text}' never occurs in '{}' (known: {})",
+                            ident.value,
+                            preview(dictionary)
+                        ),
+                    });
                 }
                 let equal = match target {
                     Some(code) => Bitset::from_predicate(codes, |&c| c == code),

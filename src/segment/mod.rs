@@ -62,6 +62,9 @@ pub enum SegmentError {
         /// What is wrong.
         problem: String,
     },
+    /// Several segments are invalid: every one, in file order, one per line.
+    #[error("{} invalid segments:{}", .0.len(), crate::error::list(.0))]
+    Segments(Vec<SegmentError>),
     /// The file defines no segment.
     #[error("{file} defines no segment: add a [[segment]] with name and filter, or a [grid]")]
     NoSegments {
@@ -163,6 +166,8 @@ pub fn compile(
     let mut names = HashSet::new();
     let mut evaluator = Evaluator::new(table);
     let mut segments = Vec::with_capacity(definitions.len());
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
     for def in definitions {
         let name_error = |problem: String| SegmentError::Name {
             file: file_name.into(),
@@ -170,32 +175,62 @@ pub fn compile(
             problem,
         };
         if !is_slug(&def.name) {
-            return Err(name_error(format!(
+            problems.push(name_error(format!(
                 "a name is a slug (lowercase letters, digits, single dashes), e.g. '{}'",
                 crate::boundary::slugify(&def.name)
             )));
-        }
-        if !names.insert(def.name.clone()) {
-            return Err(name_error(
+        } else if !names.insert(def.name.clone()) {
+            problems.push(name_error(
                 "defined twice (grid segments are named value-value-value)".into(),
             ));
         }
-        let members = evaluator
-            .evaluate(&def.filter)
-            .map_err(|e| SegmentError::Filter {
-                file: file_name.into(),
-                segment: def.name.clone(),
-                filter: def.filter.clone(),
-                column: e.column,
-                message: e.message,
-            })?;
+        let members = match evaluator.evaluate(&def.filter) {
+            Ok(members) => members,
+            Err(e) => {
+                problems.push(SegmentError::Filter {
+                    file: file_name.into(),
+                    segment: def.name.clone(),
+                    filter: def.filter.clone(),
+                    column: e.column,
+                    message: e.message,
+                });
+                continue;
+            }
+        };
+        let segment_warnings = std::mem::take(&mut evaluator.warnings);
+        warnings.extend(
+            segment_warnings
+                .iter()
+                .map(|w| format!("{file_name}: segment '{}': {w}", def.name)),
+        );
+        if members.count() == 0 && !table.is_empty() {
+            warnings.push(format!(
+                "{file_name}: segment '{}' has no member among the {} consumers; its figures are all zero (check the filter's values and their case)",
+                def.name,
+                table.len()
+            ));
+        }
         segments.push(Segment {
             name: def.name,
             filter: def.filter,
             members,
         });
     }
-    Ok((segments, evaluator.warnings))
+    match problems.len() {
+        0 => Ok((segments, warnings)),
+        1 => Err(problems.remove(0)),
+        _ => Err(SegmentError::Segments(problems)),
+    }
+}
+
+impl SegmentError {
+    /// Every problem this error holds, one message each.
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            SegmentError::Segments(all) => all.iter().map(ToString::to_string).collect(),
+            one => vec![one.to_string()],
+        }
+    }
 }
 
 fn grid_segments(

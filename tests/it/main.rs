@@ -9,6 +9,7 @@ mod common;
 mod consistency;
 mod detection;
 mod disclosure;
+mod first_hour;
 mod golden;
 mod interrupted;
 mod launch;

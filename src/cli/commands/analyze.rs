@@ -4,7 +4,9 @@ use super::inputs::{InputArgs, OutputArgs, PrivacyArgs, checked, with_flag_hint}
 use crate::cli::{ExitStatus, Global};
 use anyhow::Result;
 use micromarket::GivenParams;
-use micromarket::export::Manifest;
+use micromarket::export::{Manifest, ScopeRecord};
+use micromarket::stats::ScopeKind;
+use micromarket::{MarketHeadline, SegmentFigures};
 use std::path::PathBuf;
 
 /// Count segments per region, city and H3 cell; find Gi* hot spots and micro-markets; with
@@ -103,31 +105,76 @@ pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
     Ok(ExitStatus::Ok)
 }
 
+/// Scopes shown in the closing list of micro-markets; the rest are in index.html.
+const SHOWN_SCOPES: usize = 20;
+
 fn report(manifest: &Manifest, out: &std::path::Path, global: &Global) -> Result<()> {
-    if !global.quiet {
-        for warning in &manifest.warnings {
-            eprintln!("warning: {warning}");
-        }
-    }
     if global.json {
         let summary = serde_json::json!({
             "status": manifest.status,
             "out": out.display().to_string(),
+            "index": manifest.outputs.iter().any(|o| o.path == "index.html")
+                .then(|| out.join("index.html").display().to_string()),
             "rows": manifest.rows,
             "segments": manifest.parameters.segments.len(),
             "scopes": manifest.scopes.iter().map(|s| serde_json::json!({
                 "kind": s.kind, "id": s.id, "name": s.name, "consumers": s.consumers,
                 "cells": s.cells, "outputs": s.outputs.iter().map(|o| &o.path).collect::<Vec<_>>(),
+                "best_micromarket": best_of(s).map(|(_, m)| m),
             })).collect::<Vec<_>>(),
             "suppressed": manifest.suppressed,
+            "warnings": manifest.warnings,
             "timings_ms": manifest.timings_ms,
         });
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
     }
-    if global.quiet {
-        return Ok(());
+    if !global.quiet {
+        print_scopes(manifest);
+        print_answers(manifest);
+        let index = out.join("index.html");
+        if manifest.outputs.iter().any(|o| o.path == "index.html") {
+            println!(
+                "Start from {}: every scope and segment, strongest micro-markets first, each linking to its map.",
+                index.display()
+            );
+        }
+        println!(
+            "Outputs in {}/ ({} segments; manifest.json lists every file).",
+            out.display(),
+            manifest.parameters.segments.len()
+        );
+        if global.verbose {
+            for (stage, ms) in &manifest.timings_ms {
+                eprintln!("time {stage}: {ms} ms");
+            }
+        }
     }
+    // Warnings come last, where they are seen, even with -q.
+    for warning in &manifest.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(())
+}
+
+/// A scope's name as shown: `region / city` for a city.
+fn scope_name(s: &ScopeRecord) -> String {
+    if s.region.is_empty() || s.kind != ScopeKind::City {
+        s.name.clone()
+    } else {
+        format!("{} / {}", s.region, s.name)
+    }
+}
+
+/// The scope's strongest micro-market over its segments (most expected excess members).
+fn best_of(s: &ScopeRecord) -> Option<(&SegmentFigures, &MarketHeadline)> {
+    s.segments
+        .iter()
+        .filter_map(|f| f.best_micromarket.as_ref().map(|m| (f, m)))
+        .max_by(|a, b| a.1.excess_members.total_cmp(&b.1.excess_members))
+}
+
+fn print_scopes(manifest: &Manifest) {
     let rows = &manifest.rows;
     println!(
         "rows: {} read, {} accepted, {} rejected",
@@ -138,28 +185,71 @@ fn report(manifest: &Manifest, out: &std::path::Path, global: &Global) -> Result
         "scope", "name", "consumers", "cells"
     );
     for s in &manifest.scopes {
-        let name = if s.region.is_empty() || s.kind != micromarket::stats::ScopeKind::City {
-            s.name.clone()
-        } else {
-            format!("{} / {}", s.region, s.name)
-        };
         println!(
             "{:<8} {:<28} {:>10} {:>8}",
             s.kind.as_str(),
-            name,
+            scope_name(s),
             s.consumers.map(|n| n.to_string()).unwrap_or_default(),
             s.cells
         );
     }
-    println!(
-        "{} segments; outputs in {}/ (manifest.json lists every file)",
-        manifest.parameters.segments.len(),
-        out.display()
-    );
-    if global.verbose {
-        for (stage, ms) in &manifest.timings_ms {
-            eprintln!("time {stage}: {ms} ms");
-        }
+}
+
+/// The strongest micro-market of each scope (and its segment's campaign with a budget).
+fn print_answers(manifest: &Manifest) {
+    let budget = manifest.parameters.budget;
+    let found: Vec<_> = manifest
+        .scopes
+        .iter()
+        .filter_map(|s| best_of(s).map(|b| (s, b)))
+        .collect();
+    if found.is_empty() {
+        println!("No micro-market: no segment is significantly concentrated in any scope.");
+        return;
     }
-    Ok(())
+    println!(
+        "\nStrongest micro-market per scope ({} of {} scopes have one; all are in each scope's micromarkets.geojson):",
+        found.len(),
+        manifest.scopes.len()
+    );
+    let campaign_head = if budget.is_some() {
+        "  campaign: members / population, lift"
+    } else {
+        ""
+    };
+    println!(
+        "{:<28} {:<26} {:>8} {:>22}{campaign_head}",
+        "scope", "segment", "members", "lift (95% interval)"
+    );
+    for (s, (segment, m)) in found.iter().take(SHOWN_SCOPES) {
+        let lift = match (m.lift, m.lift_interval) {
+            (Some(l), Some((lo, hi))) => format!("{l:.2} ({lo:.2}-{hi:.2})"),
+            _ => "hidden".into(),
+        };
+        let campaign = match (budget, segment.campaign_members) {
+            (Some(_), Some(k)) => format!(
+                "  {k} / {}, {}",
+                segment.campaign_population.unwrap_or_default(),
+                segment
+                    .campaign_lift
+                    .map_or_else(|| "-".into(), |l| format!("{l:.2}"))
+            ),
+            (Some(_), None) => "  hidden (below the minimum count)".into(),
+            _ => String::new(),
+        };
+        println!(
+            "{:<28} {:<26} {:>8} {:>22}{campaign}\n  {}",
+            scope_name(s),
+            segment.segment,
+            m.members,
+            lift,
+            m.id
+        );
+    }
+    if found.len() > SHOWN_SCOPES {
+        println!(
+            "... and {} more scopes with micro-markets (index.html lists them all)",
+            found.len() - SHOWN_SCOPES
+        );
+    }
 }

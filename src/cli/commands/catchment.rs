@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 /// Count consumers and segment members within a radius of each store (--radius-km) or nearest to
 /// it (--nearest), with penetration and lift against the store's city (else region, else all).
+/// Without --segments, every consumer counts as one segment named `consumers`.
 ///
 /// Writes catchments.geojson (each catchment's H3 cells dissolved), stores.geojson,
 /// catchments.csv, overlap.csv (radius mode), store_rejects.csv and a manifest; rejected
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 ///     --stores stores.csv --nearest --max-km 10
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["radius_km", "nearest"])))]
 pub struct Args {
     #[command(flatten)]
     inputs: InputArgs,
@@ -29,12 +31,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     stores: Option<PathBuf>,
     /// Every consumer within this great-circle distance of a store (catchments may overlap).
-    #[arg(
-        long,
-        value_name = "KM",
-        required_unless_present = "nearest",
-        conflicts_with = "nearest"
-    )]
+    #[arg(long, value_name = "KM")]
     radius_km: Option<f64>,
     /// Each consumer to its nearest store.
     #[arg(long)]
@@ -66,7 +63,7 @@ fn distance(value: Option<f64>, flag: &str) -> Result<Option<f64>> {
 
 /// Runs the command.
 pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
-    let (mut config, note) = args.inputs.config(args.out.clone())?;
+    let (mut config, note) = args.inputs.config_with(args.out.clone(), true)?;
     let stores = match (&args.stores, &args.inputs.consumers) {
         (Some(path), _) if !path.is_file() => {
             return Err(Invalid(format!("cannot read {}: no such file", path.display())).into());

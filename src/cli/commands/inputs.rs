@@ -164,6 +164,9 @@ pub fn with_flag_hint(error: micromarket::Error) -> anyhow::Error {
         Error::Boundary(BoundaryError::DuplicateIdentity { .. }) => "--id-prop",
         Error::Boundary(BoundaryError::MissingName { .. }) => "--name-prop",
         Error::TooManyRejects { .. } => "--max-reject-ratio",
+        Error::NoneInside {
+            swapped: Some(_), ..
+        } => "--lat-col and --lon-col to name them",
         _ => return error.into(),
     };
     Invalid(format!("{error} (use {flag})")).into()
@@ -178,11 +181,26 @@ impl InputArgs {
     /// Builds a run configuration; with no `--consumers`, the bundled sample (or, outside the
     /// repository, the same sample generated in memory). Returns a note to show the user.
     pub fn config(&self, out: PathBuf) -> Result<(AnalyzeConfig, Option<String>)> {
+        self.config_with(out, false)
+    }
+
+    /// [`InputArgs::config`]; with `segments_optional`, a run without `--segments` counts every
+    /// consumer as one segment named `consumers`.
+    pub fn config_with(
+        &self,
+        out: PathBuf,
+        segments_optional: bool,
+    ) -> Result<(AnalyzeConfig, Option<String>)> {
         let (mut config, note) = if let Some(consumers) = &self.consumers {
-            let Some(segments) = &self.segments else {
-                bail!(Invalid(
+            let segments = match &self.segments {
+                Some(path) => read_text(path)?,
+                None if segments_optional => TextInput {
+                    name: "(no --segments: every consumer)".into(),
+                    text: "[[segment]]\nname = \"consumers\"\nfilter = \"TRUE\"\n".into(),
+                },
+                None => bail!(Invalid(
                     "--segments is required with --consumers (a TOML file of [[segment]] name + filter)".into()
-                ));
+                )),
             };
             if !consumers.is_file() {
                 bail!(Invalid(format!(
@@ -190,8 +208,7 @@ impl InputArgs {
                     consumers.display()
                 )));
             }
-            let mut config =
-                AnalyzeConfig::new(Source::Path(consumers.clone()), read_text(segments)?, out);
+            let mut config = AnalyzeConfig::new(Source::Path(consumers.clone()), segments, out);
             config.regions = self.regions.as_deref().map(read_text).transpose()?;
             config.cities = self.cities.as_deref().map(read_text).transpose()?;
             (config, None)

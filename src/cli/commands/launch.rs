@@ -4,7 +4,7 @@ use super::inputs::{OutputArgs, PrivacyKeyArg};
 use crate::cli::{ExitStatus, Global, Invalid};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
-use micromarket::batch::{Event, LaunchStatus, Plan, RunOptions, run_plan};
+use micromarket::batch::{Event, LaunchStatus, Plan, PlanStatus, RunOptions, run_plan};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -62,17 +62,12 @@ pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
                 bar.inc(1);
                 bar.set_message(record.id.clone());
             } else if !global.quiet {
-                eprintln!(
-                    "launch {} {} in {} ms{}",
-                    record.id,
-                    status(record.status),
-                    record.duration_ms,
-                    record
-                        .error
-                        .as_deref()
-                        .map(|e| format!(": {e}"))
-                        .unwrap_or_default()
-                );
+                let how = match (record.status, &record.error) {
+                    (LaunchStatus::Skipped, _) => "skipped: its outputs match the manifest".into(),
+                    (_, Some(e)) => format!("failed in {} ms: {e}", record.duration_ms),
+                    _ => format!("{} in {} ms", status(record.status), record.duration_ms),
+                };
+                eprintln!("launch {} {how}", record.id);
             }
         }
     };
@@ -115,20 +110,19 @@ pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
                 status(r.status)
             );
         }
+        let c = manifest.counts;
         println!(
-            "outputs in {}/ (manifest.json lists every file)",
+            "{} ok, {} failed, {} skipped; outputs in {}/ (manifest.json lists every file)",
+            c.ok,
+            c.failed,
+            c.skipped,
             plan.out.display()
         );
     }
-    let failed = manifest
-        .launches
-        .iter()
-        .filter(|r| r.status == LaunchStatus::Failed)
-        .count();
-    Ok(match failed {
-        0 => ExitStatus::Ok,
-        n if n == manifest.launches.len() => ExitStatus::Failure,
-        _ => ExitStatus::PartialLaunch,
+    Ok(match manifest.status {
+        PlanStatus::Ok | PlanStatus::Running => ExitStatus::Ok,
+        PlanStatus::Failed => ExitStatus::Failure,
+        PlanStatus::Partial => ExitStatus::PartialLaunch,
     })
 }
 
@@ -137,5 +131,6 @@ fn status(s: LaunchStatus) -> &'static str {
         LaunchStatus::Ok => "ok",
         LaunchStatus::Failed => "failed",
         LaunchStatus::Skipped => "skipped",
+        LaunchStatus::Pending => "pending",
     }
 }
