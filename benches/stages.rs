@@ -221,6 +221,7 @@ fn analysis(
             maps: None,
             boundaries: &boundaries,
             formats: export::Formats::of(&[format]),
+            places: None,
         };
         g.bench_with_input(
             BenchmarkId::new(format!("export_all_scope_{format}"), size),

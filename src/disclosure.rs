@@ -11,7 +11,8 @@
 
 use crate::perturb::perturb;
 use crate::stats::{
-    HotSpots, Protection, ScopeCounts, lift, penetration, round6, upper_tail_p, wilson,
+    HotSpots, Protection, ScopeCounts, lift, penetration, round6, significant6, upper_tail_p,
+    wilson,
 };
 use std::borrow::Cow;
 
@@ -224,8 +225,8 @@ impl Privacy {
             count: (!hidden).then_some(k),
             rates: rate,
             gi: round6(figures.gi[c]),
-            p_value: upper_tail_p(figures.gi[c]),
-            q_value: figures.q_value[c],
+            p_value: significant6(upper_tail_p(figures.gi[c])),
+            q_value: significant6(figures.q_value[c]),
             hot: figures.hot[c],
             suppressed: hidden,
         }

@@ -45,6 +45,8 @@ pub struct ScopeFigures {
     pub consumers: Option<u64>,
     /// Cells holding its consumers.
     pub cells: u64,
+    /// Of those, the cells the layers and maps show (population at least the minimum count).
+    pub cells_shown: u64,
     /// Cells of its hot-spot study area.
     pub study_area_cells: u64,
     /// Per segment: `N`, `K` and the base rate as published.
@@ -124,14 +126,17 @@ pub fn analyze_scope<'a>(
             }
         })
         .collect();
+    let suppressed = privacy.tally(counts);
+    let cells_shown = privacy.shown_cells(counts).len() as u64;
     let figures = ScopeFigures {
         scope: counts.scope.clone(),
         consumers: privacy.count(big_n),
-        cells: counts.cells.len() as u64,
+        cells: suppressed.cells + cells_shown,
+        cells_shown,
         study_area_cells: hot_spots.study_area_cells as u64,
         totals,
         segments,
-        suppressed: privacy.tally(counts),
+        suppressed,
     };
     ScopeAnalysis {
         counts: protected,

@@ -305,10 +305,12 @@ fn write_run(
             stats::CellCentres::new(locator, &all.cells, params.neighbours)
         });
     timings.insert("study_area_centres".into(), elapsed_ms(started));
+    let places = stats::CellPlaces::new(&counts);
     let options = export::ExportOptions {
         maps: config.maps.as_ref(),
         boundaries,
         formats: config.formats,
+        places: Some(&places),
     };
     let scopes =
         analyze_and_write_scopes(out, &counts, &centres, params, &names, &options, timings)?;

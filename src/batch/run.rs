@@ -599,6 +599,7 @@ fn run_launch(
         maps: shared.maps,
         boundaries: &plan.boundaries,
         formats: shared.formats,
+        places: None,
     };
     let record = export::write_scope(&partial, &analysis, &options)?;
     export::sync_folder(&partial).map_err(export::io_error(&partial))?;

@@ -2,7 +2,7 @@
 //! figures computed once per cell and handed to each layer the run asked for.
 
 use super::atomic::{AtomicFile, ExportError, Written, io_error};
-use super::format::{Format, Formats};
+use super::format::Format;
 use super::geometry::{cell_geometry, write_multipolygon};
 use super::geoparquet::{GeoParquet, ROW_GROUP_ROWS};
 use super::manifest::OutputRecord;
@@ -10,7 +10,6 @@ use super::relative;
 use super::text::{json_text, opt_text};
 use crate::disclosure::CellFigures;
 use crate::scope::ScopeAnalysis;
-use crate::stats::Scope;
 use arrow_array::ArrayRef;
 use arrow_array::builder::{BooleanBuilder, Float64Builder, StringBuilder, UInt64Builder};
 use arrow_schema::{DataType, Field};
@@ -61,6 +60,8 @@ const PARQUET_FLOATS: [&str; 9] = [
 /// One shown cell with every segment's figures as published.
 struct CellRow<'a> {
     cell: CellIndex,
+    /// The region and city the cell's consumers mostly live in (empty when none).
+    place: (&'a str, &'a str),
     population: u64,
     figures: &'a [CellFigures],
     /// Per segment: the cell is part of one of its micro-markets.
@@ -92,8 +93,9 @@ struct Output {
 pub(super) fn write_cells(
     folder: &Path,
     analysis: &ScopeAnalysis<'_>,
-    formats: Formats,
+    options: &super::ExportOptions<'_>,
 ) -> Result<Vec<OutputRecord>, ExportError> {
+    let formats = options.formats;
     let counts: &crate::stats::ScopeCounts = &analysis.counts;
     let scope = &counts.scope;
     let segments = counts.segments;
@@ -125,8 +127,14 @@ pub(super) fn write_cells(
         for (s, flag) in in_market.iter_mut().enumerate() {
             *flag = market_cells.contains(&(cell, s));
         }
+        let place = options
+            .places
+            .map_or((scope.region.as_str(), scope.city.as_str()), |places| {
+                places.names(counts, cell, options.boundaries)
+            });
         let row = CellRow {
             cell,
+            place,
             population: u64::from(counts.population[c]),
             figures: &figures,
             in_market: &in_market,
@@ -155,7 +163,6 @@ fn open_layer(
     format: Format,
     analysis: &ScopeAnalysis<'_>,
 ) -> Result<Output, ExportError> {
-    let scope = &analysis.counts.scope;
     let names = analysis.segment_names;
     let (kind, name, rows_per_cell) = match format {
         Format::Geojson => ("cells", "cells.geojson", 1),
@@ -165,14 +172,10 @@ fn open_layer(
     };
     let path = folder.join(name);
     let layer: io::Result<Box<dyn CellLayer>> = match format {
-        Format::Geojson => {
-            LeanGeojson::create(&path, scope, names, false).map(|l| Box::new(l) as _)
-        }
-        Format::Geojsonseq => {
-            LeanGeojson::create(&path, scope, names, true).map(|l| Box::new(l) as _)
-        }
-        Format::Parquet => CellsParquet::create(&path, scope, names).map(|l| Box::new(l) as _),
-        Format::Csv => CellsCsv::create(&path, scope, names).map(|l| Box::new(l) as _),
+        Format::Geojson => LeanGeojson::create(&path, names, false).map(|l| Box::new(l) as _),
+        Format::Geojsonseq => LeanGeojson::create(&path, names, true).map(|l| Box::new(l) as _),
+        Format::Parquet => CellsParquet::create(&path, names).map(|l| Box::new(l) as _),
+        Format::Csv => CellsCsv::create(&path, names).map(|l| Box::new(l) as _),
     };
     Ok(Output {
         kind,
@@ -190,14 +193,12 @@ struct LeanGeojson {
     file: AtomicFile,
     /// `,"<segment>_<suffix>":` per segment and [`LEAN_PROPERTIES`] entry, escaped once.
     keys: Vec<[String; 4]>,
-    /// `"region":…,"city":…` as JSON.
-    place: String,
     sequence: bool,
     features: u64,
 }
 
 impl LeanGeojson {
-    fn create(path: &Path, scope: &Scope, names: &[String], sequence: bool) -> io::Result<Self> {
+    fn create(path: &Path, names: &[String], sequence: bool) -> io::Result<Self> {
         let key = |name: &str, suffix: &str| {
             format!(",{}:", serde_json::Value::from(format!("{name}_{suffix}")))
         };
@@ -205,11 +206,6 @@ impl LeanGeojson {
             .iter()
             .map(|n| LEAN_PROPERTIES.map(|suffix| key(n, suffix)))
             .collect();
-        let place = format!(
-            "\"region\":{},\"city\":{}",
-            serde_json::to_string(&json_text(&scope.region))?,
-            serde_json::to_string(&json_text(&scope.city))?
-        );
         let mut file = AtomicFile::create(path)?;
         if !sequence {
             file.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?;
@@ -217,7 +213,6 @@ impl LeanGeojson {
         Ok(LeanGeojson {
             file,
             keys,
-            place,
             sequence,
             features: 0,
         })
@@ -234,9 +229,13 @@ impl CellLayer for LeanGeojson {
         }
         write!(
             w,
-            "{{\"type\":\"Feature\",\"properties\":{{\"hex_id\":\"{}\",{},\"population\":{}",
-            row.cell, self.place, row.population
+            "{{\"type\":\"Feature\",\"properties\":{{\"hex_id\":\"{}\",\"region\":",
+            row.cell
         )?;
+        serde_json::to_writer(&mut *w, &json_text(row.place.0))?;
+        w.write_all(b",\"city\":")?;
+        serde_json::to_writer(&mut *w, &json_text(row.place.1))?;
+        write!(w, ",\"population\":{}", row.population)?;
         for ((figures, keys), in_market) in row.figures.iter().zip(&self.keys).zip(row.in_market) {
             w.write_all(keys[0].as_bytes())?;
             serde_json::to_writer(&mut *w, &figures.count)?;
@@ -265,19 +264,15 @@ impl CellLayer for LeanGeojson {
 /// `cells.csv`: a row per cell × segment with every figure.
 struct CellsCsv {
     csv: csv::Writer<AtomicFile>,
-    region: String,
-    city: String,
     names: Vec<String>,
 }
 
 impl CellsCsv {
-    fn create(path: &Path, scope: &Scope, names: &[String]) -> io::Result<Self> {
+    fn create(path: &Path, names: &[String]) -> io::Result<Self> {
         let mut csv = csv::Writer::from_writer(AtomicFile::create(path)?);
         csv.write_record(CSV_HEADER)?;
         Ok(CellsCsv {
             csv,
-            region: scope.region.clone(),
-            city: scope.city.clone(),
             names: names.to_vec(),
         })
     }
@@ -295,8 +290,8 @@ impl CellLayer for CellsCsv {
             );
             self.csv.write_record([
                 hex_id.as_str(),
-                &self.region,
-                &self.city,
+                row.place.0,
+                row.place.1,
                 name,
                 &population,
                 &opt_text(figures.count),
@@ -336,8 +331,6 @@ struct SegmentColumns {
 /// a value.
 struct CellsParquet {
     file: GeoParquet,
-    region: Option<String>,
-    city: Option<String>,
     hex_id: StringBuilder,
     h3: UInt64Builder,
     regions: StringBuilder,
@@ -348,7 +341,7 @@ struct CellsParquet {
 }
 
 impl CellsParquet {
-    fn create(path: &Path, scope: &Scope, names: &[String]) -> io::Result<Self> {
+    fn create(path: &Path, names: &[String]) -> io::Result<Self> {
         let mut fields = vec![
             Field::new("hex_id", DataType::Utf8, false),
             Field::new("h3", DataType::UInt64, false),
@@ -375,8 +368,6 @@ impl CellsParquet {
         }
         Ok(CellsParquet {
             file: GeoParquet::create(path, fields)?,
-            region: json_text(&scope.region).map(str::to_string),
-            city: json_text(&scope.city).map(str::to_string),
             hex_id: StringBuilder::new(),
             h3: UInt64Builder::new(),
             regions: StringBuilder::new(),
@@ -425,8 +416,8 @@ impl CellLayer for CellsParquet {
         write!(self.hex_id, "{}", row.cell).map_err(io::Error::other)?;
         self.hex_id.append_value("");
         self.h3.append_value(u64::from(row.cell));
-        self.regions.append_option(self.region.as_deref());
-        self.cities.append_option(self.city.as_deref());
+        self.regions.append_option(json_text(row.place.0));
+        self.cities.append_option(json_text(row.place.1));
         self.population.append_value(row.population);
         for ((columns, figures), in_market) in
             self.segments.iter_mut().zip(row.figures).zip(row.in_market)

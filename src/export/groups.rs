@@ -11,7 +11,7 @@ use super::text::json_text;
 use super::{relative, write_bytes, write_csv};
 use crate::disclosure::Rates;
 use crate::scope::ScopeAnalysis;
-use crate::stats::round6;
+use crate::stats::{round6, significant6};
 use arrow_schema::DataType;
 use geo::MultiPolygon;
 use serde_json::{Map, Value};
@@ -176,10 +176,10 @@ pub(super) fn write_micromarkets(
                 "excess_members": round6(m.excess_members),
                 "radii": m.radii.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
                 "centres": m.centres,
-                "p_value": m.p_value,
-                "q_value": m.q_value,
+                "p_value": significant6(m.p_value),
+                "q_value": significant6(m.q_value),
                 "score": round6(m.score),
-                "p_fwer": m.p_fwer,
+                "p_fwer": m.p_fwer.map(significant6),
                 "centroid_lat": round6(m.centroid_lat),
                 "centroid_lon": round6(m.centroid_lng),
             });

@@ -93,6 +93,8 @@ pub struct ScopeRecord {
     pub consumers: Option<u64>,
     /// Cells holding its consumers (before the minimum count).
     pub cells: u64,
+    /// Of those, the cells its layers and map show.
+    pub cells_shown: u64,
     /// Cells of the hot-spot study area: the scope's occupied cells plus the cells within the Gi*
     /// rings of them whose centre lies in the scope.
     pub study_area_cells: u64,

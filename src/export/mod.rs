@@ -37,6 +37,9 @@ pub struct ExportOptions<'a> {
     pub boundaries: &'a Boundaries,
     /// The cell layers to write.
     pub formats: Formats,
+    /// The region and city of each cell for the layers' rows; `None` gives every row its
+    /// scope's own.
+    pub places: Option<&'a crate::stats::CellPlaces>,
 }
 
 /// A scope's path `name` relative to the output root, with `/`.
@@ -66,7 +69,7 @@ pub fn write_scope(
     let scope = &analysis.counts.scope;
     let folder = root.join(&scope.folder);
     std::fs::create_dir_all(&folder).map_err(io_error(&folder))?;
-    let mut outputs = cells::write_cells(&folder, analysis, options.formats)?;
+    let mut outputs = cells::write_cells(&folder, analysis, options)?;
     let (records, markets) = groups::write_micromarkets(&folder, analysis, options.formats)?;
     outputs.extend(records);
     let campaign = match analysis.params.budget {
@@ -108,6 +111,7 @@ pub fn write_scope(
         city: scope.city.clone(),
         consumers: figures.consumers,
         cells: figures.cells,
+        cells_shown: figures.cells_shown,
         study_area_cells: figures.study_area_cells,
         fdr_family_size: figures.study_area_cells,
         segments: figures.segments.clone(),

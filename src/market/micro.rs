@@ -20,7 +20,7 @@ use rayon::prelude::*;
 pub struct MicroMarket {
     /// Stable id: scope id, segment and smallest cell, joined by `:`.
     pub id: String,
-    /// 1 = most expected excess members in the scope.
+    /// 1 = the most expected excess members among its segment's micro-markets in the scope.
     pub rank: usize,
     /// Segment index.
     pub segment: usize,
@@ -369,8 +369,8 @@ pub fn family_wise(
         .collect()
 }
 
-/// The micro-markets of one scope, every segment, ranked by expected excess members `k − P·n`,
-/// then lift (then id, so ties are stable). `p_fwer` per segment and component, when computed.
+/// The micro-markets of one scope, every segment, ordered by expected excess members `k − P·n`,
+/// then lift (then id, so ties are stable); each one's rank is its place among its segment's. `p_fwer` per segment and component, when computed.
 pub fn micro_markets(
     counts: &ScopeCounts,
     detected: &[SegmentMarkets],
@@ -419,8 +419,10 @@ pub fn micro_markets(
             .then_with(|| b.lift().unwrap_or(0.0).total_cmp(&a.lift().unwrap_or(0.0)))
             .then_with(|| a.id.cmp(&b.id))
     });
-    for (i, m) in markets.iter_mut().enumerate() {
-        m.rank = i + 1;
+    let mut ranked = vec![0; detected.len()];
+    for m in &mut markets {
+        ranked[m.segment] += 1;
+        m.rank = ranked[m.segment];
     }
     markets
 }

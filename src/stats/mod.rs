@@ -2,6 +2,7 @@
 
 mod concentration;
 mod hotspot;
+mod places;
 
 pub use concentration::{
     Centre, ConcentrationOptions, Disks, EXACT_MAX_POPULATION, LOCAL_PRIOR, MIN_EXPECTED,
@@ -9,6 +10,7 @@ pub use concentration::{
     window_p,
 };
 pub use hotspot::{Neighbours, benjamini_hochberg, getis_ord, upper_tail_p, wilson};
+pub use places::CellPlaces;
 
 use crate::boundary::{ALL_SLUG, Area, Boundaries, Located, Locator, NO_AREA};
 use crate::index::CellMap;
@@ -171,6 +173,15 @@ impl ScopeCounts {
 /// recommends).
 pub fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
+}
+
+/// `x` to 6 significant digits, for p- and q-values (a small p-value rounded to 6 decimals would
+/// read 0).
+pub fn significant6(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    format!("{x:.5e}").parse().unwrap_or(x)
 }
 
 /// Penetration `k / n` (`None` when `n = 0`).

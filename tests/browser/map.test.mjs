@@ -169,6 +169,75 @@ for (const map of maps) await checkMap(path.join(sampleOut, map));
   await page.close();
 }
 
+// The index page: strongest micro-markets first, sortable, filterable, each row's link opening
+// its scope's map with its segment chosen.
+{
+  const { page, errors, remote } = await open(path.join(sampleOut, 'index.html'));
+  const manifest = JSON.parse(fs.readFileSync(path.join(sampleOut, 'manifest.json'), 'utf8'));
+  const total = manifest.scopes.length * manifest.parameters.segments.length;
+  const table = () => page.evaluate(() => {
+    const keys = Array.from(document.querySelectorAll('#mm-index th')).map((th) => th.dataset.key);
+    return Array.from(document.querySelectorAll('#mm-index tbody tr')).map((tr) => {
+      const row = {};
+      tr.querySelectorAll('td').forEach((td, i) => { row[keys[i]] = td.textContent; row[keys[i] + '_href'] = td.querySelector('a')?.getAttribute('href'); });
+      return row;
+    });
+  });
+  const number = (text) => (text === '' ? null : parseFloat(text));
+  let rows = await table();
+  assert.equal(rows.length, total, 'every scope × segment is a row');
+  // Default order: most excess members of the strongest micro-market first, blanks last.
+  const excess = rows.map((r) => number(r.excess));
+  const filled = excess.filter((x) => x !== null);
+  assert.ok(filled.length > 0 && excess.slice(0, filled.length).every((x) => x !== null), 'blanks last');
+  assert.deepEqual(filled, [...filled].sort((a, b) => b - a), 'strongest first');
+  const best = manifest.scopes.flatMap((s) => s.segments.map((g) => g.best_micromarket?.excess_members ?? null)).filter((x) => x !== null);
+  assert.equal(filled[0], Number(Math.max(...best).toFixed(1)), 'the top row is the strongest micro-market of the run');
+  assert.equal(await page.locator('th[data-key="excess"]').getAttribute('aria-sort'), 'descending');
+  // Sorting: population, high to low, then low to high.
+  await page.locator('th[data-key="population"]').click();
+  rows = await table();
+  const population = rows.map((r) => number(r.population)).filter((x) => x !== null);
+  assert.deepEqual(population, [...population].sort((a, b) => b - a), 'population high to low');
+  await page.locator('th[data-key="population"]').click();
+  rows = await table();
+  const ascending = rows.map((r) => number(r.population)).filter((x) => x !== null);
+  assert.deepEqual(ascending, [...ascending].sort((a, b) => a - b), 'population low to high');
+  // Filtering by segment, scope, and rows with a micro-market.
+  const segment = manifest.parameters.segments[0];
+  await page.selectOption('#mm-segment', segment);
+  rows = await table();
+  assert.equal(rows.length, manifest.scopes.length);
+  assert.ok(rows.every((r) => r.segment === segment));
+  await page.selectOption('#mm-scope', 'Westmark / Ashford');
+  rows = await table();
+  assert.equal(rows.length, 1);
+  await page.selectOption('#mm-scope', '');
+  await page.check('#mm-with-markets');
+  rows = await table();
+  const withMarkets = manifest.scopes.filter((s) => s.segments.find((g) => g.segment === segment).micromarkets > 0).length;
+  assert.equal(rows.length, withMarkets);
+  assert.ok(rows.every((r) => Number(r.micromarkets) > 0));
+  assert.match(await page.locator('#mm-count').textContent(), new RegExp(`^${withMarkets} of ${total} rows$`));
+  // Every column is explained in one sentence.
+  const explained = await page.evaluate(() => Array.from(document.querySelectorAll('#mm-columns dt')).map((dt) => dt.textContent));
+  const headings = await page.evaluate(() => Array.from(document.querySelectorAll('#mm-index th')).map((th) => th.textContent));
+  assert.deepEqual(explained, headings.map((h) => h.replace(' (95%)', '')), 'one sentence per column');
+  // The first row's map link opens the scope's map with that segment chosen.
+  const href = rows[0].map_href;
+  assert.ok(href.endsWith(`map.html#segment=${encodeURIComponent(segment)}`), href);
+  await Promise.all([page.waitForNavigation(), page.locator('#mm-index tbody a').first().click()]);
+  await page.waitForSelector('body[data-ready="true"]');
+  const chosen = await page.evaluate(() => window.micromarket.segments[Number(document.getElementById('mm-segment').value)]);
+  assert.equal(chosen, segment, 'the map opens with the row\'s segment');
+  // Labels on the map are the segment's own ranks, 1…n.
+  const labels = await page.evaluate(() => Array.from(document.querySelectorAll('.mm-rank')).map((l) => Number(l.textContent)));
+  assert.deepEqual(labels.sort((a, b) => a - b), labels.map((_, i) => i + 1), `labels ${labels}`);
+  assert.deepEqual(errors, [], 'index: console errors');
+  assert.deepEqual(remote, [], 'index: requests beyond the file');
+  await page.close();
+}
+
 // A big city: size and time to open.
 if (bigMap) {
   const bytes = fs.statSync(bigMap).size;

@@ -150,3 +150,14 @@ pub fn files_under(root: &Path) -> Vec<String> {
     found.sort();
     found
 }
+
+/// The rows of an `index.html` (its embedded JSON data), one object per scope × segment.
+pub fn index_rows(path: &Path) -> Vec<serde_json::Value> {
+    let page = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let start = page
+        .find(r#"<script type="application/json" id="mm-data">"#)
+        .expect("data block");
+    let rest = &page[start..];
+    let body = &rest[rest.find('>').expect("tag") + 1..rest.find("</script>").expect("end")];
+    serde_json::from_str(body).expect("JSON")
+}

@@ -25,20 +25,20 @@ fn map_data(path: &Path) -> serde_json::Value {
     serde_json::from_str(body).expect("JSON")
 }
 
-/// `(kind, name, segment) → (population, members)` of index.html's table, as printed.
+/// `(kind, name, segment) → (population, members)` of index.html's rows, as printed in the
+/// summary (a city's name without its region).
 fn index_rows(path: &Path) -> HashMap<(String, String, String), (String, String)> {
-    let page = std::fs::read_to_string(path).expect("index");
-    page.split("<tr>")
-        .filter_map(|row| {
-            let cells: Vec<&str> = row
-                .split("<td>")
-                .skip(1)
-                .map(|c| c.split("</td>").next().unwrap_or(""))
-                .collect();
-            (cells.len() >= 5).then(|| {
-                let key = (cells[0].into(), cells[1].into(), cells[2].into());
-                (key, (cells[3].into(), cells[4].into()))
-            })
+    crate::common::index_rows(path)
+        .iter()
+        .map(|row| {
+            let scope = row["scope"].as_str().expect("scope");
+            let name = scope.rsplit(" / ").next().unwrap_or(scope);
+            let key = (
+                row["kind"].as_str().expect("kind").into(),
+                name.into(),
+                row["segment"].as_str().expect("segment").into(),
+            );
+            (key, (text(&row["population"]), text(&row["members"])))
         })
         .collect()
 }

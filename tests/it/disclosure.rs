@@ -108,15 +108,10 @@ fn scan_csv(path: &Path, k: u64) -> Result<(), TestCaseError> {
 }
 
 /// The index's population and members columns (the fourth and fifth of each row).
-fn scan_index(text: &str, k: u64, file: &Path) -> Result<(), TestCaseError> {
-    for row in text.split("<tr>").skip(1) {
-        let cells: Vec<&str> = row
-            .split("<td>")
-            .skip(1)
-            .map(|c| c.split("</td>").next().unwrap_or(""))
-            .collect();
-        for (field, at) in [("population", 3), ("members", 4)] {
-            if let Some(n) = cells.get(at).and_then(|c| c.parse::<u64>().ok()) {
+fn scan_index(k: u64, file: &Path) -> Result<(), TestCaseError> {
+    for row in crate::common::index_rows(file) {
+        for field in ["population", "members", "best_members"] {
+            if let Some(n) = row[field].as_u64() {
                 check(field, n, k, file)?;
             }
         }
@@ -158,7 +153,7 @@ fn scan(folder: &Path, k: u64) -> Result<usize, TestCaseError> {
                 scan_json(&serde_json::from_str(&text).expect("JSON"), k, &path)?;
             }
             Some("csv") if name != "rejects.csv" => scan_csv(&path, k)?,
-            Some("html") if name == "index.html" => scan_index(&text, k, &path)?,
+            Some("html") if name == "index.html" => scan_index(k, &path)?,
             Some("html") => scan_map(&text, k, &path)?,
             _ => {}
         }

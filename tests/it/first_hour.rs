@@ -509,3 +509,92 @@ fn a_running_or_killed_launch_lists_its_pending_launches() {
     assert_eq!(after["counts"]["pending"], pending);
     assert_eq!(after["status"] == "running", pending > 0, "{after}");
 }
+
+#[test]
+fn every_cell_row_names_the_region_and_city_most_of_its_consumers_live_in() {
+    use std::collections::HashMap;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = run_in(
+        dir.path(),
+        &[
+            "-q",
+            "analyze",
+            "--formats",
+            "csv",
+            "--privacy",
+            "none",
+            "--no-maps",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = dir.path().join("out");
+    let manifest = json(&out.join("manifest.json"));
+    // Population of each cell in each city and region scope, from their own layers.
+    let mut by_city: HashMap<String, Vec<(String, u64)>> = HashMap::new();
+    let mut by_region: HashMap<String, Vec<(String, u64)>> = HashMap::new();
+    let mut layers = Vec::new();
+    for scope in manifest["scopes"].as_array().expect("scopes") {
+        let Some(path) = scope["outputs"]
+            .as_array()
+            .expect("outputs")
+            .iter()
+            .find(|o| o["kind"] == "cells_csv")
+        else {
+            continue;
+        };
+        let rows = crate::common::csv_rows(&out.join(path["path"].as_str().expect("path")));
+        let name = scope["name"].as_str().expect("name").to_string();
+        for r in rows.iter().filter(|r| r["segment"] == rows[0]["segment"]) {
+            let entry = (name.clone(), r["population"].parse::<u64>().expect("n"));
+            match scope["kind"].as_str() {
+                Some("city") => by_city.entry(r["hex_id"].clone()).or_default().push(entry),
+                Some("region") => by_region
+                    .entry(r["hex_id"].clone())
+                    .or_default()
+                    .push(entry),
+                _ => {}
+            }
+        }
+        layers.push((
+            scope["kind"].as_str().expect("kind").to_string(),
+            name,
+            rows,
+        ));
+    }
+    let most = |entries: Option<&Vec<(String, u64)>>| {
+        entries.map_or(0, |e| e.iter().map(|(_, n)| *n).max().unwrap_or(0))
+    };
+    let mut checked = 0;
+    for (kind, name, rows) in &layers {
+        for r in rows {
+            let (region, city) = (&r["region"], &r["city"]);
+            match kind.as_str() {
+                "city" => assert_eq!(city, name),
+                "region" => assert_eq!(region, name),
+                _ => {
+                    let regions = by_region.get(&r["hex_id"]);
+                    if region.is_empty() {
+                        assert!(regions.is_none(), "{r:?}");
+                    } else {
+                        let n = regions.and_then(|e| e.iter().find(|(n, _)| n == region));
+                        assert_eq!(n.map(|e| e.1), Some(most(regions)), "{r:?}");
+                    }
+                }
+            }
+            if kind != "city" {
+                let cities = by_city.get(&r["hex_id"]);
+                if city.is_empty() {
+                    assert!(kind == "region" || cities.is_none(), "{r:?}");
+                } else if kind == "all" {
+                    let n = cities.and_then(|c| c.iter().find(|(n, _)| n == city));
+                    assert_eq!(n.map(|e| e.1), Some(most(cities)), "{r:?}");
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 100_000, "{checked} rows checked");
+    let all = &layers.iter().find(|l| l.0 == "all").expect("all").2;
+    assert!(all.iter().filter(|r| !r["region"].is_empty()).count() > all.len() * 9 / 10);
+    assert!(all.iter().filter(|r| !r["city"].is_empty()).count() > all.len() / 10);
+}

@@ -181,18 +181,23 @@ fn print_scopes(manifest: &Manifest) {
         rows.read, rows.accepted, rows.rejected
     );
     println!(
-        "{:<8} {:<28} {:>10} {:>8}",
-        "scope", "name", "consumers", "cells"
+        "{:<8} {:<28} {:>10} {:>8} {:>8}",
+        "scope", "name", "consumers", "cells", "shown"
     );
     for s in &manifest.scopes {
         println!(
-            "{:<8} {:<28} {:>10} {:>8}",
+            "{:<8} {:<28} {:>10} {:>8} {:>8}",
             s.kind.as_str(),
             scope_name(s),
             s.consumers.map(|n| n.to_string()).unwrap_or_default(),
-            s.cells
+            s.cells,
+            s.cells_shown
         );
     }
+    println!(
+        "(cells: cells holding the scope's consumers; shown: those with at least the minimum count of {} people, in the layers and maps)",
+        manifest.parameters.min_count
+    );
 }
 
 /// The strongest micro-market of each scope (and its segment's campaign with a budget).

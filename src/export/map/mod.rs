@@ -14,7 +14,6 @@
 
 use super::atomic::{AtomicFile, ExportError, io_error};
 use super::manifest::OutputRecord;
-use super::text::opt_text;
 use crate::boundary::Area;
 use crate::disclosure::Privacy;
 use crate::market::MicroMarket;
@@ -30,6 +29,7 @@ use std::path::Path;
 
 const PAGE: &str = include_str!("map.html");
 const INDEX: &str = include_str!("index.html");
+const INDEX_JS: &str = include_str!("index.js");
 const VIEWER_JS: &str = include_str!("viewer.js");
 const VIEWER_CSS: &str = include_str!("viewer.css");
 /// Leaflet 1.9.4 from the npm registry, byte for byte (the browser test compares it).
@@ -127,6 +127,8 @@ struct PageScope<'a> {
     region: &'a str,
     city: &'a str,
     population: Option<u64>,
+    /// Cells holding the scope's consumers, shown or not.
+    cells: u64,
 }
 
 /// Shown cells: hex ids, geometry and population.
@@ -357,6 +359,7 @@ fn map_page(
             region: &scope.region,
             city: &scope.city,
             population: inputs.figures.consumers,
+            cells: inputs.figures.cells,
         },
         min_count: privacy.min_count,
         fdr: inputs.fdr,
@@ -456,49 +459,61 @@ pub fn write_index(
     segment_names: &[String],
 ) -> Result<OutputRecord, ExportError> {
     let path = root.join("index.html");
-    let mut rows = String::new();
-    let mut count = 0u64;
+    let mut rows = Vec::new();
     for figures in scopes {
         let scope = &figures.scope;
         let folder = scope.folder.to_string_lossy().replace('\\', "/");
-        for ((name, totals), segment) in segment_names
+        let name = if scope.kind == crate::stats::ScopeKind::City && !scope.region.is_empty() {
+            format!("{} / {}", scope.region, scope.name)
+        } else {
+            scope.name.clone()
+        };
+        for ((segment_name, totals), segment) in segment_names
             .iter()
             .zip(&figures.totals)
             .zip(&figures.segments)
         {
-            let cells = [
-                scope.kind.as_str().to_string(),
-                scope.name.clone(),
-                name.clone(),
-                opt_text(totals.population),
-                opt_text(totals.members),
-                totals
-                    .base_rate
-                    .map(|p| format!("{:.2}%", p * 100.0))
-                    .unwrap_or_default(),
-                segment.micromarkets.to_string(),
-                segment
-                    .campaign_lift
-                    .map(|l| format!("{l:.2}"))
-                    .unwrap_or_default(),
-            ];
-            rows.push_str("<tr>");
-            for cell in &cells {
-                let _ = write!(rows, "<td>{}</td>", html_escape(cell));
-            }
-            let link = format!("{folder}/map.html#segment={}", percent_encode(name));
-            let _ = writeln!(
-                rows,
-                "<td><a href=\"{}\">map</a></td></tr>",
-                html_escape(&link)
-            );
-            count += 1;
+            let best = segment.best_micromarket.as_ref();
+            let interval = best.and_then(|m| m.lift_interval);
+            rows.push(serde_json::json!({
+                "kind": scope.kind.as_str(),
+                "scope": name,
+                "segment": segment_name,
+                "population": totals.population,
+                "members": totals.members,
+                "base_rate": totals.base_rate,
+                "micromarkets": segment.micromarkets,
+                "excess": best.map(|m| m.excess_members),
+                "best_members": best.map(|m| m.members),
+                "lift": best.and_then(|m| m.lift),
+                "lift_low": interval.map(|i| i.0),
+                "lift_high": interval.map(|i| i.1),
+                "campaign_lift": segment.campaign_lift,
+                "map": format!("{folder}/map.html#segment={}", percent_encode(segment_name)),
+            }));
         }
+    }
+    // Inside a script element, `</` could end it early.
+    let data = serde_json::to_string(&rows)
+        .map_err(io::Error::other)
+        .map_err(io_error(&path))?
+        .replace("</", "<\\/");
+    let mut headings = String::new();
+    for (key, heading, numeric) in INDEX_COLUMNS {
+        let _ = write!(
+            headings,
+            "<th data-key=\"{key}\" data-numeric=\"{numeric}\">{heading}</th>"
+        );
     }
     let mut file = AtomicFile::create(&path).map_err(io_error(&path))?;
     render(
         INDEX,
-        &[("VIEWER_CSS", VIEWER_CSS), ("ROWS", &rows)],
+        &[
+            ("VIEWER_CSS", VIEWER_CSS),
+            ("HEADINGS", &headings),
+            ("ROWS", &data),
+            ("INDEX_JS", INDEX_JS),
+        ],
         &mut file,
     )
     .map_err(io_error(&path))?;
@@ -506,10 +521,26 @@ pub fn write_index(
     Ok(OutputRecord::new(
         "index",
         "index.html".into(),
-        count,
+        rows.len() as u64,
         written,
     ))
 }
+
+/// The index page's columns: data key, heading, whether numeric (sorted high to low first).
+const INDEX_COLUMNS: [(&str, &str, bool); 12] = [
+    ("kind", "kind", false),
+    ("scope", "scope", false),
+    ("segment", "segment", false),
+    ("population", "population", true),
+    ("members", "members", true),
+    ("base_rate", "base rate", true),
+    ("micromarkets", "micro-markets", true),
+    ("excess", "strongest: excess", true),
+    ("best_members", "strongest: members", true),
+    ("lift", "strongest: lift (95%)", true),
+    ("campaign_lift", "campaign lift", true),
+    ("map", "map", false),
+];
 
 /// Percent-encodes a segment name for a URL fragment.
 fn percent_encode(text: &str) -> String {
@@ -620,6 +651,7 @@ mod tests {
             scope: counts.scope.clone(),
             consumers: privacy.count(counts.total_population()),
             cells: 3,
+            cells_shown: 3,
             study_area_cells: 3,
             totals: vec![privacy.totals(counts.total_population(), counts.total_members(0))],
             segments: Vec::new(),

@@ -273,7 +273,7 @@
       return '<div><span class="swatch" style="background:' + colour + '"></span>' + text + '</div>';
     });
     rows.push('<div><span class="swatch" style="background:' + NO_DATA + '"></span>suppressed (below ' + data.min_count + ') or no base rate</div>');
-    rows.push('<div><span class="line"></span>micro-market (rank): where this segment\'s share is significantly at least ' + data.min_lift + '× the base rate</div>');
+    rows.push('<div><span class="line"></span>micro-market (1 = strongest of this segment): where this segment\'s share is significantly at least ' + data.min_lift + '× the base rate</div>');
     if (data.campaign) rows.push('<div><span class="line campaign"></span>campaign</div>');
     legend.getContainer().innerHTML = '<h2>' + escapeHtml(state.measure) + ' of ' + escapeHtml(segments[state.segment].name) + '</h2>' + rows.join('');
     var seg = segments[state.segment];
@@ -281,7 +281,7 @@
       ['population', data.scope.population === null ? 'suppressed' : String(data.scope.population), 'scope_population'],
       ['members', seg.members === null ? 'suppressed' : String(seg.members), 'scope_members'],
       ['base rate', seg.baseRate && seg.members !== null ? percent(seg.baseRate) : 'n/a', 'base_rate'],
-      ['cells shown', String(polygons.length), 'cells_shown']
+      ['cells shown', polygons.length + ' of ' + data.scope.cells + ' with consumers (the others hold fewer than ' + data.min_count + ' people)', 'cells_shown']
     ]);
   }
 
