@@ -45,7 +45,7 @@
 //! );
 //! config.regions = Some(TextInput { name: "regions.geojson".into(), text: world.regions_geojson() });
 //! config.cities = Some(TextInput { name: "cities.geojson".into(), text: world.cities_geojson() });
-//! let manifest = analyze(&config, &|_stage| {})?;
+//! let manifest = analyze(&config, &Default::default())?;
 //! assert_eq!(manifest.rows.read, 5_000);
 //! assert!(out.path().join("all/cells.geojson").exists());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -63,6 +63,7 @@ pub mod index;
 pub mod market;
 mod params;
 pub mod perturb;
+mod progress;
 mod scope;
 pub mod segment;
 pub mod stats;
@@ -71,4 +72,5 @@ pub mod synth;
 pub use analyze::{AnalyzeConfig, InputCheck, TextInput, analyze, check_inputs, prepare};
 pub use error::Error;
 pub use params::{AnalysisParams, GivenParams, ParamError};
+pub use progress::{Progress, Snapshot};
 pub use scope::{MarketHeadline, ScopeAnalysis, ScopeFigures, SegmentFigures, analyze_scope};

@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::export::{self, InputRecord, Manifest, Parameters, RunStatus, ScopeRecord, Tool, hex};
 use crate::params::AnalysisParams;
 use crate::perturb::{KeyOrigin, PrivacyRecord};
+use crate::progress::Progress;
 use crate::scope::{ScopeFigures, analyze_scope};
 use crate::segment::{self, SegmentsFile};
 use crate::stats;
@@ -20,11 +21,9 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-
-/// A stage callback, for progress display; the library itself never prints.
-pub type StageHook<'a> = &'a (dyn Fn(&str) + Sync);
 
 /// Checked inputs, ready to analyze.
 pub struct Prepared {
@@ -78,9 +77,9 @@ pub(crate) fn input_record(role: &str, source: &Source) -> Result<InputRecord, E
 pub fn prepare(
     config: &AnalyzeConfig,
     timings: &mut BTreeMap<String, u64>,
-    hook: StageHook<'_>,
+    progress: &Arc<Progress>,
 ) -> Result<Prepared, Error> {
-    hook("load boundaries");
+    progress.stage("load boundaries");
     let started = Instant::now();
     let boundaries = Boundaries::load(
         config.regions.as_ref().map(TextInput::as_boundary),
@@ -90,11 +89,12 @@ pub fn prepare(
     let segments_file = SegmentsFile::parse(&config.segments.name, &config.segments.text)?;
     timings.insert("boundaries".into(), elapsed_ms(started));
 
-    hook("ingest");
+    progress.stage("ingest");
     let started = Instant::now();
     let options = IngestOptions {
         columns: config.columns.clone(),
         schema: segments_file.schema.clone(),
+        progress: Some(Arc::clone(progress)),
         ..IngestOptions::default()
     };
     let (ingested, record) = rayon::join(
@@ -111,7 +111,7 @@ pub fn prepare(
     }
     timings.insert("ingest".into(), elapsed_ms(started));
 
-    hook("segments");
+    progress.stage("segments");
     let started = Instant::now();
     let (segments, segment_warnings) =
         segment::compile(&config.segments.name, &segments_file, &ingested.table)?;
@@ -199,16 +199,16 @@ fn manifest_of(
 ///
 /// [`Error`] for invalid inputs, too many rejects, or a write failure (naming the file by its
 /// place in `config.out`).
-pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, Error> {
+pub fn analyze(config: &AnalyzeConfig, progress: &Arc<Progress>) -> Result<Manifest, Error> {
     let run_started = Instant::now();
     let mut timings = BTreeMap::new();
     let params = &config.params;
     // The output folder is checked before any work: a run that cannot be written is not started.
     let staging = export::Staging::begin(&config.out)?;
-    let prepared = prepare(config, &mut timings, hook)?;
+    let prepared = prepare(config, &mut timings, progress)?;
     let too_many_rejects =
         Error::too_many_rejects(&prepared.ingested.rows, params.max_reject_ratio);
-    hook("locate");
+    progress.stage("locate");
     let table = &prepared.ingested.table;
     let locator = timed(&mut timings, "boundary_index", || {
         Locator::new(&prepared.boundaries, params.resolution)
@@ -239,7 +239,7 @@ pub fn analyze(config: &AnalyzeConfig, hook: StageHook<'_>) -> Result<Manifest, 
             (&locator, &located),
             (manifest.clone(), run_started),
             staging.dir(),
-            hook,
+            progress,
         )
         .map_err(|e| match e {
             Error::Export(e) => Error::Export(staging.explain(e)),
@@ -275,7 +275,7 @@ fn write_run(
     (locator, located): (&Locator, &Located),
     (mut manifest, run_started): (Manifest, Instant),
     out: &Path,
-    hook: StageHook<'_>,
+    progress: &Arc<Progress>,
 ) -> Result<Manifest, Error> {
     let params = &config.params;
     let names = manifest.parameters.segments.clone();
@@ -283,7 +283,7 @@ fn write_run(
     let table = &prepared.ingested.table;
     let timings = &mut manifest.timings_ms;
 
-    hook("aggregate");
+    progress.stage("aggregate");
     let (record_keys, key_origin) = timed(timings, "record_keys", || {
         crate::perturb::record_keys(config.privacy_key.as_ref(), &table.id_hashes)
     });
@@ -297,7 +297,7 @@ fn write_run(
 
     // Each scope is analysed right before it is written, so only the scopes being written hold
     // their Gi* figures in memory.
-    hook("hot spots, micro-markets and export");
+    progress.stage("hot spots, micro-markets and export");
     let started = Instant::now();
     let centres = counts
         .first()
@@ -312,8 +312,15 @@ fn write_run(
         formats: config.formats,
         places: Some(&places),
     };
-    let scopes =
-        analyze_and_write_scopes(out, &counts, &centres, params, &names, &options, timings)?;
+    let scopes = analyze_and_write_scopes(
+        (out, progress),
+        &counts,
+        &centres,
+        params,
+        &names,
+        &options,
+        timings,
+    )?;
     timings.insert(
         "hot_spots_markets_and_scope_export".into(),
         elapsed_ms(started),
@@ -393,7 +400,7 @@ fn timed<T>(timings: &mut BTreeMap<String, u64>, stage: &str, work: impl FnOnce(
 /// order. Adds to `timings` Gi* summed over the scopes (and over the cities alone, for comparisons
 /// with other hot-spot implementations) and the rest of each scope's work summed.
 fn analyze_and_write_scopes(
-    out: &Path,
+    (out, progress): (&Path, &Progress),
     counts: &[stats::ScopeCounts],
     centres: &stats::CellCentres,
     params: &AnalysisParams,
@@ -405,12 +412,14 @@ fn analyze_and_write_scopes(
     let city_hot_spot_micros = AtomicU64::new(0);
     let micromarket_micros = AtomicU64::new(0);
     let scope_export_micros = AtomicU64::new(0);
+    progress.set_scopes(counts.len() as u64);
     let scopes = counts
         .par_iter()
         .map(|c| {
             let started = Instant::now();
             let analysis = analyze_scope(c, centres, params, names);
             let record = export::write_scope(out, &analysis, options)?;
+            progress.scope_done();
             let micros = analysis.hot_spots_micros;
             hot_spot_micros.fetch_add(micros, Ordering::Relaxed);
             if c.scope.kind == stats::ScopeKind::City {

@@ -2,14 +2,16 @@
 //! catchment counted, the outputs written.
 
 use super::assign::{CatchmentMode, Stores, catchments};
-use crate::analyze::{AnalyzeConfig, StageHook, elapsed_ms, input_record, prepare};
+use crate::analyze::{AnalyzeConfig, elapsed_ms, input_record, prepare};
 use crate::boundary::Locator;
 use crate::consumer::{Column, IngestOptions, Ingested, Source, ingest};
 use crate::error::Error;
 use crate::export::{self, RunStatus, Tool};
 use crate::index::ConsumerIndex;
+use crate::progress::Progress;
 use crate::stats;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The manifest of a `catchment` run.
@@ -89,21 +91,21 @@ pub fn run_catchments(
     config: &AnalyzeConfig,
     stores: &Source,
     mode: CatchmentMode,
-    hook: StageHook<'_>,
+    progress: &Arc<Progress>,
 ) -> Result<CatchmentManifest, Error> {
     let run_started = Instant::now();
     let mut timings = BTreeMap::new();
     // The output folder is checked before any work.
     let staging = export::Staging::begin(&config.out)?;
-    let prepared = prepare(config, &mut timings, hook)?;
-    hook("stores");
+    let prepared = prepare(config, &mut timings, progress)?;
+    progress.stage("stores");
     let (store_set, store_rows) = read_stores(stores)?;
     if let Some(error) =
         Error::too_many_rejects(&prepared.ingested.rows, config.params.max_reject_ratio)
     {
         return Err(error);
     }
-    hook("locate and index");
+    progress.stage("locate and index");
     let started = Instant::now();
     let table = &prepared.ingested.table;
     let locator = Locator::new(&prepared.boundaries, config.params.resolution);
@@ -130,7 +132,7 @@ pub fn run_catchments(
     .collect();
     let index = ConsumerIndex::new(&table.lat, &table.lng);
     timings.insert("locate_and_index".into(), elapsed_ms(started));
-    hook("catchments");
+    progress.stage("catchments");
     let started = Instant::now();
     let result = catchments(
         &index,
@@ -142,7 +144,7 @@ pub fn run_catchments(
         (&record_keys, privacy),
     );
     timings.insert("catchments".into(), elapsed_ms(started));
-    hook("export");
+    progress.stage("export");
     let started = Instant::now();
     let segment_names: Vec<String> = prepared.segments.iter().map(|s| s.name.clone()).collect();
     let rejects = export::write_rejects_file(&config.rejects_path(), &prepared.ingested.rejects)?;

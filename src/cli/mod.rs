@@ -10,8 +10,11 @@ mod commands;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use micromarket::Progress;
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Geographic micromarketing: find narrow consumer segments cell by cell on the H3 grid, in every
@@ -57,27 +60,51 @@ pub struct Global {
 }
 
 impl Global {
-    /// Runs `work` with a stage spinner on stderr (only when stderr is a terminal and not
-    /// quiet); `work` reports each stage through the hook it is given.
-    pub fn with_spinner<T>(&self, work: impl FnOnce(&(dyn Fn(&str) + Sync)) -> T) -> T {
-        let spinner = (!self.quiet && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
-        let hook = |stage: &str| {
-            if let Some(bar) = &spinner {
-                bar.set_message(stage.to_string());
-            }
-        };
-        let result = work(&hook);
-        if let Some(bar) = spinner {
-            bar.finish_and_clear();
+    /// Runs `work` with a progress display on stderr (only when stderr is a terminal and not
+    /// quiet): the stage, the rows read, then a bar of the scopes done out of all; `work`
+    /// advances the [`Progress`] it is given.
+    pub fn with_progress<T>(&self, work: impl FnOnce(&Arc<Progress>) -> T) -> T {
+        let progress = Arc::new(Progress::default());
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return work(&progress);
         }
+        let bar = ProgressBar::new_spinner();
+        let stage_style = ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        let scope_style = ProgressStyle::with_template(
+            "{spinner} {elapsed:>4} {msg} [{bar:30}] {pos}/{len} scopes",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(stage_style);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        let done = AtomicBool::new(false);
+        let result = std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut scoped = false;
+                while !done.load(Ordering::Relaxed) {
+                    let now = progress.snapshot();
+                    if now.scopes_total > 0 {
+                        if !scoped {
+                            bar.set_style(scope_style.clone());
+                            bar.set_length(now.scopes_total);
+                            scoped = true;
+                        }
+                        bar.set_position(now.scopes_done);
+                        bar.set_message(now.stage);
+                    } else if now.rows > 0 {
+                        bar.set_message(format!("{} ({} rows read)", now.stage, now.rows));
+                    } else {
+                        bar.set_message(now.stage);
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+            let result = work(&progress);
+            done.store(true, Ordering::Relaxed);
+            result
+        });
+        bar.finish_and_clear();
         result
     }
 

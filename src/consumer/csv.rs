@@ -143,6 +143,9 @@ fn ingest_once(
                 record_text(&bytes[o.start as usize..o.end as usize])
             });
         }
+        if let Some(progress) = &options.progress {
+            progress.set_rows(merged.rows());
+        }
         buf.drain(..consumed);
         if eof {
             break;

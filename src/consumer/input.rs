@@ -172,6 +172,8 @@ pub struct IngestOptions {
     /// Keep the id of every accepted row in [`ConsumerTable::ids`] (for small files such as
     /// stores; consumer ids are never kept).
     pub keep_ids: bool,
+    /// Where the rows read so far are counted, for a progress display.
+    pub progress: Option<std::sync::Arc<crate::Progress>>,
 }
 
 impl Default for IngestOptions {
@@ -181,6 +183,7 @@ impl Default for IngestOptions {
             schema: BTreeMap::new(),
             block_bytes: 32 << 20,
             keep_ids: false,
+            progress: None,
         }
     }
 }

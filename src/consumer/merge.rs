@@ -305,6 +305,11 @@ impl Merged {
         }
     }
 
+    /// Rows merged so far, accepted and rejected.
+    pub(super) fn rows(&self) -> u64 {
+        (self.table.len() + self.rejects.len()) as u64
+    }
+
     pub(super) fn finish(self) -> Ingested {
         let rows = RowCounts::new(self.table.len() as u64, &self.rejects);
         Ingested {

@@ -150,6 +150,9 @@ pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingeste
                 row_text(&batches[o.start as usize], o.end as usize)
             });
         }
+        if let Some(progress) = &options.progress {
+            progress.set_rows(merged.rows());
+        }
     }
     let done = merged.finish();
     debug_assert_eq!(done.rows.read, rows);

@@ -195,7 +195,7 @@ proptest! {
             ..GivenParams::default()
         })
         .expect("valid");
-        analyze(&config, &|_| {}).expect("run");
+        analyze(&config, &std::sync::Arc::default()).expect("run");
         let files = scan(&out.path().join("out"), u64::from(k))?;
         prop_assert!(files > 10, "{files} files scanned");
     }

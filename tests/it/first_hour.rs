@@ -598,3 +598,34 @@ fn every_cell_row_names_the_region_and_city_most_of_its_consumers_live_in() {
     assert!(all.iter().filter(|r| !r["region"].is_empty()).count() > all.len() * 9 / 10);
     assert!(all.iter().filter(|r| !r["city"].is_empty()).count() > all.len() / 10);
 }
+
+/// Runs `micromarket args` under `script`, which gives it a terminal; returns what it printed.
+fn on_a_terminal(dir: &Path, args: &str) -> String {
+    let command = format!("{} {args}", env!("CARGO_BIN_EXE_micromarket"));
+    let output = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(dir)
+        .env("TERM", "xterm")
+        .output()
+        .expect("`script` (util-linux, in every Debian) gives the run a terminal");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn progress_shows_rows_and_scopes_on_a_terminal_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shown = on_a_terminal(dir.path(), "analyze --out a --no-maps");
+    assert!(shown.contains("/15 scopes"), "{shown}");
+    assert!(
+        shown.contains("15/15 scopes") || shown.contains("rows read"),
+        "{shown}"
+    );
+    let quiet = on_a_terminal(dir.path(), "-q analyze --out b --no-maps");
+    assert!(
+        !quiet.contains("scopes") && !quiet.contains("rows read"),
+        "{quiet}"
+    );
+    let piped = run_in(dir.path(), &["analyze", "--out", "c", "--no-maps"]);
+    assert!(!piped.stderr.contains("scopes]") && !piped.stderr.contains("rows read"));
+}

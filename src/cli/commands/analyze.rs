@@ -99,7 +99,7 @@ pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
         global.note(&note);
     }
     let manifest = global
-        .with_spinner(|hook| micromarket::analyze(&config, hook))
+        .with_progress(|progress| micromarket::analyze(&config, progress))
         .map_err(with_flag_hint)?;
     report(&manifest, &args.out, global)?;
     Ok(ExitStatus::Ok)

@@ -91,7 +91,9 @@ pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
         global.note(&note);
     }
     let manifest = global
-        .with_spinner(|hook| micromarket::catchment::run_catchments(&config, &stores, mode, hook))
+        .with_progress(|progress| {
+            micromarket::catchment::run_catchments(&config, &stores, mode, progress)
+        })
         .map_err(with_flag_hint)?;
     if global.json {
         println!("{}", serde_json::to_string_pretty(&manifest)?);
