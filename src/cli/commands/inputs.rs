@@ -17,7 +17,8 @@ pub const SAMPLE_DIR: &str = "data/sample";
 /// Input files and how to read them.
 #[derive(Debug, clap::Args)]
 pub struct InputArgs {
-    /// Consumers CSV (or .csv.gz). Without it, the bundled sample in data/sample/ is used.
+    /// Consumers: CSV, gzip-compressed CSV or Parquet (detected by content). Without it, the
+    /// bundled sample in data/sample/ is used.
     #[arg(long, value_name = "FILE")]
     pub consumers: Option<PathBuf>,
     /// Regions GeoJSON FeatureCollection (Polygon/MultiPolygon).
