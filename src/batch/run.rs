@@ -278,8 +278,12 @@ fn read_and_locate(
     })
 }
 
-/// The record of a launch not finished yet.
-fn pending(plan: &Plan, launch: &Launch, options: &RunOptions) -> LaunchRecord {
+/// The record of a launch not finished yet, with a map of `maps` and cell layers of `formats`.
+fn pending(
+    plan: &Plan,
+    launch: &Launch,
+    (maps, formats): (Option<&export::MapOptions>, export::Formats),
+) -> LaunchRecord {
     let city = &plan.boundaries.cities[launch.city];
     LaunchRecord {
         id: launch.id.clone(),
@@ -296,8 +300,8 @@ fn pending(plan: &Plan, launch: &Launch, options: &RunOptions) -> LaunchRecord {
         micromarkets: 0,
         campaign_members: None,
         outputs: Vec::new(),
-        map: options.maps.clone(),
-        formats: options.formats.to_string(),
+        map: maps.cloned(),
+        formats: formats.to_string(),
     }
 }
 
@@ -336,7 +340,7 @@ pub fn run_plan(
         launches: plan
             .launches
             .iter()
-            .map(|l| pending(plan, l, options))
+            .map(|l| pending(plan, l, (options.maps.as_ref(), options.formats)))
             .collect(),
         assets,
         key_origin,
@@ -495,7 +499,6 @@ fn launch_record(
     segments: &[Segment],
 ) -> LaunchRecord {
     let started = Instant::now();
-    let city = &plan.boundaries.cities[launch.city];
     let (status, error, figures) = match run_launch(plan, launch, n, scope, shared, segments) {
         Ok(figures) => (LaunchStatus::Ok, None, figures),
         Err(e) => (
@@ -505,22 +508,14 @@ fn launch_record(
         ),
     };
     LaunchRecord {
-        id: launch.id.clone(),
-        city: city.name.clone(),
-        region: city
-            .region
-            .map(|r| plan.boundaries.regions[r].name.clone())
-            .unwrap_or_default(),
         status,
         error,
         duration_ms: started.elapsed().as_millis() as u64,
-        parameters: launch.parameters.clone(),
         consumers: figures.consumers,
         micromarkets: figures.micromarkets,
         campaign_members: figures.campaign_members,
         outputs: figures.outputs,
-        map: shared.maps.cloned(),
-        formats: shared.formats.to_string(),
+        ..pending(plan, launch, (shared.maps, shared.formats))
     }
 }
 
