@@ -19,7 +19,7 @@ pub struct InputCheck {
     pub rows: Option<RowCounts>,
 }
 
-/// Runs the checks [`crate::analyze`] runs, going on past each problem so that all are
+/// Runs the checks [`crate::analyze()`] runs, going on past each problem so that all are
 /// reported: every invalid feature of regions and cities, every invalid segment, every rejected
 /// consumer row (a problem only when they are more than `config.params.max_reject_ratio`), no
 /// usable consumer, and no consumer inside any boundary.
