@@ -336,6 +336,29 @@ pub struct CellFigures {
     pub suppressed: bool,
 }
 
+impl CellFigures {
+    /// Penetration, its interval, lift, its interval, Gi*, p and q, in that order: the float
+    /// columns of the typed layers.
+    pub fn floats(&self) -> [Option<f64>; 9] {
+        let (r, p, l) = (
+            &self.rates,
+            self.rates.penetration_interval,
+            self.rates.lift_interval,
+        );
+        [
+            r.penetration,
+            p.map(|v| v.0),
+            p.map(|v| v.1),
+            r.lift,
+            l.map(|v| v.0),
+            l.map(|v| v.1),
+            Some(self.gi),
+            Some(self.p_value),
+            Some(self.q_value),
+        ]
+    }
+}
+
 /// The figures of a group of cells as published.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GroupFigures {

@@ -3,7 +3,7 @@
 
 use super::atomic::{AtomicFile, ExportError, Written, io_error};
 use super::format::Format;
-use super::geometry::{cell_geometry, write_multipolygon};
+use super::geometry::{cell_geometry, prepared_geometry, write_multipolygon};
 use super::geoparquet::{GeoParquet, ROW_GROUP_ROWS};
 use super::manifest::OutputRecord;
 use super::relative;
@@ -44,8 +44,8 @@ const CSV_HEADER: [&str; 17] = [
     "in_micromarket",
 ];
 
-/// Per-segment float columns of `cells.parquet`, after `<segment>_count`.
-const PARQUET_FLOATS: [&str; 9] = [
+/// Per-segment float columns of `cells.parquet` and `cells.fgb`, after `<segment>_count`.
+const TYPED_FLOATS: [&str; 9] = [
     "penetration",
     "penetration_low",
     "penetration_high",
@@ -169,6 +169,7 @@ fn open_layer(
         Format::Geojsonseq => ("cells_geojsonseq", "cells.geojsons", 1),
         Format::Parquet => ("cells_parquet", "cells.parquet", 1),
         Format::Csv => ("cells_csv", "cells.csv", names.len() as u64),
+        Format::Fgb => ("cells_fgb", "cells.fgb", 1),
     };
     let path = folder.join(name);
     let layer: io::Result<Box<dyn CellLayer>> = match format {
@@ -176,6 +177,7 @@ fn open_layer(
         Format::Geojsonseq => LeanGeojson::create(&path, names, true).map(|l| Box::new(l) as _),
         Format::Parquet => CellsParquet::create(&path, names).map(|l| Box::new(l) as _),
         Format::Csv => CellsCsv::create(&path, names).map(|l| Box::new(l) as _),
+        Format::Fgb => CellsFgb::create(&path, names).map(|l| Box::new(l) as _),
     };
     Ok(Output {
         kind,
@@ -351,7 +353,7 @@ impl CellsParquet {
         ];
         for name in names {
             fields.push(Field::new(format!("{name}_count"), DataType::UInt64, true));
-            for suffix in PARQUET_FLOATS {
+            for suffix in TYPED_FLOATS {
                 let nullable = !matches!(suffix, "gi" | "p_value" | "q_value");
                 fields.push(Field::new(
                     format!("{name}_{suffix}"),
@@ -422,24 +424,8 @@ impl CellLayer for CellsParquet {
         for ((columns, figures), in_market) in
             self.segments.iter_mut().zip(row.figures).zip(row.in_market)
         {
-            let (r, p, l) = (
-                &figures.rates,
-                figures.rates.penetration_interval,
-                figures.rates.lift_interval,
-            );
             columns.count.append_option(figures.count);
-            let values = [
-                r.penetration,
-                p.map(|v| v.0),
-                p.map(|v| v.1),
-                r.lift,
-                l.map(|v| v.0),
-                l.map(|v| v.1),
-                Some(figures.gi),
-                Some(figures.p_value),
-                Some(figures.q_value),
-            ];
-            for (builder, value) in columns.floats.iter_mut().zip(values) {
+            for (builder, value) in columns.floats.iter_mut().zip(figures.floats()) {
                 builder.append_option(value);
             }
             columns.hot.append_value(figures.hot);
@@ -458,5 +444,124 @@ impl CellLayer for CellsParquet {
             self.flush()?;
         }
         self.file.commit()
+    }
+}
+
+/// `cells.fgb`: FlatGeobuf with its packed Hilbert R-tree index and every figure, typed, for
+/// QGIS and GDAL without Parquet (GDAL's driver since 3.1). Columns as in `cells.parquet`; a
+/// hidden value is an absent (null) property.
+struct CellsFgb {
+    path: PathBuf,
+    writer: flatgeobuf::FgbWriter<'static>,
+    /// Per segment: the names of its count, floats, hot and micro-market columns.
+    columns: Vec<Vec<String>>,
+}
+
+/// Columns before the per-segment ones.
+const FGB_LEADING: [(&str, flatgeobuf::ColumnType); 5] = [
+    ("hex_id", flatgeobuf::ColumnType::String),
+    ("h3", flatgeobuf::ColumnType::Long),
+    ("region", flatgeobuf::ColumnType::String),
+    ("city", flatgeobuf::ColumnType::String),
+    ("population", flatgeobuf::ColumnType::Long),
+];
+
+impl CellsFgb {
+    fn create(path: &Path, names: &[String]) -> io::Result<Self> {
+        use flatgeobuf::{ColumnType, FgbCrs, FgbWriter, FgbWriterOptions, GeometryType};
+        let fgb_error = |e: flatgeobuf::Error| io::Error::other(e.to_string());
+        let mut writer = FgbWriter::create_with_options(
+            "cells",
+            GeometryType::MultiPolygon,
+            FgbWriterOptions {
+                write_index: true,
+                crs: FgbCrs {
+                    code: 4326,
+                    ..FgbCrs::default()
+                },
+                ..FgbWriterOptions::default()
+            },
+        )
+        .map_err(fgb_error)?;
+        for (name, kind) in FGB_LEADING {
+            writer.add_column(name, kind, |_, column| {
+                column.nullable = matches!(name, "region" | "city");
+            });
+        }
+        let columns: Vec<Vec<String>> = names
+            .iter()
+            .map(|n| {
+                std::iter::once("count")
+                    .chain(TYPED_FLOATS)
+                    .chain(["hot", "in_micromarket"])
+                    .map(|suffix| format!("{n}_{suffix}"))
+                    .collect()
+            })
+            .collect();
+        for segment in &columns {
+            for (i, name) in segment.iter().enumerate() {
+                let kind = match i {
+                    0 => ColumnType::Long,
+                    1..=9 => ColumnType::Double,
+                    _ => ColumnType::Bool,
+                };
+                writer.add_column(name, kind, |_, column| column.nullable = i <= 9);
+            }
+        }
+        Ok(CellsFgb {
+            path: path.to_path_buf(),
+            writer,
+            columns,
+        })
+    }
+}
+
+impl CellLayer for CellsFgb {
+    fn row(&mut self, row: &CellRow<'_>) -> io::Result<()> {
+        use geozero::{ColumnValue, PropertyProcessor};
+        let geometry = geo::Geometry::MultiPolygon(prepared_geometry(&cell_geometry(row.cell)));
+        let hex_id = row.cell.to_string();
+        let columns = &self.columns;
+        let mut failed = None;
+        self.writer
+            .add_feature_geom(geometry, |feature| {
+                let mut at = 0;
+                let mut put = |name: &str, value: Option<ColumnValue<'_>>| {
+                    if let Some(value) = value {
+                        if let Err(e) = feature.property(at, name, &value) {
+                            failed = Some(e.to_string());
+                        }
+                    }
+                    at += 1;
+                };
+                put("hex_id", Some(ColumnValue::String(&hex_id)));
+                put("h3", Some(ColumnValue::Long(u64::from(row.cell) as i64)));
+                put("region", json_text(row.place.0).map(ColumnValue::String));
+                put("city", json_text(row.place.1).map(ColumnValue::String));
+                put("population", Some(ColumnValue::Long(row.population as i64)));
+                for ((names, figures), in_market) in
+                    columns.iter().zip(row.figures).zip(row.in_market)
+                {
+                    put(
+                        &names[0],
+                        figures.count.map(|k| ColumnValue::Long(k as i64)),
+                    );
+                    for (name, value) in names[1..10].iter().zip(figures.floats()) {
+                        put(name, value.map(ColumnValue::Double));
+                    }
+                    put(&names[10], Some(ColumnValue::Bool(figures.hot)));
+                    put(&names[11], Some(ColumnValue::Bool(*in_market)));
+                }
+            })
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        failed.map_or(Ok(()), |e| Err(io::Error::other(e)))
+    }
+
+    fn commit(self: Box<Self>) -> io::Result<Written> {
+        let mut file = AtomicFile::create(&self.path)?;
+        self.writer
+            .write(&mut file)
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        file.commit()
     }
 }

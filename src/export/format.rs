@@ -16,15 +16,18 @@ pub enum Format {
     Parquet,
     /// `cells.csv`: a row per cell × segment with every figure.
     Csv,
+    /// `cells.fgb`: FlatGeobuf with its spatial index and every figure, typed.
+    Fgb,
 }
 
 impl Format {
     /// Every format, in the order `--formats` lists them.
-    pub const ALL: [Format; 4] = [
+    pub const ALL: [Format; 5] = [
         Format::Geojson,
         Format::Geojsonseq,
         Format::Parquet,
         Format::Csv,
+        Format::Fgb,
     ];
 
     /// The name `--formats` takes.
@@ -34,6 +37,7 @@ impl Format {
             Format::Geojsonseq => "geojsonseq",
             Format::Parquet => "parquet",
             Format::Csv => "csv",
+            Format::Fgb => "fgb",
         }
     }
 

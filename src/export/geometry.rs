@@ -101,6 +101,21 @@ pub fn cell_geometry(cell: CellIndex) -> MultiPolygon<f64> {
     MultiPolygon::from(cell)
 }
 
+/// `geometry` with the same rings as its GeoJSON (rounded, closed, oriented), for writers that
+/// take geo types.
+pub(crate) fn prepared_geometry(geometry: &MultiPolygon<f64>) -> MultiPolygon<f64> {
+    let ring = |points: Vec<(f64, f64)>| LineString::from(points);
+    MultiPolygon::new(
+        prepared_parts(geometry)
+            .into_iter()
+            .map(|mut rings| {
+                let exterior = ring(rings.remove(0));
+                geo::Polygon::new(exterior, rings.into_iter().map(ring).collect())
+            })
+            .collect(),
+    )
+}
+
 /// Appends `geometry` to `out` as little-endian WKB (ISO 19125), the same rings as its GeoJSON:
 /// a Polygon for one part, else a MultiPolygon. Returns its bounds `[xmin, ymin, xmax, ymax]`
 /// and whether it was a MultiPolygon.

@@ -37,7 +37,7 @@ pub fn run_in(dir: &Path, args: &[&str]) -> Run {
 }
 
 /// Every cell layer format, for runs that check them all.
-pub const ALL_FORMATS: &str = "geojson,geojsonseq,parquet,csv";
+pub const ALL_FORMATS: &str = "geojson,geojsonseq,parquet,csv,fgb";
 
 /// The rows of a Parquet file as JSON objects (column → value; binary as base64 text).
 pub fn parquet_rows(path: &Path) -> Vec<serde_json::Value> {

@@ -55,6 +55,24 @@ fn scan_json(value: &serde_json::Value, k: u64, file: &Path) -> Result<(), TestC
     Ok(())
 }
 
+/// Checks every people count of a FlatGeobuf layer (read with the flatgeobuf crate's reader).
+fn scan_fgb(path: &Path, k: u64) -> Result<(), TestCaseError> {
+    use flatgeobuf::{FallibleStreamingIterator, FgbReader};
+    use geozero::FeatureProperties;
+    let mut file = std::io::BufReader::new(std::fs::File::open(path).expect("fgb"));
+    let mut features = FgbReader::open(&mut file)
+        .and_then(FgbReader::select_all)
+        .expect("a FlatGeobuf file");
+    while let Some(feature) = features.next().expect("feature") {
+        for (field, value) in feature.properties().expect("properties") {
+            if let Some(n) = value.parse::<u64>().ok().filter(|_| is_people(&field)) {
+                check(&field, n, k, path)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The integers of a map's packed array (`{"type": "u8", "data": base64}`).
 fn unpack(packed: &serde_json::Value) -> Vec<i64> {
     let bytes = base64::engine::general_purpose::STANDARD
@@ -140,6 +158,10 @@ fn scan(folder: &Path, k: u64) -> Result<usize, TestCaseError> {
             for row in crate::common::parquet_rows(&path) {
                 scan_json(&row, k, &path)?;
             }
+            continue;
+        }
+        if path.extension().is_some_and(|e| e == "fgb") {
+            scan_fgb(&path, k)?;
             continue;
         }
         let text = std::fs::read_to_string(&path).expect("text");

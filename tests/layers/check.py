@@ -4,8 +4,10 @@ For every scope of OUT/manifest.json:
 - cells.parquet passes geoparquet-validator (core and bbox covering), and GeoPandas and DuckDB
   (spatial) read it back with every value equal to cells.csv and every geometry equal to the
   cell's in cells.geojson;
+- cells.fgb, read by GDAL's FlatGeobuf driver (DuckDB spatial's ST_Read), holds the same cells,
+  values and geometries;
 - micromarkets.parquet and campaign.parquet are conformant and hold their GeoJSON's features;
-- ogrinfo (GDAL) opens cells.geojson, cells.geojsons and the micro-market and campaign GeoJSON
+- ogrinfo (GDAL) opens cells.geojson, cells.geojsons, cells.fgb and the micro-market and campaign GeoJSON
   with no warning and the manifest's feature count.
 
 Usage: python check.py OUT       (exit 0 when every check holds; prints one line per scope)
@@ -103,6 +105,36 @@ def check_parquet(path, cells_csv, geojson, segments, db):
     return len(frame)
 
 
+def check_fgb(path, cells_csv, geojson, segments, db):
+    """cells.fgb read by GDAL's FlatGeobuf driver (inside DuckDB spatial's ST_Read): the same
+    cells, values and geometries as cells.csv and cells.geojson."""
+    frame = db.execute("SELECT * EXCLUDE (geom), ST_AsWKB(geom) AS wkb FROM ST_Read(?)",
+                       [path]).fetchdf()
+    with open(cells_csv) as f:
+        rows = {(row["hex_id"], row["segment"]): row for row in csv.DictReader(f)}
+    with open(geojson) as f:
+        shapes = {feat["properties"]["hex_id"]: shapely.geometry.shape(feat["geometry"])
+                  for feat in json.load(f)["features"]}
+    assert len(frame) == len(shapes), f"{path}: {len(frame)} features"
+    for record in frame.to_dict("records"):
+        hex_id = record["hex_id"]
+        assert int(hex_id, 16) == record["h3"], f"{path}: h3 of {hex_id}"
+        geometry = shapely.from_wkb(bytes(record["wkb"]))
+        if geometry.geom_type == "MultiPolygon" and len(geometry.geoms) == 1:
+            geometry = geometry.geoms[0]  # the layer is all MultiPolygons; GeoJSON has Polygons
+        assert shapely.equals_exact(geometry, shapes[hex_id], tolerance=0), f"{path}: {hex_id}"
+        for segment in segments:
+            full = rows[(hex_id, segment)]
+            assert int(full["population"]) == record["population"]
+            assert (record["region"] or "") == full["region"] and (record["city"] or "") == full["city"]
+            for column in FIGURES:
+                got, want = record[f"{segment}_{column}"], typed(full[column], column)
+                if column in ("hot", "in_micromarket"):
+                    got = bool(got)
+                assert same(got, want), f"{path}: {hex_id} {segment}_{column}: {got} vs {want}"
+    return len(frame)
+
+
 def check_group_parquet(path, geojson):
     """A micro-market or campaign GeoParquet file holds its GeoJSON's features, in order."""
     report = geoparquet_validator.check(path)
@@ -136,11 +168,13 @@ def main(out):
             print(f"{scope['kind']} {scope['name']}: no cell shown, no cell layer")
             continue
         path = lambda kind: os.path.join(out, outputs[kind]["path"])
-        for kind in ("cells", "cells_geojsonseq", "micromarkets", "campaign"):
+        for kind in ("cells", "cells_geojsonseq", "cells_fgb", "micromarkets", "campaign"):
             if kind in outputs:
                 got = ogr_features(path(kind))
                 assert got == outputs[kind]["features"], f"{path(kind)}: ogrinfo {got} features"
         cells = check_parquet(path("cells_parquet"), path("cells_csv"), path("cells"), segments, db)
+        if "cells_fgb" in outputs:
+            assert check_fgb(path("cells_fgb"), path("cells_csv"), path("cells"), segments, db) == cells
         groups = [check_group_parquet(path(f"{kind}_parquet"), path(kind))
                   for kind in ("micromarkets", "campaign") if f"{kind}_parquet" in outputs]
         print(f"{scope['kind']} {scope['name']}: {cells} cells and {groups} groups, every layer agrees")

@@ -301,7 +301,8 @@ pub struct OutputArgs {
     /// Cell layers to write, comma-separated: geojson (lean: per segment count, penetration,
     /// lift, micro-market flag), geojsonseq (the same as RFC 8142 cells.geojsons), parquet
     /// (GeoParquet 1.1 with every figure; also micromarkets.parquet and campaign.parquet),
-    /// csv (a row per cell and segment with every figure).
+    /// csv (a row per cell and segment with every figure), fgb (FlatGeobuf with its spatial
+    /// index and every figure, for QGIS/GDAL without Parquet).
     #[arg(
         long,
         value_delimiter = ',',
