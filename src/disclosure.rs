@@ -291,6 +291,20 @@ pub struct Rates {
 }
 
 impl Rates {
+    /// Penetration, its interval, lift, its interval, in that order: the rate columns of every
+    /// typed layer.
+    pub fn values(&self) -> [Option<f64>; 6] {
+        let (p, l) = (self.penetration_interval, self.lift_interval);
+        [
+            self.penetration,
+            p.map(|v| v.0),
+            p.map(|v| v.1),
+            self.lift,
+            l.map(|v| v.0),
+            l.map(|v| v.1),
+        ]
+    }
+
     /// The rates of `k` members among `n` consumers, in a scope of `big_k` among `big_n`; none
     /// where `hidden`.
     fn new(k: u64, n: u64, big_k: u64, big_n: u64, hidden: bool) -> Self {
@@ -340,22 +354,10 @@ impl CellFigures {
     /// Penetration, its interval, lift, its interval, Gi*, p and q, in that order: the float
     /// columns of the typed layers.
     pub fn floats(&self) -> [Option<f64>; 9] {
-        let (r, p, l) = (
-            &self.rates,
-            self.rates.penetration_interval,
-            self.rates.lift_interval,
-        );
-        [
-            r.penetration,
-            p.map(|v| v.0),
-            p.map(|v| v.1),
-            r.lift,
-            l.map(|v| v.0),
-            l.map(|v| v.1),
-            Some(self.gi),
-            Some(self.p_value),
-            Some(self.q_value),
-        ]
+        let mut floats = [None; 9];
+        floats[..6].copy_from_slice(&self.rates.values());
+        floats[6..].copy_from_slice(&[Some(self.gi), Some(self.p_value), Some(self.q_value)]);
+        floats
     }
 }
 

@@ -39,6 +39,29 @@ pub struct Prepared {
     pub inputs: Vec<InputRecord>,
 }
 
+impl Prepared {
+    /// [`check_placement`] of these consumers and boundaries, located as `located`.
+    ///
+    /// # Errors
+    ///
+    /// As [`check_placement`].
+    pub fn check_placement(
+        &self,
+        file: &str,
+        located: &Located,
+        locator: &Locator,
+    ) -> Result<(), Error> {
+        let ingested = &self.ingested;
+        check_placement(
+            file,
+            &ingested.rows,
+            &ingested.table,
+            located,
+            (&self.boundaries, locator),
+        )
+    }
+}
+
 fn text_record(role: &str, input: &TextInput) -> InputRecord {
     InputRecord {
         role: role.into(),
@@ -217,13 +240,7 @@ pub fn analyze(config: &AnalyzeConfig, progress: &Arc<Progress>) -> Result<Manif
         locator.locate(&table.lat, &table.lng)
     });
     if too_many_rejects.is_none() {
-        check_placement(
-            &config.consumers.name(),
-            &prepared.ingested.rows,
-            table,
-            &located,
-            (&prepared.boundaries, &locator),
-        )?;
+        prepared.check_placement(&config.consumers.name(), &located, &locator)?;
     }
     let names: Vec<String> = prepared.segments.iter().map(|s| s.name.clone()).collect();
     let mut manifest = manifest_of(params, &prepared, names, config.formats, timings);

@@ -110,13 +110,7 @@ pub fn run_catchments(
     let table = &prepared.ingested.table;
     let locator = Locator::new(&prepared.boundaries, config.params.resolution);
     let located = locator.locate(&table.lat, &table.lng);
-    crate::analyze::check_placement(
-        &config.consumers.name(),
-        &prepared.ingested.rows,
-        table,
-        &located,
-        (&prepared.boundaries, &locator),
-    )?;
+    prepared.check_placement(&config.consumers.name(), &located, &locator)?;
     let privacy = config.params.privacy();
     let (record_keys, key_origin) =
         crate::perturb::record_keys(config.privacy_key.as_ref(), &table.id_hashes);

@@ -285,30 +285,17 @@ impl CellLayer for CellsCsv {
         let hex_id = row.cell.to_string();
         let population = row.population.to_string();
         for ((figures, name), in_market) in row.figures.iter().zip(&self.names).zip(row.in_market) {
-            let (r, p, l) = (
-                &figures.rates,
-                figures.rates.penetration_interval,
-                figures.rates.lift_interval,
-            );
-            self.csv.write_record([
-                hex_id.as_str(),
-                row.place.0,
-                row.place.1,
-                name,
-                &population,
-                &opt_text(figures.count),
-                &opt_text(r.penetration),
-                &opt_text(p.map(|v| v.0)),
-                &opt_text(p.map(|v| v.1)),
-                &opt_text(r.lift),
-                &opt_text(l.map(|v| v.0)),
-                &opt_text(l.map(|v| v.1)),
-                &figures.gi.to_string(),
-                &figures.p_value.to_string(),
-                &figures.q_value.to_string(),
-                if figures.hot { "true" } else { "false" },
-                if *in_market { "true" } else { "false" },
-            ])?;
+            let floats = figures.floats().map(opt_text);
+            let flags = [figures.hot, *in_market].map(|b| if b { "true" } else { "false" });
+            let leading = [hex_id.as_str(), row.place.0, row.place.1, name, &population];
+            let count = opt_text(figures.count);
+            self.csv.write_record(
+                leading
+                    .into_iter()
+                    .chain([count.as_str()])
+                    .chain(floats.iter().map(String::as_str))
+                    .chain(flags),
+            )?;
         }
         Ok(())
     }

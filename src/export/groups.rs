@@ -85,16 +85,7 @@ fn with_rates(properties: Value, rates: &Rates) -> Map<String, Value> {
     let Value::Object(mut map) = properties else {
         unreachable!("json! of an object literal is an object")
     };
-    let (p, l) = (rates.penetration_interval, rates.lift_interval);
-    let values = [
-        rates.penetration,
-        p.map(|v| v.0),
-        p.map(|v| v.1),
-        rates.lift,
-        l.map(|v| v.0),
-        l.map(|v| v.1),
-    ];
-    for (name, value) in RATE_COLUMNS.iter().zip(values) {
+    for (name, value) in RATE_COLUMNS.iter().zip(rates.values()) {
         map.insert((*name).to_string(), value.into());
     }
     map

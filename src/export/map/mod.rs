@@ -459,15 +459,21 @@ pub fn write_index(
     segment_names: &[String],
 ) -> Result<OutputRecord, ExportError> {
     let path = root.join("index.html");
+    let shown_names: Vec<String> = scopes
+        .iter()
+        .map(|f| {
+            let scope = &f.scope;
+            if scope.kind == crate::stats::ScopeKind::City && !scope.region.is_empty() {
+                format!("{} / {}", scope.region, scope.name)
+            } else {
+                scope.name.clone()
+            }
+        })
+        .collect();
     let mut rows = Vec::new();
-    for figures in scopes {
+    for (figures, name) in scopes.iter().zip(&shown_names) {
         let scope = &figures.scope;
         let folder = scope.folder.to_string_lossy().replace('\\', "/");
-        let name = if scope.kind == crate::stats::ScopeKind::City && !scope.region.is_empty() {
-            format!("{} / {}", scope.region, scope.name)
-        } else {
-            scope.name.clone()
-        };
         for ((segment_name, totals), segment) in segment_names
             .iter()
             .zip(&figures.totals)
@@ -475,22 +481,22 @@ pub fn write_index(
         {
             let best = segment.best_micromarket.as_ref();
             let interval = best.and_then(|m| m.lift_interval);
-            rows.push(serde_json::json!({
-                "kind": scope.kind.as_str(),
-                "scope": name,
-                "segment": segment_name,
-                "population": totals.population,
-                "members": totals.members,
-                "base_rate": totals.base_rate,
-                "micromarkets": segment.micromarkets,
-                "excess": best.map(|m| m.excess_members),
-                "best_members": best.map(|m| m.members),
-                "lift": best.and_then(|m| m.lift),
-                "lift_low": interval.map(|i| i.0),
-                "lift_high": interval.map(|i| i.1),
-                "campaign_lift": segment.campaign_lift,
-                "map": format!("{folder}/map.html#segment={}", percent_encode(segment_name)),
-            }));
+            rows.push(IndexRow {
+                kind: scope.kind.as_str(),
+                scope: name,
+                segment: segment_name,
+                population: totals.population,
+                members: totals.members,
+                base_rate: totals.base_rate,
+                micromarkets: segment.micromarkets,
+                excess: best.map(|m| m.excess_members),
+                best_members: best.map(|m| m.members),
+                lift: best.and_then(|m| m.lift),
+                lift_low: interval.map(|i| i.0),
+                lift_high: interval.map(|i| i.1),
+                campaign_lift: segment.campaign_lift,
+                map: format!("{folder}/map.html#segment={}", percent_encode(segment_name)),
+            });
         }
     }
     // Inside a script element, `</` could end it early.
@@ -524,6 +530,25 @@ pub fn write_index(
         rows.len() as u64,
         written,
     ))
+}
+
+/// One row of the index page (its JSON keys are [`INDEX_COLUMNS`]' data keys).
+#[derive(Serialize)]
+struct IndexRow<'a> {
+    kind: &'a str,
+    scope: &'a str,
+    segment: &'a str,
+    population: Option<u64>,
+    members: Option<u64>,
+    base_rate: Option<f64>,
+    micromarkets: u64,
+    excess: Option<f64>,
+    best_members: Option<u64>,
+    lift: Option<f64>,
+    lift_low: Option<f64>,
+    lift_high: Option<f64>,
+    campaign_lift: Option<f64>,
+    map: String,
 }
 
 /// The index page's columns: data key, heading, whether numeric (sorted high to low first).
