@@ -2,15 +2,17 @@
 //! catchment counted, the outputs written.
 
 use super::assign::{CatchmentMode, Stores, catchments};
-use crate::analyze::{AnalyzeConfig, elapsed_ms, input_record, prepare};
-use crate::boundary::Locator;
+use crate::analyze::{AnalyzeConfig, Prepared, elapsed_ms, input_record, prepare};
+use crate::boundary::{Located, Locator};
 use crate::consumer::{Column, IngestOptions, Ingested, Source, ingest};
 use crate::error::Error;
 use crate::export::{self, RunStatus, Tool};
 use crate::index::ConsumerIndex;
+use crate::perturb::KeyOrigin;
 use crate::progress::Progress;
 use crate::stats;
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,8 +21,10 @@ use std::time::Instant;
 pub struct CatchmentManifest {
     /// Tool name and version.
     pub tool: crate::export::Tool,
-    /// ok or failed.
+    /// ok, or failed with `error`.
     pub status: crate::export::RunStatus,
+    /// Why the run failed.
+    pub error: Option<String>,
     /// Radius or nearest, with its distance.
     pub mode: CatchmentMode,
     /// Minimum count k.
@@ -45,6 +49,10 @@ pub struct CatchmentManifest {
     pub warnings: Vec<String>,
     /// Milliseconds per stage.
     pub timings_ms: std::collections::BTreeMap<String, u64>,
+    /// For a failed run: the manifest of the earlier complete run whose files the folder still
+    /// holds (absent when there is none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<serde_json::Value>,
 }
 
 /// Reads a stores CSV (`id,name,lat,lon`; bad rows are rejected as for consumers): the stores,
@@ -81,12 +89,14 @@ fn read_stores(source: &Source) -> Result<(Stores, Ingested), Error> {
 
 /// Runs a store-catchment analysis: consumers within a radius of, or nearest to, each store of
 /// `stores`, with their segment figures against each store's scope, written under `config.out`
-/// (aside, then swapped into place when complete, as for `analyze`).
+/// (aside, then swapped into place when complete, as for `analyze`). A run that fails after it
+/// started (too many rejected consumer rows, a write error) says so in `manifest.json` with
+/// status `failed` and the error, as `analyze` does ([`export::Staging::fail`]).
 ///
 /// # Errors
 ///
 /// [`Error`] for invalid inputs (including a stores file with no valid store), too many rejected
-/// consumer rows, or a write failure.
+/// consumer rows, or a write failure (naming the file by its place in `config.out`).
 pub fn run_catchments(
     config: &AnalyzeConfig,
     stores: &Source,
@@ -100,24 +110,101 @@ pub fn run_catchments(
     let prepared = prepare(config, &mut timings, progress)?;
     progress.stage("stores");
     let (store_set, store_rows) = read_stores(stores)?;
-    if let Some(error) =
-        Error::too_many_rejects(&prepared.ingested.rows, config.params.max_reject_ratio)
-    {
-        return Err(error);
-    }
-    progress.stage("locate and index");
-    let started = Instant::now();
+    let too_many_rejects =
+        Error::too_many_rejects(&prepared.ingested.rows, config.params.max_reject_ratio);
     let table = &prepared.ingested.table;
     let locator = Locator::new(&prepared.boundaries, config.params.resolution);
+    progress.stage("locate and index");
+    let started = Instant::now();
     let located = locator.locate(&table.lat, &table.lng);
-    prepared.check_placement(&config.consumers.name(), &located, &locator)?;
+    if too_many_rejects.is_none() {
+        prepared.check_placement(&config.consumers.name(), &located, &locator)?;
+    }
+    timings.insert("locate".into(), elapsed_ms(started));
     let privacy = config.params.privacy();
-    let (record_keys, key_origin) =
+    let key_origin = config
+        .privacy_key
+        .as_ref()
+        .map_or(KeyOrigin::DerivedFromInputs, |key| key.origin);
+    let mut inputs = prepared.inputs.clone();
+    inputs.push(input_record("stores", stores)?);
+    let mut warnings = prepared.warnings.clone();
+    warnings.extend(crate::perturb::key_warning(privacy, key_origin));
+    let manifest = CatchmentManifest {
+        tool: Tool::default(),
+        status: RunStatus::Ok,
+        error: None,
+        mode,
+        min_count: config.params.min_count,
+        privacy: crate::perturb::PrivacyRecord::new(privacy, key_origin),
+        resolution: u8::from(config.params.resolution),
+        inputs,
+        rows: prepared.ingested.rows.clone(),
+        store_rows: store_rows.rows.clone(),
+        assigned: None,
+        outputs: Vec::new(),
+        rejects: export::write_rejects_file(&config.rejects_path(), &prepared.ingested.rejects)?,
+        warnings,
+        timings_ms: timings,
+        previous: None,
+    };
+    let written = match too_many_rejects {
+        Some(error) => Err(error),
+        None => write_run(
+            config,
+            (&prepared, &locator, &located),
+            (&store_set, &store_rows, mode),
+            (manifest.clone(), run_started),
+            staging.dir(),
+            progress,
+        )
+        .map_err(|e| match e {
+            Error::Export(e) => Error::Export(staging.explain(e)),
+            other => other,
+        }),
+    };
+    let error = match written {
+        Ok(manifest) => {
+            staging.commit()?;
+            return Ok(manifest);
+        }
+        Err(error) => error,
+    };
+    // Best effort: the error the user needs is the run's, not a second one from recording it.
+    let _ = staging.fail(
+        |previous, outputs| CatchmentManifest {
+            status: RunStatus::Failed,
+            error: Some(error.to_string()),
+            outputs,
+            previous,
+            ..manifest
+        },
+        |_| Ok(Vec::new()),
+    );
+    Err(error)
+}
+
+/// Indexes the located consumers, counts each store's catchment and writes every output of a
+/// run started at `run_started` into `out`; returns its manifest, `manifest` completed.
+fn write_run(
+    config: &AnalyzeConfig,
+    (prepared, locator, located): (&Prepared, &Locator, &Located),
+    (store_set, store_rows, mode): (&Stores, &Ingested, CatchmentMode),
+    (mut manifest, run_started): (CatchmentManifest, Instant),
+    out: &Path,
+    progress: &Arc<Progress>,
+) -> Result<CatchmentManifest, Error> {
+    let table = &prepared.ingested.table;
+    let privacy = config.params.privacy();
+    let timings = &mut manifest.timings_ms;
+    progress.stage("aggregate and index");
+    let started = Instant::now();
+    let (record_keys, _) =
         crate::perturb::record_keys(config.privacy_key.as_ref(), &table.id_hashes);
     // Scopes as their protected tables: a store's lift is against its scope's published base rate.
     let scopes: Vec<stats::ScopeCounts> = stats::aggregate(
         &prepared.boundaries,
-        &located,
+        located,
         &prepared.segments,
         &record_keys,
     )
@@ -125,15 +212,15 @@ pub fn run_catchments(
     .map(|s| privacy.protect(s).into_owned())
     .collect();
     let index = ConsumerIndex::new(&table.lat, &table.lng);
-    timings.insert("locate_and_index".into(), elapsed_ms(started));
+    timings.insert("aggregate_and_index".into(), elapsed_ms(started));
     progress.stage("catchments");
     let started = Instant::now();
     let result = catchments(
         &index,
-        &located,
+        located,
         &prepared.segments,
-        (&store_set, mode),
-        &locator,
+        (store_set, mode),
+        locator,
         &scopes,
         (&record_keys, privacy),
     );
@@ -141,11 +228,9 @@ pub fn run_catchments(
     progress.stage("export");
     let started = Instant::now();
     let segment_names: Vec<String> = prepared.segments.iter().map(|s| s.name.clone()).collect();
-    let rejects = export::write_rejects_file(&config.rejects_path(), &prepared.ingested.rejects)?;
-    let out = staging.dir();
     let mut outputs = super::export::write_catchments(
         out,
-        &store_set,
+        store_set,
         &result,
         &scopes,
         &segment_names,
@@ -160,29 +245,8 @@ pub fn run_catchments(
     )?);
     timings.insert("export".into(), elapsed_ms(started));
     timings.insert("total".into(), elapsed_ms(run_started));
-    let mut inputs = prepared.inputs;
-    inputs.push(input_record("stores", stores)?);
-    let manifest = CatchmentManifest {
-        tool: Tool::default(),
-        status: RunStatus::Ok,
-        mode,
-        min_count: config.params.min_count,
-        privacy: crate::perturb::PrivacyRecord::new(privacy, key_origin),
-        resolution: u8::from(config.params.resolution),
-        inputs,
-        rows: prepared.ingested.rows,
-        store_rows: store_rows.rows,
-        assigned: privacy.count(result.assigned),
-        outputs,
-        rejects,
-        warnings: {
-            let mut warnings = prepared.warnings;
-            warnings.extend(crate::perturb::key_warning(privacy, key_origin));
-            warnings
-        },
-        timings_ms: timings,
-    };
+    manifest.assigned = privacy.count(result.assigned);
+    manifest.outputs = outputs;
     export::write_manifest(out, &manifest)?;
-    staging.commit()?;
     Ok(manifest)
 }
