@@ -9,6 +9,7 @@ fuzz_target!(|filter: &str| {
     let table = ConsumerTable {
         ids: Vec::new(),
         id_hashes: Vec::new(),
+        unread: Vec::new(),
         lat: vec![0.0; 3],
         lng: vec![0.0; 3],
         attributes: vec![

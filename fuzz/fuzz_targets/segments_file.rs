@@ -13,6 +13,7 @@ fuzz_target!(|text: &str| {
     let table = ConsumerTable {
         ids: Vec::new(),
         id_hashes: Vec::new(),
+        unread: Vec::new(),
         lat: vec![0.0; 4],
         lng: vec![0.0; 4],
         attributes: vec![

@@ -43,6 +43,7 @@ pub fn check_inputs(config: &AnalyzeConfig) -> InputCheck {
             .as_ref()
             .map(|f| f.schema.clone())
             .unwrap_or_default(),
+        attributes: segments_file.as_ref().and_then(SegmentsFile::attributes),
         ..IngestOptions::default()
     };
     let ingested = match ingest(&config.consumers, &options) {

@@ -117,6 +117,7 @@ pub fn prepare(
     let options = IngestOptions {
         columns: config.columns.clone(),
         schema: segments_file.schema.clone(),
+        attributes: segments_file.attributes(),
         progress: Some(Arc::clone(progress)),
         ..IngestOptions::default()
     };

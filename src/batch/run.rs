@@ -458,18 +458,25 @@ fn prepare_root(plan: &Plan, options: &RunOptions) -> Result<(Previous, Vec<Outp
     Ok((previous, assets))
 }
 
-/// Reads the plan's consumers once, with the attribute kinds every segments file declares;
+/// Reads the plan's consumers once, with the attribute kinds every segments file declares and
+/// the attributes any of them reads;
 /// returns them with the parsed segments files by name.
 fn read_consumers(plan: &Plan) -> Result<(Ingested, BTreeMap<String, SegmentsFile>), Error> {
     let mut schema = BTreeMap::new();
     let mut files = BTreeMap::new();
+    let mut attributes = Some(std::collections::BTreeSet::new());
     for (name, input) in &plan.segments {
         let file = SegmentsFile::parse(&input.name, &input.text)?;
         schema.extend(file.schema.clone());
+        attributes = attributes.zip(file.attributes()).map(|(mut all, these)| {
+            all.extend(these);
+            all
+        });
         files.insert(name.clone(), file);
     }
     let options = IngestOptions {
         schema,
+        attributes,
         ..IngestOptions::default()
     };
     Ok((

@@ -17,12 +17,12 @@ use super::fields::{
     ID_SPELLINGS, LAT_SPELLINGS, LNG_SPELLINGS, NumberField, coordinate, find_column, parse_number,
     trim,
 };
-use super::input::{ColumnNames, IngestError, IngestOptions, Ingested, Source, read_full};
+use super::input::{IngestError, IngestOptions, Ingested, MAX_RECORD_BYTES, Source, read_full};
 use super::merge::{
     ChunkOut, FingerprintSet, ID_SHARDS, LocalColumn, Merged, Plan, PlannedAttribute, RowOrigin,
     SMALL_DICTIONARY, find_duplicates,
 };
-use super::rejects::{Reject, RejectReason};
+use super::rejects::{MAX_VALUE_BYTES, Reject, RejectReason, reject_text, too_long};
 use super::table::{AttributeKind, MISSING};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashSet};
@@ -57,20 +57,7 @@ fn ingest_once(
     declared: &HashSet<String>,
 ) -> Result<Pass, IngestError> {
     let file = source.name();
-    // A read error inside the data (a truncated or damaged gzip stream) is bad input, not a
-    // failing disk.
-    let io_err = |source: std::io::Error| match source.kind() {
-        std::io::ErrorKind::InvalidInput
-        | std::io::ErrorKind::InvalidData
-        | std::io::ErrorKind::UnexpectedEof => IngestError::Corrupt {
-            file: file.clone(),
-            problem: source.to_string(),
-        },
-        _ => IngestError::Io {
-            file: file.clone(),
-            source,
-        },
-    };
+    let io_err = |source| read_error(&file, source);
     let mut reader = source.open().map_err(io_err)?;
     let block_bytes = options.block_bytes.max(1 << 10);
     let mut buf = vec![0u8; block_bytes];
@@ -100,7 +87,7 @@ fn ingest_once(
         .map(|f| std::str::from_utf8(f).map(|s| s.trim().to_string()))
         .collect::<Result<_, _>>()
         .map_err(|_| IngestError::HeaderEncoding { file: file.clone() })?;
-    let mut plan = resolve_columns(&file, &header, &options.columns, forced)?;
+    let mut plan = resolve_columns(&file, &header, options, forced)?;
     infer_kinds(&buf[header_end..], &mut plan, forced, &header);
     for PlannedAttribute {
         field: i,
@@ -116,6 +103,9 @@ fn ingest_once(
     let mut seen: Vec<FingerprintSet> = (0..ID_SHARDS).map(|_| FingerprintSet::default()).collect();
     let chunk_bytes = (block_bytes / (rayon::current_num_threads() * 4)).max(1 << 16);
     loop {
+        if let Some(error) = eof.then(|| unclosed_quote(&file, &buf, line)).flatten() {
+            return Err(error);
+        }
         let (chunks, consumed) = split_records(&buf, chunk_bytes, eof);
         let mut starts = Vec::with_capacity(chunks.len());
         let newlines: Vec<u64> = chunks
@@ -150,6 +140,10 @@ fn ingest_once(
         if eof {
             break;
         }
+        // What is left is the start of one row: memory stays within a block and one such row.
+        if buf.len() > MAX_RECORD_BYTES {
+            return Err(IngestError::RecordTooLong { file, line });
+        }
         let old = buf.len();
         buf.resize(old + block_bytes, 0);
         let n = read_full(&mut reader, &mut buf[old..]).map_err(io_err)?;
@@ -162,9 +156,10 @@ fn ingest_once(
 fn resolve_columns(
     file: &str,
     header: &[String],
-    names: &ColumnNames,
+    options: &IngestOptions,
     forced: &BTreeMap<String, AttributeKind>,
 ) -> Result<Plan, IngestError> {
+    let names = &options.columns;
     let mut seen = HashSet::new();
     for h in header {
         if !seen.insert(h.as_str()) {
@@ -190,7 +185,7 @@ fn resolve_columns(
         }
     }
     let attrs = (0..header.len())
-        .filter(|i| ![id, lat, lng].contains(i))
+        .filter(|&i| ![id, lat, lng].contains(&i) && options.reads(&header[i]))
         .map(|i| {
             let kind = forced
                 .get(&header[i])
@@ -257,6 +252,33 @@ fn infer_kinds(
 )]
 fn count_byte(bytes: &[u8], byte: u8) -> u64 {
     bytes.iter().filter(|&&b| b == byte).count() as u64
+}
+
+/// The error of reading `file`: a read error inside the data (a truncated or damaged gzip stream)
+/// is bad input, not a failing disk.
+fn read_error(file: &str, source: std::io::Error) -> IngestError {
+    let file = file.to_string();
+    match source.kind() {
+        std::io::ErrorKind::InvalidInput
+        | std::io::ErrorKind::InvalidData
+        | std::io::ErrorKind::UnexpectedEof => IngestError::Corrupt {
+            file,
+            problem: source.to_string(),
+        },
+        _ => IngestError::Io { file, source },
+    }
+}
+
+/// The error of `data`, the end of a file starting at a record boundary on line `line`, when a
+/// double quote opened in it is never closed (it would swallow the rest of the file into one
+/// field).
+fn unclosed_quote(file: &str, data: &[u8], line: u64) -> Option<IngestError> {
+    let tail = last_boundary(data, 0);
+    (count_byte(&data[tail..], b'"') % 2 == 1).then(|| IngestError::UnclosedQuote {
+        file: file.to_string(),
+        line: line + count_byte(&data[..tail], b'\n'),
+        lines: count_byte(data[tail..].trim_ascii_end(), b'\n'),
+    })
 }
 
 /// Cuts `data` (starting at a record boundary) into chunks of about `chunk_bytes` ending at record
@@ -326,7 +348,7 @@ fn record_text(bytes: &[u8]) -> String {
         .iter()
         .rposition(|&b| b != b'\n' && b != b'\r')
         .map_or(0, |p| p + 1);
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
+    reject_text(&bytes[..end])
 }
 
 fn parse_chunk(bytes: &[u8], first_line: u64, plan: &Plan, keep_ids: bool) -> ChunkOut {
@@ -363,9 +385,22 @@ fn parse_chunk(bytes: &[u8], first_line: u64, plan: &Plan, keep_ids: bool) -> Ch
             });
         };
         if record.len() != plan.width {
+            let spans = count_byte(row.trim_ascii_end(), b'\n');
+            let quote = if spans > 0 {
+                format!(
+                    "; the row runs over {} lines, so a double quote on line {line} is probably never closed",
+                    spans + 1
+                )
+            } else {
+                String::new()
+            };
             reject(
                 RejectReason::WrongFieldCount,
-                format!("expected {} fields, found {}", plan.width, record.len()),
+                format!(
+                    "expected {} fields, found {}{quote}",
+                    plan.width,
+                    record.len()
+                ),
             );
             continue;
         }
@@ -490,6 +525,12 @@ fn parse_attributes(
                 let code = if let Some(code) = hit {
                     code
                 } else {
+                    if raw.len() > MAX_VALUE_BYTES {
+                        return Err(Unusable::Reject(
+                            RejectReason::ValueTooLong,
+                            too_long(i, raw.len()),
+                        ));
+                    }
                     let Ok(text) = std::str::from_utf8(raw) else {
                         return Err(Unusable::Reject(
                             RejectReason::InvalidUtf8,
@@ -617,5 +658,103 @@ mod tests {
         };
         let got = ingest(&source, &IngestOptions::default()).expect("ingest");
         assert_eq!(got.table.lat, vec![1.0]);
+    }
+
+    fn ingest_bytes(csv: Vec<u8>, options: &IngestOptions) -> Result<Ingested, IngestError> {
+        let source = Source::Bytes {
+            name: "x.csv".into(),
+            data: Arc::from(csv),
+        };
+        ingest(&source, options)
+    }
+
+    #[test]
+    fn only_the_attributes_asked_for_are_read() {
+        let options = IngestOptions {
+            attributes: Some(["age".to_string()].into()),
+            ..IngestOptions::default()
+        };
+        let csv = b"id,lat,lon,note,age,kind\na,1,2,x,30,k\nb,1,2,y,40,l\n".to_vec();
+        let got = ingest_bytes(csv, &options).expect("ingest");
+        let names: Vec<&str> = got
+            .table
+            .attributes
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(names, ["age"]);
+        assert_eq!(got.table.unread, ["note", "kind"]);
+        assert_eq!(got.table.known_attributes(), "age (numeric), note, kind");
+    }
+
+    #[test]
+    fn a_long_value_rejects_its_row_and_a_reject_keeps_a_bounded_text() {
+        let long = "x".repeat(3 << 20);
+        let csv = format!(
+            "id,lat,lon,kind\na,1,2,k\nb,1,2,{long}\nc,1,2,{}\n",
+            "y".repeat(1024)
+        );
+        let got = run(&csv, 1 << 20);
+        assert_eq!((got.rows.accepted, got.rows.rejected), (2, 1));
+        let reject = &got.rejects[0];
+        assert_eq!(
+            (reject.line, reject.reason),
+            (3, RejectReason::ValueTooLong)
+        );
+        assert!(reject.detail.contains("3145728 bytes"), "{}", reject.detail);
+        assert!(reject.text.len() < 5000, "{}", reject.text.len());
+        assert!(
+            reject.text.ends_with("(cut: 3145734 bytes in all)"),
+            "{}",
+            &reject.text[4000..]
+        );
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_an_error_naming_its_line() {
+        let mut csv = String::from("id,lat,lon,kind\na,1,2,k\nb,1,2,\"k\n");
+        for i in 0..1000 {
+            writeln!(csv, "i{i},1,2,k").expect("write");
+        }
+        let error =
+            ingest_bytes(csv.into_bytes(), &IngestOptions::default()).expect_err("open quote");
+        assert!(
+            matches!(
+                error,
+                IngestError::UnclosedQuote {
+                    line: 3,
+                    lines: 1000,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        // A quote closed later makes one long row, rejected with a hint.
+        let csv = "id,lat,lon,kind\na,1,2,\"k\nb,1,2,k\nc,1,2\",x\nd,1,2,k\n";
+        let got = run(csv, 1 << 10);
+        assert_eq!(got.rows.read, 2);
+        assert!(
+            got.rejects[0]
+                .detail
+                .contains("runs over 3 lines, so a double quote on line 2"),
+            "{}",
+            got.rejects[0].detail
+        );
+    }
+
+    #[test]
+    fn a_row_longer_than_the_limit_stops_the_ingest_with_its_line() {
+        let mut csv = b"id,lat,lon,kind\na,1,2,k\nb,1,2,\"".to_vec();
+        csv.resize(csv.len() + MAX_RECORD_BYTES + (9 << 20), b'x');
+        csv.extend_from_slice(b"\"\nc,1,2,k\n");
+        let options = IngestOptions {
+            block_bytes: 8 << 20,
+            ..IngestOptions::default()
+        };
+        let error = ingest_bytes(csv, &options).expect_err("too long");
+        assert!(
+            matches!(error, IngestError::RecordTooLong { line: 3, .. }),
+            "{error}"
+        );
     }
 }

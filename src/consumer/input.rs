@@ -69,6 +69,29 @@ pub enum IngestError {
         /// The header found.
         header: String,
     },
+    /// A row is longer than [`MAX_RECORD_BYTES`]: most likely a double quote never closed.
+    #[error(
+        "{file}: the row starting on line {line} runs past {} MiB without ending; a double quote opened there is probably never closed (a quote inside a quoted field is written \"\")",
+        MAX_RECORD_BYTES >> 20
+    )]
+    RecordTooLong {
+        /// File name.
+        file: String,
+        /// Line the row starts on.
+        line: u64,
+    },
+    /// The file ends inside a quoted field.
+    #[error(
+        "{file}: line {line} opens a double quote that is never closed, so its {lines} following lines would be one field; close the quote (a quote inside a quoted field is written \"\")"
+    )]
+    UnclosedQuote {
+        /// File name.
+        file: String,
+        /// Line the unclosed row starts on.
+        line: u64,
+        /// Lines after it, up to the end of the file.
+        lines: u64,
+    },
     /// The header is not UTF-8.
     #[error("the header of {file} is not valid UTF-8")]
     HeaderEncoding {
@@ -174,6 +197,21 @@ pub struct IngestOptions {
     pub keep_ids: bool,
     /// Where the rows read so far are counted, for a progress display.
     pub progress: Option<std::sync::Arc<crate::Progress>>,
+    /// The attribute columns to read (others are skipped, named in
+    /// [`ConsumerTable::unread`](crate::consumer::ConsumerTable::unread)); `None` reads them all.
+    pub attributes: Option<std::collections::BTreeSet<String>>,
+}
+
+/// The longest CSV row read, in bytes: ingest holds at most one block plus one row of this size.
+pub const MAX_RECORD_BYTES: usize = 64 << 20;
+
+impl IngestOptions {
+    /// Whether the attribute column `name` is read.
+    pub(super) fn reads(&self, name: &str) -> bool {
+        self.attributes
+            .as_ref()
+            .is_none_or(|kept| kept.contains(name))
+    }
 }
 
 impl Default for IngestOptions {
@@ -184,6 +222,7 @@ impl Default for IngestOptions {
             block_bytes: 32 << 20,
             keep_ids: false,
             progress: None,
+            attributes: None,
         }
     }
 }

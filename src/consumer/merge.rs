@@ -194,6 +194,13 @@ pub(super) struct Merged {
 
 impl Merged {
     pub(super) fn new(plan: &Plan, header: &[String]) -> Self {
+        let read = |i: usize| {
+            [plan.id, plan.lat, plan.lng].contains(&i) || plan.attrs.iter().any(|a| a.field == i)
+        };
+        let unread = (0..header.len())
+            .filter(|&i| !read(i))
+            .map(|i| header[i].clone())
+            .collect();
         let attributes = plan
             .attrs
             .iter()
@@ -215,6 +222,7 @@ impl Merged {
                 lat: Vec::new(),
                 lng: Vec::new(),
                 attributes,
+                unread,
             },
             lookups: plan.attrs.iter().map(|_| HashMap::new()).collect(),
             rejects: Vec::new(),

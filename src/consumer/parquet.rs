@@ -23,7 +23,7 @@ use super::merge::{
     ChunkOut, FingerprintSet, ID_SHARDS, LocalColumn, Merged, Plan, PlannedAttribute, RowOrigin,
     SMALL_DICTIONARY, find_duplicates,
 };
-use super::rejects::{Reject, RejectReason};
+use super::rejects::{MAX_VALUE_BYTES, Reject, RejectReason, reject_text, too_long};
 use super::table::{AttributeKind, MISSING};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type};
@@ -235,7 +235,7 @@ fn resolve(
     }
     let mut attrs = Vec::new();
     for (i, field) in schema.fields().iter().enumerate() {
-        if used.contains(&i) {
+        if used.contains(&i) || !options.reads(field.name()) {
             continue;
         }
         let t = field.data_type();
@@ -328,7 +328,7 @@ fn geometry_column(
 /// A row's values joined by commas, for a reject's text.
 fn row_text(batch: &RecordBatch, row: usize) -> String {
     let options = FormatOptions::default().with_null("");
-    batch
+    let text = batch
         .columns()
         .iter()
         .map(|column| {
@@ -337,7 +337,8 @@ fn row_text(batch: &RecordBatch, row: usize) -> String {
                 .unwrap_or_default()
         })
         .collect::<Vec<_>>()
-        .join(",")
+        .join(",");
+    reject_text(text.as_bytes())
 }
 
 /// A column as text (`None` for null), whatever its type.
@@ -464,10 +465,10 @@ fn parse_group(
                     continue;
                 }
             };
-            // Declared numeric text is parsed first: a bad value rejects the row before any
-            // value of it is kept.
-            if let Some(detail) = declared_numeric_problem(plan, &attributes, r) {
-                reject(&mut out, RejectReason::InvalidAttribute, detail);
+            // Attribute values are checked first: a bad value rejects the row before any value
+            // of it is kept.
+            if let Some((reason, detail)) = attribute_problem(plan, &attributes, r) {
+                reject(&mut out, reason, detail);
                 continue;
             }
             push_attributes(&attributes, r, &mut out.columns, &mut remaps);
@@ -539,21 +540,41 @@ fn batch_attributes(batch: &RecordBatch, plan: &Plan) -> Vec<ArrayRef> {
         .collect()
 }
 
-/// Why row `r` must be rejected: a declared numeric text column holding something else.
-fn declared_numeric_problem(plan: &Plan, attributes: &[ArrayRef], r: usize) -> Option<String> {
+/// Why row `r` must be rejected: a declared numeric text column holding something else, or a
+/// text value longer than [`MAX_VALUE_BYTES`].
+fn attribute_problem(
+    plan: &Plan,
+    attributes: &[ArrayRef],
+    r: usize,
+) -> Option<(RejectReason, String)> {
     for (a, &PlannedAttribute { field: i, kind, .. }) in plan.attrs.iter().enumerate() {
         let column = &attributes[a];
-        if kind == AttributeKind::Numeric
-            && column.data_type() == &DataType::Utf8
-            && column.is_valid(r)
-        {
-            let text = column.as_string::<i32>().value(r).trim();
+        if !column.is_valid(r) {
+            continue;
+        }
+        let text = if let Some(keyed) = column.as_dictionary_opt::<Int32Type>() {
+            keyed
+                .values()
+                .as_string::<i32>()
+                .value(keyed.keys().value(r) as usize)
+        } else if column.data_type() == &DataType::Utf8 {
+            column.as_string::<i32>().value(r)
+        } else {
+            continue;
+        };
+        if kind == AttributeKind::Numeric {
+            let text = text.trim();
             if let NumberField::Invalid = parse_number(text.as_bytes()) {
-                return Some(format!(
-                    "attribute column {} is declared numeric but holds '{text}'",
-                    i + 1
+                return Some((
+                    RejectReason::InvalidAttribute,
+                    format!(
+                        "attribute column {} is declared numeric but holds '{text}'",
+                        i + 1
+                    ),
                 ));
             }
+        } else if text.len() > MAX_VALUE_BYTES {
+            return Some((RejectReason::ValueTooLong, too_long(i, text.len())));
         }
     }
     None

@@ -24,6 +24,32 @@ pub enum RejectReason {
     InvalidUtf8,
     /// The geometry (GeoParquet) is not a readable WKB point.
     InvalidGeometry,
+    /// A value of a text attribute the segments read is longer than [`MAX_VALUE_BYTES`].
+    ValueTooLong,
+}
+
+/// The longest value of a text attribute the segments read, in bytes: a category, not a document.
+pub const MAX_VALUE_BYTES: usize = 1024;
+
+/// The detail of a [`RejectReason::ValueTooLong`] in field `i` (0-based) of `bytes` bytes.
+pub(super) fn too_long(i: usize, bytes: usize) -> String {
+    format!(
+        "field {} holds {bytes} bytes, more than the {MAX_VALUE_BYTES} a text value may have; segments compare categories, not documents (drop the column or shorten the value)",
+        i + 1
+    )
+}
+
+/// The most of a rejected row's text kept in memory and in the rejects file, in bytes.
+pub const MAX_REJECT_TEXT: usize = 4096;
+
+/// A rejected row's text: `bytes` as UTF-8 (invalid sequences replaced), cut after
+/// [`MAX_REJECT_TEXT`] bytes with a note of its whole length.
+pub(super) fn reject_text(bytes: &[u8]) -> String {
+    if bytes.len() <= MAX_REJECT_TEXT {
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
+    let kept = String::from_utf8_lossy(&bytes[..MAX_REJECT_TEXT]);
+    format!("{kept}… (cut: {} bytes in all)", bytes.len())
 }
 
 impl RejectReason {
@@ -39,6 +65,7 @@ impl RejectReason {
             RejectReason::InvalidAttribute => "invalid_attribute",
             RejectReason::InvalidUtf8 => "invalid_utf8",
             RejectReason::InvalidGeometry => "invalid_geometry",
+            RejectReason::ValueTooLong => "value_too_long",
         }
     }
 }

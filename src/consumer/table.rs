@@ -60,6 +60,9 @@ pub struct ConsumerTable {
     pub lng: Vec<f64>,
     /// Attribute columns, in header order.
     pub attributes: Vec<Attribute>,
+    /// Attribute columns of the file that were not read (no segment uses them), in header order:
+    /// named in error messages beside the read ones.
+    pub unread: Vec<String>,
     /// Ids per row, only when the ingest kept them (empty otherwise).
     pub ids: Vec<String>,
     /// A 64-bit hash of each row's id (unkeyed, never written anywhere): what a consumer's
@@ -81,6 +84,26 @@ impl ConsumerTable {
     /// The attribute called `name`.
     pub fn attribute(&self, name: &str) -> Option<&Attribute> {
         self.attributes.iter().find(|a| a.name == name)
+    }
+
+    /// The attributes of the file for an error message: the read ones by name with their kinds,
+    /// then the unread ones (kinds unknown) in file order; past the first 30, how many more.
+    pub fn known_attributes(&self) -> String {
+        const SHOWN: usize = 30;
+        let read = self.schema().into_iter().map(|(name, kind)| {
+            let kind = match kind {
+                AttributeKind::Categorical => "categorical",
+                AttributeKind::Numeric => "numeric",
+            };
+            format!("{name} ({kind})")
+        });
+        let unread = self.unread.iter().cloned();
+        let mut known: Vec<String> = read.chain(unread).take(SHOWN).collect();
+        let more = self.attributes.len() + self.unread.len() - known.len();
+        if more > 0 {
+            known.push(format!("and {more} more"));
+        }
+        known.join(", ")
     }
 
     /// Attribute names with their kinds, for error messages and reports.

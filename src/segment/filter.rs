@@ -98,6 +98,22 @@ fn check_connectives(tokens: &[TokenWithSpan]) -> Result<(), FilterError> {
     Ok(())
 }
 
+/// The words of `filter` (attribute names and keywords; text values in single quotes are not
+/// words): a superset of the attributes it reads. `None` when it does not tokenize (evaluating
+/// it then reports where).
+pub fn words(filter: &str) -> Option<Vec<String>> {
+    let tokens = Tokenizer::new(&GenericDialect {}, filter).tokenize().ok()?;
+    Some(
+        tokens
+            .into_iter()
+            .filter_map(|t| match t {
+                Token::Word(word) => Some(word.value),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
 /// Rows where an expression is true and rows where it is false.
 #[derive(Clone)]
 struct Truth {
@@ -315,11 +331,6 @@ impl<'a> Evaluator<'a> {
             .attribute(&ident.value)
             .map(|a| &a.column)
             .ok_or_else(|| {
-                let known: Vec<String> = table
-                    .schema()
-                    .into_iter()
-                    .map(|(name, kind)| format!("{name} ({})", kind_name(kind)))
-                    .collect();
                 let quote_hint = if ident.quote_style == Some('"') {
                     "; text values take single quotes, as in gender = 'F'"
                 } else {
@@ -330,7 +341,7 @@ impl<'a> Evaluator<'a> {
                     format!(
                         "unknown attribute '{}'; known attributes: {}{quote_hint}",
                         ident.value,
-                        known.join(", ")
+                        table.known_attributes()
                     ),
                 )
             })
@@ -427,13 +438,6 @@ fn preview(dictionary: &[String]) -> String {
         shown.push("...");
     }
     shown.join(", ")
-}
-
-fn kind_name(kind: crate::consumer::AttributeKind) -> &'static str {
-    match kind {
-        crate::consumer::AttributeKind::Categorical => "categorical",
-        crate::consumer::AttributeKind::Numeric => "numeric",
-    }
 }
 
 fn negate_if(truth: Truth, negated: bool) -> Truth {
@@ -561,6 +565,7 @@ mod tests {
         ConsumerTable {
             ids: Vec::new(),
             id_hashes: Vec::new(),
+            unread: Vec::new(),
             lat: vec![0.0; 5],
             lng: vec![0.0; 5],
             attributes: vec![

@@ -8,7 +8,7 @@ pub use filter::{Evaluator, FilterError};
 
 use crate::consumer::{AttributeKind, Column, ConsumerTable, MISSING};
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use thiserror::Error;
 
 /// Errors in a segments file; each names the file and, where it applies, the segment.
@@ -106,6 +106,19 @@ pub struct GridDef {
 }
 
 impl SegmentsFile {
+    /// The consumer attributes this file can read: the declared schema, the grid's dimensions and
+    /// every word of every filter (keywords included, which at worst reads a column named like
+    /// one). `None` when a filter does not tokenize: every attribute is then read, and compiling
+    /// reports the filter's error.
+    pub fn attributes(&self) -> Option<BTreeSet<String>> {
+        let mut names: BTreeSet<String> = self.schema.keys().cloned().collect();
+        names.extend(self.grid.iter().flat_map(|g| g.dimensions.iter().cloned()));
+        for segment in &self.segment {
+            names.extend(filter::words(&segment.filter)?);
+        }
+        Some(names)
+    }
+
     /// Parses a segments file.
     ///
     /// # Errors
@@ -233,6 +246,9 @@ impl SegmentError {
     }
 }
 
+/// The most segments a grid may make: each is a column group in every layer.
+pub const MAX_GRID_SEGMENTS: usize = 1000;
+
 fn grid_segments(
     file_name: &str,
     grid: &GridDef,
@@ -250,10 +266,9 @@ fn grid_segments(
     let mut axes: Vec<(String, Vec<String>)> = Vec::new();
     for dim in &grid.dimensions {
         let attribute = table.attribute(dim).ok_or_else(|| {
-            let known: Vec<String> = table.schema().into_keys().collect();
             grid_error(format!(
                 "unknown dimension '{dim}'; known attributes: {}",
-                known.join(", ")
+                table.known_attributes()
             ))
         })?;
         let Column::Categorical { codes, dictionary } = &attribute.column else {
@@ -275,6 +290,19 @@ fn grid_segments(
             .collect();
         values.sort();
         axes.push((dim.clone(), values));
+    }
+    let combinations = axes
+        .iter()
+        .fold(1usize, |n, (_, values)| n.saturating_mul(values.len()));
+    if combinations > MAX_GRID_SEGMENTS {
+        let counts: Vec<String> = axes
+            .iter()
+            .map(|(dim, values)| format!("{dim} has {}", values.len()))
+            .collect();
+        return Err(grid_error(format!(
+            "the grid would make {combinations} segments ({} values), more than the {MAX_GRID_SEGMENTS} a run may have; grid fewer or coarser dimensions, or name the segments you need with [[segment]] filters",
+            counts.join(", ")
+        )));
     }
     let mut combos: Vec<Vec<(&str, &str)>> = vec![Vec::new()];
     for (dim, values) in &axes {
@@ -322,6 +350,7 @@ mod tests {
         ConsumerTable {
             ids: Vec::new(),
             id_hashes: Vec::new(),
+            unread: Vec::new(),
             lat: vec![0.0; 4],
             lng: vec![0.0; 4],
             attributes: vec![
@@ -374,5 +403,44 @@ mod tests {
             .expect_err("dim")
             .to_string();
         assert!(err.contains("unknown dimension 'age'"), "{err}");
+    }
+
+    #[test]
+    fn a_grid_of_too_many_segments_is_refused_with_its_sizes() {
+        let n = 2000;
+        let table = ConsumerTable {
+            lat: vec![0.0; n],
+            lng: vec![0.0; n],
+            attributes: vec![Attribute {
+                name: "zip".into(),
+                column: Column::Categorical {
+                    codes: (0..n as u32).collect(),
+                    dictionary: (0..n).map(|i| format!("z{i}")).collect(),
+                },
+            }],
+            ..ConsumerTable::default()
+        };
+        let file = SegmentsFile::parse("s.toml", "[grid]\ndimensions = [\"zip\"]").expect("parse");
+        let error = compile("s.toml", &file, &table).expect_err("too many");
+        assert!(
+            error
+                .to_string()
+                .contains("2000 segments (zip has 2000 values)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_attributes_a_file_reads_are_its_words() {
+        let file = SegmentsFile::parse(
+            "s.toml",
+            "[schema]\nage = \"numeric\"\n[[segment]]\nname = \"a\"\nfilter = \"kind = 'road' AND \\\"level\\\" IN ('x')\"\n[grid]\ndimensions = [\"gender\"]",
+        )
+        .expect("parse");
+        let words = file.attributes().expect("words");
+        for name in ["age", "kind", "level", "gender"] {
+            assert!(words.contains(name), "{name}: {words:?}");
+        }
+        assert!(!words.contains("road") && !words.contains("x"), "{words:?}");
     }
 }

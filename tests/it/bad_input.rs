@@ -232,7 +232,7 @@ fn bad_segments_name_segment_position_and_what_is_known() {
     let cases = [
         (
             "[[segment]]\nname = \"w\"\nfilter = \"gendr = 'F'\"\n",
-            "segment 'w': filter column 1: unknown attribute 'gendr'; known attributes: age (numeric), gender (categorical)",
+            "segment 'w': filter column 1: unknown attribute 'gendr'; known attributes: gender, age",
         ),
         (
             "[[segment]]\nname = \"w\"\nfilter = \"gender = 1\"\n",

@@ -15,6 +15,7 @@ mod interrupted;
 mod launch;
 mod layers;
 mod parquet;
+mod pathological;
 mod properties;
 mod redteam;
 mod rfc7946;
