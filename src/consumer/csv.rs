@@ -8,6 +8,11 @@
 //! input order, so codes and rejects are the same whatever the thread count. Duplicate ids are found
 //! with 128-bit fingerprints in sharded hash sets, first occurrence kept; ids are not stored.
 //!
+//! Only the attribute columns asked for ([`IngestOptions::attributes`]) are parsed. Memory stays
+//! within two blocks and the longest row: a row longer than [`MAX_RECORD_BYTES`] (a quote never
+//! closed, most likely) stops the ingest, and a quote still open at the end of the file is an
+//! error naming its line.
+//!
 //! Attribute kinds come from the schema when declared, else from the first 10,000 data rows: a
 //! column is numeric when every non-missing value there is a finite number. If a later value of an
 //! inferred numeric column is not a number, the ingest starts again with that column categorical,

@@ -12,8 +12,8 @@ mod parquet;
 mod rejects;
 mod table;
 
-pub use input::{ColumnNames, IngestError, IngestOptions, Ingested, Source};
-pub use rejects::{Reject, RejectReason, RowCounts};
+pub use input::{ColumnNames, IngestError, IngestOptions, Ingested, MAX_RECORD_BYTES, Source};
+pub use rejects::{MAX_REJECT_TEXT, MAX_VALUE_BYTES, Reject, RejectReason, RowCounts};
 pub use table::{Attribute, AttributeKind, Column, ConsumerTable, MISSING};
 
 /// Reads consumers from `source`.

@@ -3,12 +3,13 @@
 //! # Algorithm
 //!
 //! The footer is read once; row groups are then decoded in parallel (a block of them at a time,
-//! so memory stays bounded) column by column through the `parquet` crate's Arrow reader. Each row
+//! so memory stays bounded) column by column through the `parquet` crate's Arrow reader, only the
+//! columns the run reads (id, position, the attributes the segments name). Each row
 //! group becomes the same [`ChunkOut`] a CSV chunk does: coordinates checked, ids fingerprinted,
 //! text dictionary-encoded locally. The chunks are merged in file order with the CSV path's
 //! duplicate detection and dictionary merge, so the rejects accounting is the same: rows read =
-//! accepted + rejected, with a reject's `line` the 1-based row number and its `text` the row's
-//! values joined by commas.
+//! accepted + rejected, with a reject's `line` the 1-based row number and its `text` the values
+//! of the columns read, joined by commas.
 //!
 //! Attribute kinds come from the Parquet types (numbers numeric, text and the rest categorical)
 //! unless the segments file declares them: a declared numeric text column has its values parsed,
@@ -30,6 +31,7 @@ use arrow_array::types::{Float64Type, Int32Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::DataType;
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
@@ -92,26 +94,16 @@ pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingeste
     .map_err(|e| error(format!("not a readable Parquet file: {e}")))?;
     let schema = metadata.schema().clone();
     let header: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let (plan, position) = resolve(&file, &header, &schema, &metadata, options)?;
-    // Categorical text is read as Arrow dictionaries: Parquet stores it dictionary-encoded, so
-    // each distinct value is looked up once per page instead of once per row.
-    let mut fields: Vec<arrow_schema::FieldRef> = schema.fields().iter().cloned().collect();
-    for &PlannedAttribute { field: i, kind, .. } in &plan.attrs {
-        if kind == AttributeKind::Categorical && fields[i].data_type() == &DataType::Utf8 {
-            let keyed = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-            fields[i] = Arc::new(fields[i].as_ref().clone().with_data_type(keyed));
-        }
-    }
-    let reading = Arc::new(arrow_schema::Schema::new_with_metadata(
-        fields,
-        schema.metadata().clone(),
-    ));
-    let metadata = ArrowReaderMetadata::try_new(
-        Arc::clone(metadata.metadata()),
-        ArrowReaderOptions::new().with_schema(reading),
-    )
-    .map_err(|e| error(format!("cannot read its text columns: {e}")))?;
-
+    let (full_plan, full_position) = resolve(&file, &header, &schema, &metadata, options)?;
+    let metadata = with_dictionaries(&metadata, &full_plan)
+        .map_err(|e| error(format!("cannot read its text columns: {e}")))?;
+    // Only the columns the plan reads are decoded.
+    let (plan, position, columns) = project(&full_plan, full_position);
+    let projection = ProjectionMask::roots(
+        metadata.metadata().file_metadata().schema_descr(),
+        columns.iter().copied(),
+    );
+    let read_header: Vec<String> = columns.iter().map(|&i| header[i].clone()).collect();
     let groups = metadata.metadata().row_groups();
     let mut first_row = Vec::with_capacity(groups.len());
     let mut rows = 0u64;
@@ -119,7 +111,7 @@ pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingeste
         first_row.push(rows + 1);
         rows += group.num_rows() as u64;
     }
-    let mut merged = Merged::new(&plan, &header);
+    let mut merged = Merged::new(&plan, &read_header);
     let mut seen: Vec<FingerprintSet> = (0..ID_SHARDS).map(|_| FingerprintSet::default()).collect();
     let block = rayon::current_num_threads() * 2;
     let all: Vec<usize> = (0..groups.len()).collect();
@@ -131,13 +123,18 @@ pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingeste
                     Input::File(p) => {
                         let f = std::fs::File::open(p)
                             .map_err(|e| format!("cannot reopen the file: {e}"))?;
-                        read_group(f, &metadata, g)
+                        read_group(f, &metadata, &projection, g)
                     }
-                    Input::Bytes(b) => read_group(b.clone(), &metadata, g),
+                    Input::Bytes(b) => read_group(b.clone(), &metadata, &projection, g),
                 }
                 .map_err(|e| format!("row group {g}: {e}"))?;
+                let group = Group {
+                    batches: &batches,
+                    first_row: first_row[g],
+                    columns: &columns,
+                };
                 Ok((
-                    parse_group(&batches, first_row[g], &plan, position, options.keep_ids),
+                    parse_group(&group, &plan, position, options.keep_ids),
                     batches,
                 ))
             })
@@ -154,17 +151,92 @@ pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingeste
             progress.set_rows(merged.rows());
         }
     }
-    let done = merged.finish();
+    let mut done = merged.finish();
     debug_assert_eq!(done.rows.read, rows);
+    done.table.unread = (0..header.len())
+        .filter(|i| columns.binary_search(i).is_err())
+        .map(|i| header[i].clone())
+        .collect();
     Ok(done)
+}
+
+/// `metadata` reading the plan's categorical text columns as Arrow dictionaries: Parquet stores
+/// them dictionary-encoded, so each distinct value is looked up once per page instead of once
+/// per row.
+fn with_dictionaries(
+    metadata: &ArrowReaderMetadata,
+    plan: &Plan,
+) -> Result<ArrowReaderMetadata, parquet::errors::ParquetError> {
+    let schema = metadata.schema();
+    let mut fields: Vec<arrow_schema::FieldRef> = schema.fields().iter().cloned().collect();
+    for &PlannedAttribute { field: i, kind, .. } in &plan.attrs {
+        if kind == AttributeKind::Categorical && fields[i].data_type() == &DataType::Utf8 {
+            let keyed = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+            fields[i] = Arc::new(fields[i].as_ref().clone().with_data_type(keyed));
+        }
+    }
+    let reading = Arc::new(arrow_schema::Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    ));
+    ArrowReaderMetadata::try_new(
+        Arc::clone(metadata.metadata()),
+        ArrowReaderOptions::new().with_schema(reading),
+    )
+}
+
+/// `plan` and `position` over only the columns they read, with those columns' indices in the
+/// file, ascending (a projected batch holds them in that order).
+fn project(plan: &Plan, position: Position) -> (Plan, Position, Vec<usize>) {
+    let mut columns: Vec<usize> = plan.attrs.iter().map(|a| a.field).collect();
+    columns.push(plan.id);
+    match position {
+        Position::Columns { lat, lng } => columns.extend([lat, lng]),
+        Position::Wkb(g) => columns.push(g),
+    }
+    columns.sort_unstable();
+    columns.dedup();
+    let at = |i: usize| columns.binary_search(&i).expect("a read column");
+    let position = match position {
+        Position::Columns { lat, lng } => Position::Columns {
+            lat: at(lat),
+            lng: at(lng),
+        },
+        Position::Wkb(g) => Position::Wkb(at(g)),
+    };
+    let plan = Plan {
+        width: columns.len(),
+        id: at(plan.id),
+        lat: at(plan.lat),
+        lng: at(plan.lng),
+        attrs: plan
+            .attrs
+            .iter()
+            .map(|a| PlannedAttribute {
+                field: at(a.field),
+                ..*a
+            })
+            .collect(),
+    };
+    (plan, position, columns)
+}
+
+/// The decoded batches of one row group, the file row of its first row, and the file column of
+/// each batch column.
+struct Group<'a> {
+    batches: &'a [RecordBatch],
+    first_row: u64,
+    columns: &'a [usize],
 }
 
 fn read_group<T: ChunkReader + 'static>(
     reader: T,
     metadata: &ArrowReaderMetadata,
+    projection: &ProjectionMask,
     group: usize,
 ) -> Result<Vec<RecordBatch>, String> {
     ParquetRecordBatchReaderBuilder::new_with_metadata(reader, metadata.clone())
+        .with_projection(projection.clone())
         .with_row_groups(vec![group])
         .with_batch_size(BATCH_ROWS)
         .build()
@@ -415,16 +487,10 @@ fn coordinates(
 
 /// Parses one row group's batches into a chunk; `first_row` is the 1-based number of its first
 /// row in the file.
-fn parse_group(
-    batches: &[RecordBatch],
-    first_row: u64,
-    plan: &Plan,
-    position: Position,
-    keep_ids: bool,
-) -> ChunkOut {
+fn parse_group(group: &Group<'_>, plan: &Plan, position: Position, keep_ids: bool) -> ChunkOut {
     let mut out = ChunkOut::new(plan);
-    let mut row_number = first_row;
-    for (b, batch) in batches.iter().enumerate() {
+    let mut row_number = group.first_row;
+    for (b, batch) in group.batches.iter().enumerate() {
         let ids = as_text(batch.column(plan.id));
         let ids = ids.as_string::<i32>();
         let coordinates = batch_coordinates(batch, position);
@@ -467,7 +533,7 @@ fn parse_group(
             };
             // Attribute values are checked first: a bad value rejects the row before any value
             // of it is kept.
-            if let Some((reason, detail)) = attribute_problem(plan, &attributes, r) {
+            if let Some((reason, detail)) = attribute_problem(plan, group.columns, &attributes, r) {
                 reject(&mut out, reason, detail);
                 continue;
             }
@@ -541,13 +607,16 @@ fn batch_attributes(batch: &RecordBatch, plan: &Plan) -> Vec<ArrayRef> {
 }
 
 /// Why row `r` must be rejected: a declared numeric text column holding something else, or a
-/// text value longer than [`MAX_VALUE_BYTES`].
+/// text value longer than [`MAX_VALUE_BYTES`]. `columns` gives each batch column's place in the
+/// file, which messages name.
 fn attribute_problem(
     plan: &Plan,
+    columns: &[usize],
     attributes: &[ArrayRef],
     r: usize,
 ) -> Option<(RejectReason, String)> {
-    for (a, &PlannedAttribute { field: i, kind, .. }) in plan.attrs.iter().enumerate() {
+    for (a, &PlannedAttribute { field, kind, .. }) in plan.attrs.iter().enumerate() {
+        let i = columns[field];
         let column = &attributes[a];
         if !column.is_valid(r) {
             continue;
@@ -709,5 +778,56 @@ mod tests {
             let err = wkb_point(&bad).expect_err("not a point");
             assert_eq!(err.0, RejectReason::InvalidGeometry, "{bad:?}: {}", err.1);
         }
+    }
+
+    #[test]
+    fn only_the_columns_read_are_decoded_and_messages_name_file_columns() {
+        use arrow_array::{Float64Array, StringArray};
+        let text = |values: &[&str]| Arc::new(StringArray::from(values.to_vec())) as ArrayRef;
+        let numbers = |values: &[f64]| Arc::new(Float64Array::from(values.to_vec())) as ArrayRef;
+        let long = "x".repeat(MAX_VALUE_BYTES + 1);
+        let batch = RecordBatch::try_from_iter([
+            ("note", text(&["n1", "n2", "n3"])),
+            ("id", text(&["a", "b", "c"])),
+            ("lat", numbers(&[1.0, 2.0, 3.0])),
+            ("kind", text(&["k", &long, "l"])),
+            ("lon", numbers(&[1.0, 2.0, 3.0])),
+            ("age", text(&["9", "8", "7"])),
+        ])
+        .expect("batch");
+        let mut data = Vec::new();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(&mut data, batch.schema(), None).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+        let options = IngestOptions {
+            attributes: Some(["kind".to_string()].into()),
+            ..IngestOptions::default()
+        };
+        let source = Source::Bytes {
+            name: "x.parquet".into(),
+            data: Arc::from(data),
+        };
+        let got = ingest(&source, &options).expect("ingest");
+        let names: Vec<&str> = got
+            .table
+            .attributes
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(names, ["kind"]);
+        assert_eq!(got.table.unread, ["note", "age"]);
+        assert_eq!(got.table.lat, [1.0, 3.0]);
+        let reject = &got.rejects[0];
+        assert_eq!(
+            (reject.line, reject.reason),
+            (2, RejectReason::ValueTooLong)
+        );
+        // The file's fourth column, though the second decoded.
+        assert!(
+            reject.detail.starts_with("field 4 holds 1025 bytes"),
+            "{}",
+            reject.detail
+        );
     }
 }

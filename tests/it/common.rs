@@ -55,7 +55,7 @@ pub fn analyze_tiny(dir: &Path, consumers: &Path, extra: &[&str]) -> Run {
 }
 
 /// Runs `command` with the tiny fixture's regions, cities and segments, `consumers` as the
-/// consumers file, `--out out` unless `extra` names another, every format for `analyze` unless
+/// consumers file, its segments and `--out out` unless `extra` names others, every format for `analyze` unless
 /// `extra` names some, then `extra`.
 pub fn run_tiny(dir: &Path, command: &str, consumers: &Path, extra: &[&str]) -> Run {
     let t = tiny();
@@ -74,9 +74,10 @@ pub fn run_tiny(dir: &Path, command: &str, consumers: &Path, extra: &[&str]) -> 
         &regions,
         "--cities",
         &cities,
-        "--segments",
-        &segments,
     ];
+    if !extra.contains(&"--segments") {
+        args.extend_from_slice(&["--segments", &segments]);
+    }
     if !extra.contains(&"--out") {
         args.extend_from_slice(&["--out", "out"]);
     }

@@ -286,12 +286,25 @@ fn geoparquet_points_give_the_same_outputs_as_csv() {
     }
 }
 
+/// A segments file in `dir` reading every attribute of the sample (ingest decodes only the
+/// columns segments read, and the fixtures' faults are in those columns).
+fn every_attribute(dir: &Path) -> String {
+    let path = dir.join("every.toml");
+    std::fs::write(
+        &path,
+        "[[segment]]\nname = \"any\"\nfilter = \"gender = 'F' OR age > 1 OR discipline = 'a' OR level = 'a' OR loyalty = 'a' OR spend > 1\"\n",
+    )
+    .expect("write");
+    path.display().to_string()
+}
+
 #[test]
 fn a_corrupt_parquet_file_is_a_clear_error_and_nothing_is_written() {
     // Found by the ingest_parquet fuzz target: the parquet crate panics while decoding it.
     let dir = tempfile::tempdir().expect("tempdir");
     let corrupt = crate::common::repo().join("tests/fixtures/corrupt.parquet");
-    let run = run_tiny(dir.path(), "analyze", &corrupt, &[]);
+    let segments = every_attribute(dir.path());
+    let run = run_tiny(dir.path(), "analyze", &corrupt, &["--segments", &segments]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("corrupt.parquet"), "{}", run.stderr);
     assert!(run.stderr.contains("the file is corrupt"), "{}", run.stderr);
@@ -305,7 +318,8 @@ fn a_malformed_embedded_arrow_schema_is_not_decoded() {
     // the file's real fault (a corrupt page) is reported with its row group.
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = crate::common::repo().join("tests/fixtures/bad-arrow-schema.parquet");
-    let run = run_tiny(dir.path(), "analyze", &bad, &[]);
+    let segments = every_attribute(dir.path());
+    let run = run_tiny(dir.path(), "analyze", &bad, &["--segments", &segments]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
         run.stderr.contains("bad-arrow-schema.parquet: row group 0"),
