@@ -103,6 +103,14 @@ impl Error {
     }
 }
 
+/// `text` as a message shows it: cut after `chars` characters, ending in "…".
+pub(crate) fn cut(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
 /// `problems` as an indented list, one per line (their own further lines indented more).
 pub(crate) fn list(problems: &[impl std::fmt::Display]) -> String {
     use std::fmt::Write;

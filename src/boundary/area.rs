@@ -1,5 +1,6 @@
 //! Regions and cities: loading boundary files into areas, with validity checks and warnings.
 
+use crate::error::cut;
 use geo::coordinate_position::CoordPos;
 use geo::{
     BoundingRect, Coord, CoordinatePosition, InteriorPoint, LineString, MultiPolygon, Polygon, Rect,
@@ -379,9 +380,12 @@ fn read_feature(
     let problem = |problem: String| BoundaryError::Feature {
         file: file.into(),
         index,
-        name: name.clone().unwrap_or_else(|| "unnamed".into()),
+        name: name
+            .as_deref()
+            .map_or_else(|| "unnamed".into(), |n| cut(n, 60)),
         problem,
     };
+    let region_ref = prop(&options.region_prop);
     let Some(name_text) = name.clone() else {
         return Err(BoundaryError::MissingName {
             file: file.into(),
@@ -395,6 +399,18 @@ fn read_feature(
             geojson::feature::Id::Number(n) => n.to_string(),
         })
     });
+    for (what, text) in [
+        ("name", &name),
+        ("id", &id),
+        ("region reference", &region_ref),
+    ] {
+        if let Some(text) = text.as_ref().filter(|t| t.len() > MAX_NAME_BYTES) {
+            return Err(problem(format!(
+                "its {what} is {} bytes long, more than the {MAX_NAME_BYTES} a name, id or region reference may have (each is written beside every cell of the layers)",
+                text.len()
+            )));
+        }
+    }
     let Some(geometry) = &feature.geometry else {
         return Err(problem(
             "has no geometry; expected a Polygon or MultiPolygon".into(),
@@ -428,16 +444,20 @@ fn read_feature(
     let geometry = MultiPolygon::new(parts);
     if rings_cross(&geometry) {
         warnings.push(format!(
-            "{file}: feature {index} ({name_text}) is not a valid polygon (self-intersecting or overlapping rings); points are still tested exactly against it"
+            "{file}: feature {index} ({}) is not a valid polygon (self-intersecting or overlapping rings); points are still tested exactly against it",
+            cut(&name_text, 60)
         ));
     }
     Ok(Feature {
         id,
         name: name_text,
-        region_ref: prop(&options.region_prop),
+        region_ref,
         geometry,
     })
 }
+
+/// The longest name, id or region reference of a boundary feature, in bytes.
+pub const MAX_NAME_BYTES: usize = 256;
 
 /// An edge with its ring and position, for [`rings_cross`].
 #[derive(Debug, Clone, Copy)]
@@ -655,6 +675,15 @@ mod tests {
         let far = collection(&[square("Far", "", 0.0, 95.0, 1.0)]);
         let err = load(&far, &collection(&[])).expect_err("range").to_string();
         assert!(err.contains("out of range"), "{err}");
+        let long = collection(&[square(&"N".repeat(300), "", 0.0, 0.0, 1.0)]);
+        let err = load(&long, &collection(&[])).expect_err("long").to_string();
+        assert!(
+            err.contains(&format!(
+                "({}…): its name is 300 bytes long",
+                "N".repeat(60)
+            )),
+            "{err}"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub use bitset::Bitset;
 pub use filter::{Evaluator, FilterError};
 
 use crate::consumer::{AttributeKind, Column, ConsumerTable, MISSING};
+use crate::error::cut;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use thiserror::Error;
@@ -184,10 +185,16 @@ pub fn compile(
     for def in definitions {
         let name_error = |problem: String| SegmentError::Name {
             file: file_name.into(),
-            segment: def.name.clone(),
+            segment: cut(&def.name, 60),
             problem,
         };
-        if !is_slug(&def.name) {
+        if def.name.len() > MAX_NAME_BYTES {
+            problems.push(name_error(format!(
+                "the name is {} bytes long, more than the {MAX_NAME_BYTES} a segment name may have (it heads columns of every layer){}",
+                def.name.len(),
+                if file.grid.is_some() { "; grid segments are named value-value-value" } else { "" }
+            )));
+        } else if !is_slug(&def.name) {
             problems.push(name_error(format!(
                 "a name is a slug (lowercase letters, digits, single dashes), e.g. '{}'",
                 crate::boundary::slugify(&def.name)
@@ -202,8 +209,8 @@ pub fn compile(
             Err(e) => {
                 problems.push(SegmentError::Filter {
                     file: file_name.into(),
-                    segment: def.name.clone(),
-                    filter: def.filter.clone(),
+                    segment: cut(&def.name, 60),
+                    filter: cut(&def.filter, 500),
                     column: e.column,
                     message: e.message,
                 });
@@ -245,6 +252,9 @@ impl SegmentError {
         }
     }
 }
+
+/// The longest segment name, in bytes: it heads columns and properties of every layer.
+pub const MAX_NAME_BYTES: usize = 100;
 
 /// The most segments a grid may make: each is a column group in every layer.
 pub const MAX_GRID_SEGMENTS: usize = 1000;
@@ -426,6 +436,23 @@ mod tests {
             error
                 .to_string()
                 .contains("2000 segments (zip has 2000 values)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_long_segment_name_is_refused_and_shown_cut() {
+        let name = "a".repeat(101);
+        let text = format!("[[segment]]\nname = \"{name}\"\nfilter = \"gender = 'F'\"\n");
+        let file = SegmentsFile::parse("s.toml", &text).expect("parse");
+        let error = compile("s.toml", &file, &table())
+            .expect_err("long")
+            .to_string();
+        assert!(
+            error.contains(&format!(
+                "segment '{}…': the name is 101 bytes long",
+                &name[..60]
+            )),
             "{error}"
         );
     }
