@@ -55,6 +55,19 @@ pub struct ScopeFigures {
     pub segments: Vec<SegmentFigures>,
     /// What the minimum count held back in the scope's cell layers.
     pub suppressed: Suppressed,
+    /// The folder holding the scope's layers, micro-markets, campaigns and map: its own, or
+    /// `all`'s when it holds exactly `all`'s consumers ([`same_as_all`]).
+    pub outputs_in: std::path::PathBuf,
+}
+
+/// Whether `scope` holds exactly the consumers of `all` (one region covering every consumer):
+/// its cells, counts, base rates, micro-markets and campaigns are then `all`'s, and only its
+/// Gi* study area could differ, by ring cells beyond its edge. Such a scope is reported as
+/// `all`: its summary rows repeat `all`'s figures under its name, and its outputs are `all`'s
+/// ([`ScopeFigures::outputs_in`]).
+pub fn same_as_all(scope: &ScopeCounts, all: &ScopeCounts) -> bool {
+    scope.scope.kind != crate::stats::ScopeKind::All
+        && scope.total_population() == all.total_population()
 }
 
 /// Analyses one scope from its protected count table: Gi* over its study area, the concentration
@@ -137,6 +150,7 @@ pub fn analyze_scope<'a>(
         totals,
         segments,
         suppressed,
+        outputs_in: counts.scope.folder.clone(),
     };
     ScopeAnalysis {
         counts: protected,

@@ -415,7 +415,8 @@ fn timed<T>(timings: &mut BTreeMap<String, u64>, stage: &str, work: impl FnOnce(
 }
 
 /// Analyses and writes every scope, in parallel; returns each one's figures and record, in scope
-/// order. Adds to `timings` Gi* summed over the scopes (and over the cities alone, for comparisons
+/// order. A scope holding exactly `all`'s consumers is reported as `all`
+/// ([`export::reported_as_all`]). Adds to `timings` Gi* summed over the scopes (and over the cities alone, for comparisons
 /// with other hot-spot implementations) and the rest of each scope's work summed.
 fn analyze_and_write_scopes(
     (out, progress): (&Path, &Progress),
@@ -431,9 +432,16 @@ fn analyze_and_write_scopes(
     let micromarket_micros = AtomicU64::new(0);
     let scope_export_micros = AtomicU64::new(0);
     progress.set_scopes(counts.len() as u64);
+    let Some(all) = counts.first() else {
+        return Ok(Vec::new());
+    };
     let scopes = counts
         .par_iter()
         .map(|c| {
+            if crate::scope::same_as_all(c, all) {
+                progress.scope_done();
+                return Ok(None);
+            }
             let started = Instant::now();
             let analysis = analyze_scope(c, centres, params, names);
             let record = export::write_scope(out, &analysis, options)?;
@@ -447,9 +455,15 @@ fn analyze_and_write_scopes(
             let rest = (started.elapsed().as_micros() as u64)
                 .saturating_sub(micros + analysis.micromarkets_micros);
             scope_export_micros.fetch_add(rest, Ordering::Relaxed);
-            Ok((analysis.figures, record))
+            Ok(Some((analysis.figures, record)))
         })
         .collect::<Result<Vec<_>, export::ExportError>>()?;
+    let all_done = scopes[0].clone().expect("all is analysed");
+    let scopes = scopes
+        .into_iter()
+        .zip(counts)
+        .map(|(done, c)| done.unwrap_or_else(|| export::reported_as_all(&c.scope, &all_done)))
+        .collect();
     for (stage, micros) in [
         ("hot_spots_summed_over_scopes", hot_spot_micros),
         ("hot_spots_of_cities", city_hot_spot_micros),

@@ -108,6 +108,10 @@ pub struct ScopeRecord {
     pub error: Option<String>,
     /// Files written for the scope.
     pub outputs: Vec<OutputRecord>,
+    /// For a scope holding exactly `all`'s consumers: the folder whose layers, micro-markets,
+    /// campaigns and map are its own too (`all`); it writes none of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outputs_in: Option<String>,
     /// What the minimum count held back in this scope.
     pub suppressed: Suppressed,
 }

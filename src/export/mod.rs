@@ -118,8 +118,34 @@ pub fn write_scope(
         status: RunStatus::Ok,
         error: None,
         outputs,
+        outputs_in: None,
         suppressed: figures.suppressed.clone(),
     })
+}
+
+/// The figures and record of `scope`, which holds exactly the consumers of `all` (whose figures
+/// and record these are): `all`'s figures under its own name, and a record pointing to `all`'s
+/// outputs instead of files of its own ([`crate::scope::same_as_all`]).
+pub fn reported_as_all(
+    scope: &Scope,
+    (figures, record): &(ScopeFigures, ScopeRecord),
+) -> (ScopeFigures, ScopeRecord) {
+    let figures = ScopeFigures {
+        scope: scope.clone(),
+        ..figures.clone()
+    };
+    let record = ScopeRecord {
+        kind: scope.kind,
+        id: scope.id.clone(),
+        name: scope.name.clone(),
+        region: scope.region.clone(),
+        city: scope.city.clone(),
+        outputs: Vec::new(),
+        outputs_in: Some(figures.outputs_in.to_string_lossy().replace('\\', "/")),
+        suppressed: crate::disclosure::Suppressed::default(),
+        ..record.clone()
+    };
+    (figures, record)
 }
 
 /// Writes a CSV file at the root atomically; `fill` writes the records and returns the row count.

@@ -563,3 +563,96 @@ fn campaigns_pick_cells_greedily_within_the_budget() {
         }
     }
 }
+
+#[test]
+fn a_region_holding_every_consumer_is_reported_as_all_without_copies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // One region around the whole sample, and a city inside it.
+    let square = |name: &str, (x0, y0, x1, y1): (f64, f64, f64, f64)| {
+        format!(
+            r#"{{"type":"FeatureCollection","features":[{{"type":"Feature","properties":{{"name":"{name}"}},"geometry":{{"type":"Polygon","coordinates":[[[{x0},{y0}],[{x1},{y0}],[{x1},{y1}],[{x0},{y1}],[{x0},{y0}]]]}}}}]}}"#
+        )
+    };
+    std::fs::write(
+        dir.path().join("regions.geojson"),
+        square("Everywhere", (0.0, 40.0, 20.0, 55.0)),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("cities.geojson"),
+        square("Middle", (8.0, 46.5, 8.5, 47.0)),
+    )
+    .expect("write");
+    let sample = repo().join("data/sample");
+    let path = |name: &str| sample.join(name).display().to_string();
+    let run = run_in(
+        dir.path(),
+        &[
+            "analyze",
+            "-q",
+            "--consumers",
+            &path("consumers.csv"),
+            "--segments",
+            &path("segments.toml"),
+            "--regions",
+            "regions.geojson",
+            "--cities",
+            "cities.geojson",
+            "--budget",
+            "3000",
+            "--out",
+            "out",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = dir.path().join("out");
+    let manifest = json(&out.join("manifest.json"));
+    let scopes = manifest["scopes"].as_array().expect("scopes");
+    let (all, region, city) = (&scopes[0], &scopes[1], &scopes[2]);
+    assert_eq!(region["name"], "Everywhere");
+    assert_eq!(region["outputs_in"], "all");
+    assert_eq!(region["outputs"], serde_json::json!([]));
+    assert_eq!(region["consumers"], all["consumers"]);
+    assert_eq!(region["segments"], all["segments"]);
+    // The city is its own scope, in the region's folder.
+    assert!(city.get("outputs_in").is_none());
+    assert!(out.join("everywhere/middle/map.html").is_file());
+    let region_files: Vec<_> = std::fs::read_dir(out.join("everywhere"))
+        .expect("folder")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(
+        region_files,
+        ["middle"],
+        "the region writes no file of its own"
+    );
+    // Its summary rows are all's figures under its name; its index rows open all's map.
+    let summary = csv_rows(&out.join("summary.csv"));
+    let rows = |kind: &str| -> Vec<Vec<String>> {
+        summary
+            .iter()
+            .filter(|r| r["scope_kind"] == kind)
+            .map(|r| {
+                let mut row: Vec<(String, String)> = r
+                    .iter()
+                    .filter(|(k, _)| !["scope_kind", "region", "city"].contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                row.sort();
+                row.into_iter().map(|(_, v)| v).collect()
+            })
+            .collect()
+    };
+    assert!(!rows("region").is_empty());
+    assert_eq!(rows("region"), rows("all"));
+    let index = crate::common::index_rows(&out.join("index.html"));
+    let region_rows: Vec<_> = index
+        .iter()
+        .filter(|r| r["scope"] == "Everywhere")
+        .collect();
+    assert!(!region_rows.is_empty());
+    for row in region_rows {
+        let map = row["map"].as_str().expect("map");
+        assert!(map.starts_with("all/map.html#segment="), "{map}");
+    }
+}

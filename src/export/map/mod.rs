@@ -473,7 +473,7 @@ pub fn write_index(
     let mut rows = Vec::new();
     for (figures, name) in scopes.iter().zip(&shown_names) {
         let scope = &figures.scope;
-        let folder = scope.folder.to_string_lossy().replace('\\', "/");
+        let folder = figures.outputs_in.to_string_lossy().replace('\\', "/");
         for ((segment_name, totals), segment) in segment_names
             .iter()
             .zip(&figures.totals)
@@ -681,6 +681,7 @@ mod tests {
             totals: vec![privacy.totals(counts.total_population(), counts.total_members(0))],
             segments: Vec::new(),
             suppressed: privacy.tally(&counts),
+            outputs_in: counts.scope.folder.clone(),
         };
         let inputs = MapInputs {
             counts: &counts,
