@@ -70,6 +70,59 @@ pub fn same_as_all(scope: &ScopeCounts, all: &ScopeCounts) -> bool {
         && scope.total_population() == all.total_population()
 }
 
+/// The concentration test's findings per segment and the micro-markets of the protected table
+/// `counts`, with their family-wise check when `params` asks for replicate worlds.
+fn find_markets(
+    counts: &ScopeCounts,
+    params: &AnalysisParams,
+    segment_names: &[String],
+) -> (Vec<SegmentMarkets>, Vec<MicroMarket>) {
+    let privacy = params.privacy();
+    let options = params.concentration();
+    let disks = Disks::new(&counts.cells, &counts.population, params.max_rings);
+    let detected = market::detect(counts, &disks, &options, privacy);
+    let p_fwer = if params.permutations > 0 {
+        market::family_wise(
+            counts,
+            &disks,
+            &detected,
+            &options,
+            privacy,
+            params.permutations,
+        )
+    } else {
+        Vec::new()
+    };
+    let markets = market::micro_markets(counts, &detected, &p_fwer, segment_names);
+    (detected, markets)
+}
+
+/// Marks the micro-markets of `analysis` stable or not across resolutions
+/// ([`market::mark_stability`]): the detector runs again, without replicate worlds, on the
+/// scope's true tables at r − 1 (`coarser`) and r + 1 (`finer`), protected as the run protects.
+pub fn check_stability(
+    analysis: &mut ScopeAnalysis<'_>,
+    coarser: &ScopeCounts,
+    finer: &ScopeCounts,
+) {
+    let params = AnalysisParams {
+        permutations: 0,
+        ..analysis.params
+    };
+    let privacy = params.privacy();
+    let names = analysis.segment_names;
+    let coarser = privacy.protect(coarser);
+    let finer = privacy.protect(finer);
+    let (_, coarser_markets) = find_markets(&coarser, &params, names);
+    let (_, finer_markets) = find_markets(&finer, &params, names);
+    market::mark_stability(
+        &mut analysis.markets,
+        &analysis.counts,
+        &coarser_markets,
+        (&finer_markets, &finer),
+    );
+}
+
 /// Analyses one scope from its protected count table: Gi* over its study area, the concentration
 /// test and micro-markets (with their family-wise check when asked), and with a budget one
 /// campaign per segment, with the minimum count applied to every figure.
@@ -90,22 +143,7 @@ pub fn analyze_scope<'a>(
     let hot_spots = stats::scope_hot_spots(counts, centres, options);
     let hot_spots_micros = started.elapsed().as_micros() as u64;
     let started = Instant::now();
-    let options = params.concentration();
-    let disks = Disks::new(&counts.cells, &counts.population, params.max_rings);
-    let detected = market::detect(counts, &disks, &options, privacy);
-    let p_fwer = if params.permutations > 0 {
-        market::family_wise(
-            counts,
-            &disks,
-            &detected,
-            &options,
-            privacy,
-            params.permutations,
-        )
-    } else {
-        Vec::new()
-    };
-    let markets = market::micro_markets(counts, &detected, &p_fwer, segment_names);
+    let (detected, markets) = find_markets(counts, params, segment_names);
     let micromarkets_micros = started.elapsed().as_micros() as u64;
     let campaigns = params.budget.map_or_else(Vec::new, |budget| {
         market::campaigns(counts, &markets, budget, params.budget_unit, privacy)

@@ -66,6 +66,9 @@ pub struct AnalyzeConfig {
     /// Where rejected consumer rows go, outside the output folder; `None`:
     /// [`default_rejects_path`](crate::export::default_rejects_path).
     pub rejects: Option<PathBuf>,
+    /// Check each micro-market's stability across resolutions (the detector again at r − 1 and
+    /// r + 1; `analyze` only).
+    pub stability: bool,
 }
 
 impl AnalyzeConfig {
@@ -84,6 +87,7 @@ impl AnalyzeConfig {
             out,
             privacy_key: None,
             rejects: None,
+            stability: false,
         }
     }
 

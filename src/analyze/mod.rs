@@ -185,6 +185,7 @@ fn manifest_of(
             max_rings: params.max_rings,
             min_expected: stats::MIN_EXPECTED,
             permutations: params.permutations,
+            stability: false,
             budget: params.budget,
             budget_unit: params.budget_unit,
             segments,
@@ -245,6 +246,7 @@ pub fn analyze(config: &AnalyzeConfig, progress: &Arc<Progress>) -> Result<Manif
     }
     let names: Vec<String> = prepared.segments.iter().map(|s| s.name.clone()).collect();
     let mut manifest = manifest_of(params, &prepared, names, config.formats, timings);
+    manifest.parameters.stability = config.stability;
     manifest.rejects = Some(export::write_rejects_file(
         &config.rejects_path(),
         &prepared.ingested.rejects,
@@ -312,6 +314,24 @@ fn write_run(
     let counts = timed(timings, "aggregate", || {
         stats::aggregate(boundaries, located, segments, &record_keys)
     });
+    let other_resolutions = config.stability.then(|| {
+        timed(timings, "stability_aggregate", || {
+            let at = |cell: Vec<h3o::CellIndex>| Located {
+                cell,
+                region: located.region.clone(),
+                city: located.city.clone(),
+            };
+            let (coarser, finer) = crate::market::nested_cells(
+                &located.cell,
+                (&table.lat, &table.lng),
+                params.resolution,
+            );
+            (
+                stats::aggregate(boundaries, &at(coarser), segments, &record_keys),
+                stats::aggregate(boundaries, &at(finer), segments, &record_keys),
+            )
+        })
+    });
 
     // Each scope is analysed right before it is written, so only the scopes being written hold
     // their Gi* figures in memory.
@@ -332,7 +352,7 @@ fn write_run(
     };
     let scopes = analyze_and_write_scopes(
         (out, progress),
-        &counts,
+        (&counts, other_resolutions.as_ref()),
         &centres,
         params,
         &names,
@@ -414,13 +434,16 @@ fn timed<T>(timings: &mut BTreeMap<String, u64>, stage: &str, work: impl FnOnce(
     result
 }
 
+/// Every scope's true table at resolutions r − 1 and r + 1, in scope order (`--stability`).
+type OtherResolutions = (Vec<stats::ScopeCounts>, Vec<stats::ScopeCounts>);
+
 /// Analyses and writes every scope, in parallel; returns each one's figures and record, in scope
 /// order. A scope holding exactly `all`'s consumers is reported as `all`
 /// ([`export::reported_as_all`]). Adds to `timings` Gi* summed over the scopes (and over the cities alone, for comparisons
 /// with other hot-spot implementations) and the rest of each scope's work summed.
 fn analyze_and_write_scopes(
     (out, progress): (&Path, &Progress),
-    counts: &[stats::ScopeCounts],
+    (counts, other_resolutions): (&[stats::ScopeCounts], Option<&OtherResolutions>),
     centres: &stats::CellCentres,
     params: &AnalysisParams,
     names: &[String],
@@ -437,13 +460,17 @@ fn analyze_and_write_scopes(
     };
     let scopes = counts
         .par_iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(i, c)| {
             if crate::scope::same_as_all(c, all) {
                 progress.scope_done();
                 return Ok(None);
             }
             let started = Instant::now();
-            let analysis = analyze_scope(c, centres, params, names);
+            let mut analysis = analyze_scope(c, centres, params, names);
+            if let Some((coarser, finer)) = other_resolutions {
+                crate::scope::check_stability(&mut analysis, &coarser[i], &finer[i]);
+            }
             let record = export::write_scope(out, &analysis, options)?;
             progress.scope_done();
             let micros = analysis.hot_spots_micros;

@@ -29,7 +29,7 @@ const RATE_COLUMNS: [&str; 6] = [
 ];
 
 /// Properties of a micro-market before [`RATE_COLUMNS`], with their Parquet types.
-const MARKET_COLUMNS: [(&str, DataType); 19] = [
+const MARKET_COLUMNS: [(&str, DataType); 21] = [
     ("id", DataType::Utf8),
     ("rank", DataType::UInt64),
     ("scope_kind", DataType::Utf8),
@@ -47,6 +47,8 @@ const MARKET_COLUMNS: [(&str, DataType); 19] = [
     ("q_value", DataType::Float64),
     ("score", DataType::Float64),
     ("p_fwer", DataType::Float64),
+    ("stable_coarser", DataType::Boolean),
+    ("stable_finer", DataType::Boolean),
     ("centroid_lat", DataType::Float64),
     ("centroid_lon", DataType::Float64),
 ];
@@ -171,6 +173,8 @@ pub(super) fn write_micromarkets(
                 "q_value": significant6(m.q_value),
                 "score": round6(m.score),
                 "p_fwer": m.p_fwer.map(significant6),
+                "stable_coarser": m.stable_coarser,
+                "stable_finer": m.stable_finer,
                 "centroid_lat": round6(m.centroid_lat),
                 "centroid_lon": round6(m.centroid_lng),
             });

@@ -135,6 +135,8 @@ pub struct Parameters {
     pub min_expected: f64,
     /// B, replicate worlds of the family-wise check (0: none).
     pub permutations: u32,
+    /// Whether micro-markets were checked at r − 1 and r + 1 (`stable_coarser`, `stable_finer`).
+    pub stability: bool,
     /// Campaign budget in population reached, if any.
     pub budget: Option<u64>,
     /// What the budget buys.

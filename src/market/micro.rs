@@ -48,6 +48,11 @@ pub struct MicroMarket {
     pub score: f64,
     /// Family-wise p-value over replicate worlds (with `--permutations`).
     pub p_fwer: Option<f64>,
+    /// Whether one micro-market of the segment at resolution r − 1 holds at least half its
+    /// members (with `--stability`; [`crate::market::mark_stability`]).
+    pub stable_coarser: Option<bool>,
+    /// The same at resolution r + 1.
+    pub stable_finer: Option<bool>,
     /// Total area of its cells in km².
     pub area_km2: f64,
     /// The cells dissolved (holes kept), in degrees.
@@ -405,6 +410,8 @@ pub fn micro_markets(
                 q_value: component.q_value,
                 score: component.score,
                 p_fwer: p_fwer.get(s).and_then(|p| p.get(i)).copied(),
+                stable_coarser: None,
+                stable_finer: None,
                 area_km2: cells.iter().map(|c| c.area_km2()).sum(),
                 centroid_lat: centroid.map_or(0.0, geo::Point::y),
                 centroid_lng: centroid.map_or(0.0, geo::Point::x),

@@ -4,9 +4,11 @@
 
 mod campaign;
 mod micro;
+mod stability;
 
 pub use campaign::{BudgetUnit, Campaign, Candidate, Prior, campaigns, greedy, shrunken_greedy};
 pub use micro::{
     Component, MicroMarket, SegmentMarkets, components, detect, dissolve, family_wise,
     micro_markets, published_windows, score, segment_components, segment_members,
 };
+pub use stability::{STABLE_SHARE, mark_stability, nested_cells};

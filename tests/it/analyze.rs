@@ -656,3 +656,46 @@ fn a_region_holding_every_consumer_is_reported_as_all_without_copies() {
         assert!(map.starts_with("all/map.html#segment="), "{map}");
     }
 }
+
+#[test]
+fn stability_marks_micro_markets_found_again_at_the_neighbouring_resolutions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = run_in(
+        dir.path(),
+        &["-q", "analyze", "--stability", "--no-maps", "--out", "out"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let manifest = json(&dir.path().join("out/manifest.json"));
+    assert_eq!(manifest["parameters"]["stability"], true);
+    let markets = json(&dir.path().join("out/all/micromarkets.geojson"));
+    let features = markets["features"].as_array().expect("features");
+    let flags: Vec<(bool, bool)> = features
+        .iter()
+        .map(|f| {
+            let p = &f["properties"];
+            (
+                p["stable_coarser"].as_bool().expect("checked"),
+                p["stable_finer"].as_bool().expect("checked"),
+            )
+        })
+        .collect();
+    // The strongest plants are found again at both neighbours; not every micro-market is.
+    assert!(flags[..3].iter().all(|&f| f == (true, true)), "{flags:?}");
+    assert!(flags.iter().any(|&f| f != (true, true)), "{flags:?}");
+    // Without the flag nothing is checked, and the rest of the file is the same.
+    let run = run_in(
+        dir.path(),
+        &["-q", "analyze", "--no-maps", "--out", "plain"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plain = json(&dir.path().join("plain/all/micromarkets.geojson"));
+    let plain_features = plain["features"].as_array().expect("features");
+    assert_eq!(plain_features.len(), features.len());
+    for (a, b) in plain_features.iter().zip(features) {
+        assert!(a["properties"]["stable_coarser"].is_null());
+        let mut b = b.clone();
+        b["properties"]["stable_coarser"] = serde_json::Value::Null;
+        b["properties"]["stable_finer"] = serde_json::Value::Null;
+        assert_eq!(a, &b);
+    }
+}

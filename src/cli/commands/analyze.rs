@@ -51,6 +51,10 @@ pub struct Args {
     /// Micro-markets: replicate worlds of the family-wise check (p_fwer); 0 skips it.
     #[arg(long, default_value_t = 0, value_name = "B")]
     permutations: u32,
+    /// Micro-markets: check each one at resolutions R − 1 and R + 1 (stable_coarser,
+    /// stable_finer: one micro-market there holds half its members); runs the detector twice more.
+    #[arg(long)]
+    stability: bool,
     /// Campaign budget in population reached: per scope and segment, cells (or micro-markets)
     /// are chosen greedily by penetration without exceeding it; writes campaign.geojson/.csv.
     #[arg(long, value_name = "PEOPLE")]
@@ -93,6 +97,7 @@ pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
         privacy: Some(args.privacy.method()),
     })?;
     args.privacy.apply(&mut config)?;
+    config.stability = args.stability;
     config.maps = args.output.options();
     config.formats = args.output.formats();
     if let Some(note) = note {
