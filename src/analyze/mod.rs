@@ -251,39 +251,54 @@ pub fn analyze(config: &AnalyzeConfig, progress: &Arc<Progress>) -> Result<Manif
         &config.rejects_path(),
         &prepared.ingested.rejects,
     )?);
-    let written = match too_many_rejects {
+    run_staged(
+        staging,
+        too_many_rejects,
+        |out| {
+            write_run(
+                config,
+                &prepared,
+                (&locator, &located),
+                (manifest.clone(), run_started),
+                out,
+                progress,
+            )
+        },
+        |error, previous| Manifest {
+            status: RunStatus::Failed,
+            error: Some(error),
+            previous,
+            ..manifest.clone()
+        },
+    )
+}
+
+/// Ends a run written aside in `staging`: unless `refused` (an error found before writing),
+/// `write` fills the staging folder, which then takes the output folder's place. On an error,
+/// `failed` makes the failed manifest from the error's text and the earlier run's manifest
+/// ([`export::Staging::fail`]) and the error is returned, naming files by their final place.
+pub(crate) fn run_staged<M, F: serde::Serialize>(
+    staging: export::Staging,
+    refused: Option<Error>,
+    write: impl FnOnce(&Path) -> Result<M, Error>,
+    failed: impl FnOnce(String, Option<serde_json::Value>) -> F,
+) -> Result<M, Error> {
+    let written = match refused {
         Some(error) => Err(error),
-        None => write_run(
-            config,
-            &prepared,
-            (&locator, &located),
-            (manifest.clone(), run_started),
-            staging.dir(),
-            progress,
-        )
-        .map_err(|e| match e {
+        None => write(staging.dir()).map_err(|e| match e {
             Error::Export(e) => Error::Export(staging.explain(e)),
             other => other,
         }),
     };
     let error = match written {
-        Ok(manifest) => {
+        Ok(done) => {
             staging.commit()?;
-            return Ok(manifest);
+            return Ok(done);
         }
         Err(error) => error,
     };
     // Best effort: the error the user needs is the run's, not a second one from recording it.
-    let _ = staging.fail(
-        |previous, outputs| Manifest {
-            status: RunStatus::Failed,
-            error: Some(error.to_string()),
-            outputs,
-            previous,
-            ..manifest
-        },
-        |_| Ok(Vec::new()),
-    );
+    let _ = staging.fail(|previous| failed(error.to_string(), previous));
     Err(error)
 }
 

@@ -2,7 +2,7 @@
 //! catchment counted, the outputs written.
 
 use super::assign::{CatchmentMode, Stores, catchments};
-use crate::analyze::{AnalyzeConfig, Prepared, elapsed_ms, input_record, prepare};
+use crate::analyze::{AnalyzeConfig, Prepared, elapsed_ms, input_record, prepare, run_staged};
 use crate::boundary::{Located, Locator};
 use crate::consumer::{Column, IngestOptions, Ingested, Source, ingest};
 use crate::error::Error;
@@ -148,40 +148,26 @@ pub fn run_catchments(
         timings_ms: timings,
         previous: None,
     };
-    let written = match too_many_rejects {
-        Some(error) => Err(error),
-        None => write_run(
-            config,
-            (&prepared, &locator, &located),
-            (&store_set, &store_rows, mode),
-            (manifest.clone(), run_started),
-            staging.dir(),
-            progress,
-        )
-        .map_err(|e| match e {
-            Error::Export(e) => Error::Export(staging.explain(e)),
-            other => other,
-        }),
-    };
-    let error = match written {
-        Ok(manifest) => {
-            staging.commit()?;
-            return Ok(manifest);
-        }
-        Err(error) => error,
-    };
-    // Best effort: the error the user needs is the run's, not a second one from recording it.
-    let _ = staging.fail(
-        |previous, outputs| CatchmentManifest {
-            status: RunStatus::Failed,
-            error: Some(error.to_string()),
-            outputs,
-            previous,
-            ..manifest
+    run_staged(
+        staging,
+        too_many_rejects,
+        |out| {
+            write_run(
+                config,
+                (&prepared, &locator, &located),
+                (&store_set, &store_rows, mode),
+                (manifest.clone(), run_started),
+                out,
+                progress,
+            )
         },
-        |_| Ok(Vec::new()),
-    );
-    Err(error)
+        |error, previous| CatchmentManifest {
+            status: RunStatus::Failed,
+            error: Some(error),
+            previous,
+            ..manifest.clone()
+        },
+    )
 }
 
 /// Indexes the located consumers, counts each store's catchment and writes every output of a

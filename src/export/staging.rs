@@ -8,7 +8,6 @@
 //! its staging folder is removed by the next run into the same place.
 
 use super::atomic::{ExportError, io_error};
-use super::manifest::OutputRecord;
 use std::path::{Path, PathBuf};
 
 /// An output folder being written aside.
@@ -108,17 +107,16 @@ impl Staging {
 
     /// Records a run that failed after it started. When the output folder holds an earlier
     /// run, its files stay as they are and only its `manifest.json` is replaced by `failed`,
-    /// which then names that run in `previous` (the manifest `previous` returns from the
-    /// folder's manifest); otherwise the folder becomes `failed` alone, with what `extra`
-    /// writes beside it. Best effort: a disk that is full may refuse even this.
+    /// which then names that run in `previous` (the argument `failed` is given: the folder's
+    /// manifest); otherwise the folder becomes `failed` alone. Best effort: a disk that is full
+    /// may refuse even this.
     ///
     /// # Errors
     ///
     /// [`ExportError`] naming what could not be written.
     pub fn fail<M: serde::Serialize>(
         self,
-        failed: impl FnOnce(Option<serde_json::Value>, Vec<OutputRecord>) -> M,
-        extra: impl FnOnce(&Path) -> Result<Vec<OutputRecord>, ExportError>,
+        failed: impl FnOnce(Option<serde_json::Value>) -> M,
     ) -> Result<(), ExportError> {
         let earlier = std::fs::read_to_string(self.target.join("manifest.json"))
             .ok()
@@ -132,13 +130,12 @@ impl Staging {
             };
             let target = self.target.clone();
             drop(self);
-            super::write_manifest(&target, &failed(previous, Vec::new()))?;
+            super::write_manifest(&target, &failed(previous))?;
             return Ok(());
         }
         std::fs::remove_dir_all(&self.dir).map_err(io_error(&self.dir))?;
         std::fs::create_dir(&self.dir).map_err(io_error(&self.dir))?;
-        let outputs = extra(&self.dir)?;
-        super::write_manifest(&self.dir, &failed(None, outputs))?;
+        super::write_manifest(&self.dir, &failed(None))?;
         self.commit()
     }
 
