@@ -275,15 +275,42 @@ fn read_error(file: &str, source: std::io::Error) -> IngestError {
 }
 
 /// The error of `data`, the end of a file starting at a record boundary on line `line`, when a
-/// double quote opened in it is never closed (it would swallow the rest of the file into one
-/// field).
+/// quoted field opened in it is never closed and swallows the lines after it into one field.
 fn unclosed_quote(file: &str, data: &[u8], line: u64) -> Option<IngestError> {
     let tail = last_boundary(data, 0);
-    (count_byte(&data[tail..], b'"') % 2 == 1).then(|| IngestError::UnclosedQuote {
+    let start = tail + opened_quote(&data[tail..])?;
+    let lines = count_byte(data[start..].trim_ascii_end(), b'\n');
+    (lines > 0).then(|| IngestError::UnclosedQuote {
         file: file.to_string(),
-        line: line + count_byte(&data[..tail], b'\n'),
-        lines: count_byte(data[tail..].trim_ascii_end(), b'\n'),
+        line: line + count_byte(&data[..start], b'\n'),
+        lines,
     })
+}
+
+/// Where the quoted field still open at the end of `data` (starting at a record boundary)
+/// begins, as the CSV reader reads quotes: a quote opens a field only at its start, `""` inside
+/// one is a quote, and a quote inside an unquoted field is text.
+fn opened_quote(data: &[u8]) -> Option<usize> {
+    let mut open = None;
+    let mut field_start = true;
+    let mut i = 0;
+    while i < data.len() {
+        let b = data[i];
+        if open.is_some() {
+            if b == b'"' {
+                if data.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    open = None;
+                }
+            }
+        } else if b == b'"' && field_start {
+            open = Some(i);
+        }
+        field_start = open.is_none() && matches!(b, b',' | b'\n' | b'\r');
+        i += 1;
+    }
+    open
 }
 
 /// Cuts `data` (starting at a record boundary) into chunks of about `chunk_bytes` ending at record
@@ -734,6 +761,11 @@ mod tests {
             ),
             "{error}"
         );
+        // A quote inside an unquoted field is text, even on the last line.
+        let got = run("id,lat,lon,kind\na,1,2,5\" tall\nb,1,2,k\n", 1 << 10);
+        assert_eq!(got.rows.accepted, 2);
+        let got = run("id,lat,lon,kind\na,1,2,\"k\"\"\"\nb,1,2,5\" tall", 1 << 10);
+        assert_eq!(got.rows.accepted, 2);
         // A quote closed later makes one long row, rejected with a hint.
         let csv = "id,lat,lon,kind\na,1,2,\"k\nb,1,2,k\nc,1,2\",x\nd,1,2,k\n";
         let got = run(csv, 1 << 10);
