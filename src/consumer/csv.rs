@@ -277,8 +277,19 @@ fn read_error(file: &str, source: std::io::Error) -> IngestError {
 /// The error of `data`, the end of a file starting at a record boundary on line `line`, when a
 /// quoted field opened in it is never closed and swallows the lines after it into one field.
 fn unclosed_quote(file: &str, data: &[u8], line: u64) -> Option<IngestError> {
-    let tail = last_boundary(data, 0);
-    let start = tail + opened_quote(&data[tail..])?;
+    let mut quotes = Quotes::RECORD_START;
+    let mut opened = None;
+    for (i, &b) in data.iter().enumerate() {
+        let was_open = quotes.open;
+        if quotes.step(b) {
+            opened = None;
+        } else if quotes.open && !was_open && opened.is_none() {
+            opened = Some(i);
+        } else if !quotes.open && b != b'"' {
+            opened = None;
+        }
+    }
+    let start = opened.filter(|_| quotes.open)?;
     let lines = count_byte(data[start..].trim_ascii_end(), b'\n');
     (lines > 0).then(|| IngestError::UnclosedQuote {
         file: file.to_string(),
@@ -287,30 +298,59 @@ fn unclosed_quote(file: &str, data: &[u8], line: u64) -> Option<IngestError> {
     })
 }
 
-/// Where the quoted field still open at the end of `data` (starting at a record boundary)
-/// begins, as the CSV reader reads quotes: a quote opens a field only at its start, `""` inside
-/// one is a quote, and a quote inside an unquoted field is text.
-fn opened_quote(data: &[u8]) -> Option<usize> {
-    let mut open = None;
-    let mut field_start = true;
-    let mut i = 0;
-    while i < data.len() {
-        let b = data[i];
-        if open.is_some() {
+/// Double quotes as the CSV reader reads them, byte by byte: a quote opens a field only at its
+/// start, `""` inside one is a quote, and a quote inside an unquoted field is text. Record
+/// boundaries (line feeds outside quotes) follow from it, so one stray quote in a field neither
+/// hides the boundaries after it nor makes a block grow to the end of the file.
+#[derive(Debug, Clone, Copy)]
+struct Quotes {
+    open: bool,
+    just_closed: bool,
+    field_start: bool,
+}
+
+impl Quotes {
+    const RECORD_START: Quotes = Quotes {
+        open: false,
+        just_closed: false,
+        field_start: true,
+    };
+
+    /// Reads `b`; returns whether it ends a record.
+    fn step(&mut self, b: u8) -> bool {
+        if self.open {
             if b == b'"' {
-                if data.get(i + 1) == Some(&b'"') {
-                    i += 1;
-                } else {
-                    open = None;
-                }
+                self.open = false;
+                self.just_closed = true;
             }
-        } else if b == b'"' && field_start {
-            open = Some(i);
+            return false;
         }
-        field_start = open.is_none() && matches!(b, b',' | b'\n' | b'\r');
-        i += 1;
+        if b == b'"' && (self.field_start || self.just_closed) {
+            self.open = true;
+            self.just_closed = false;
+            self.field_start = false;
+            return false;
+        }
+        self.just_closed = false;
+        self.field_start = matches!(b, b',' | b'\n' | b'\r');
+        b == b'\n'
     }
-    open
+
+    /// The state after `data`, which starts at a record boundary.
+    fn after(data: &[u8]) -> Quotes {
+        let mut quotes = Quotes::RECORD_START;
+        if count_byte(data, b'"') == 0 {
+            // No quote: only the last byte matters.
+            quotes.field_start = data
+                .last()
+                .is_none_or(|b| matches!(b, b',' | b'\n' | b'\r'));
+            return quotes;
+        }
+        for &b in data {
+            quotes.step(b);
+        }
+        quotes
+    }
 }
 
 /// Cuts `data` (starting at a record boundary) into chunks of about `chunk_bytes` ending at record
@@ -343,27 +383,21 @@ fn split_records(data: &[u8], chunk_bytes: usize, eof: bool) -> (Vec<(usize, usi
     }
 }
 
-/// The first record boundary at or after `target`, knowing `start` is one.
+/// The first record boundary after `target`, knowing `start` is one.
 fn next_boundary(data: &[u8], start: usize, target: usize) -> Option<usize> {
-    let mut in_quotes = count_byte(&data[start..target], b'"') % 2 == 1;
-    for (i, &b) in data[target..].iter().enumerate() {
-        if b == b'"' {
-            in_quotes = !in_quotes;
-        } else if b == b'\n' && !in_quotes {
-            return Some(target + i + 1);
-        }
-    }
-    None
+    let mut quotes = Quotes::after(&data[start..target]);
+    data[target..]
+        .iter()
+        .position(|&b| quotes.step(b))
+        .map(|i| target + i + 1)
 }
 
 /// The last record boundary after `start` (or `start` itself when there is none).
 fn last_boundary(data: &[u8], start: usize) -> usize {
-    let mut in_quotes = false;
+    let mut quotes = Quotes::RECORD_START;
     let mut last = start;
     for (i, &b) in data[start..].iter().enumerate() {
-        if b == b'"' {
-            in_quotes = !in_quotes;
-        } else if b == b'\n' && !in_quotes {
+        if quotes.step(b) {
             last = start + i + 1;
         }
     }
@@ -777,6 +811,28 @@ mod tests {
             "{}",
             got.rejects[0].detail
         );
+    }
+
+    #[test]
+    fn a_quote_inside_an_unquoted_field_hides_no_boundary() {
+        // One stray quote, then quoted fields with commas, doubled quotes and newlines: blocks
+        // of 1 KiB cut where one block does.
+        let mut csv = String::from("id,lat,lon,note\na,1,2,5\" tall\n");
+        for i in 0..3000 {
+            writeln!(csv, "i{i},1,2,\"x, \"\"y\"\"\n{}\"", i % 5).expect("write");
+        }
+        // Counting quotes would see every later line feed inside one: no chunk at all.
+        let (chunks, _) = split_records(csv.as_bytes(), 1 << 10, false);
+        assert!(chunks.len() > 50, "{}", chunks.len());
+        let small = run(&csv, 1 << 10);
+        let big = run(&csv, 1 << 24);
+        assert_eq!((small.rows.accepted, small.rows.rejected), (3001, 0));
+        assert_eq!(small.table, big.table);
+        let Column::Categorical { dictionary, .. } = &small.table.attributes[0].column else {
+            panic!("note must be categorical")
+        };
+        assert_eq!(dictionary[0], "5\" tall");
+        assert_eq!(dictionary[1], "x, \"y\"\n0");
     }
 
     #[test]
