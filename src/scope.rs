@@ -56,7 +56,7 @@ pub struct ScopeFigures {
     /// What the minimum count held back in the scope's cell layers.
     pub suppressed: Suppressed,
     /// The folder holding the scope's layers, micro-markets, campaigns and map: its own, or
-    /// `all`'s when it holds exactly `all`'s consumers ([`same_as_all`]).
+    /// `all`'s when it holds exactly `all`'s consumers (`same_as_all`).
     pub outputs_in: std::path::PathBuf,
 }
 

@@ -125,7 +125,7 @@ pub fn write_scope(
 
 /// The figures and record of `scope`, which holds exactly the consumers of `all` (whose figures
 /// and record these are): `all`'s figures under its own name, and a record pointing to `all`'s
-/// outputs instead of files of its own ([`crate::scope::same_as_all`]).
+/// outputs instead of files of its own (see `scope::same_as_all`).
 pub fn reported_as_all(
     scope: &Scope,
     (figures, record): &(ScopeFigures, ScopeRecord),
