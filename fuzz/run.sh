@@ -18,9 +18,10 @@ cargo fuzz build -O
 found=0
 for target in "${targets[@]}"; do
     extra=()
-    # The parquet crate itself panics on some corrupt pages (micromarket turns that into a clear
-    # error, but libFuzzer stops at the panic): this target keeps going, saving each crash under
-    # fuzz/artifacts/ for triage, and fails at the end if it saved any.
+    # The parquet crate itself panics on some corrupt pages; micromarket reports such a file as
+    # corrupt and keeps the panic hook quiet about it. Should a panic still reach libFuzzer, this
+    # target keeps going, saving each crash under fuzz/artifacts/ for triage, and fails at the end
+    # if it saved any.
     [ "$target" = ingest_parquet ] && extra=(-fork=1 -ignore_crashes=1)
     work=../target/fuzz-corpus/$target
     log=../target/fuzz-corpus/$target.log

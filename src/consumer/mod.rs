@@ -12,9 +12,33 @@ mod parquet;
 mod rejects;
 mod table;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 pub use input::{ColumnNames, IngestError, IngestOptions, Ingested, MAX_RECORD_BYTES, Source};
 pub use rejects::{MAX_REJECT_TEXT, MAX_VALUE_BYTES, Reject, RejectReason, RowCounts};
 pub use table::{Attribute, AttributeKind, Column, ConsumerTable, MISSING};
+
+/// Parquet files being read: while there is one, panics inside the parquet and arrow crates are
+/// reported as a corrupt file ([`ingest`]) and the panic hook stays quiet about them.
+static READING_PARQUET: AtomicUsize = AtomicUsize::new(0);
+
+/// Wraps the panic hook (once) so that it says nothing of a panic raised inside the parquet or
+/// arrow crates while a Parquet file is read; every other panic goes to the hook as before.
+fn quiet_upstream_panics() {
+    static WRAP: std::sync::Once = std::sync::Once::new();
+    WRAP.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let upstream = info.location().is_some_and(|l| {
+                let file = l.file();
+                file.contains("/parquet-") || file.contains("/arrow-")
+            });
+            if !(upstream && READING_PARQUET.load(Ordering::SeqCst) > 0) {
+                previous(info);
+            }
+        }));
+    });
+}
 
 /// Reads consumers from `source`.
 ///
@@ -28,11 +52,14 @@ pub fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingested, Inge
         source: e,
     })? {
         // The parquet crate can panic on a corrupt file instead of returning an error; such a
-        // file is bad input like any other.
-        return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // file is bad input like any other, reported without the panic's own message.
+        quiet_upstream_panics();
+        READING_PARQUET.fetch_add(1, Ordering::SeqCst);
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             parquet::ingest(source, options)
-        }))
-        .unwrap_or_else(|panic| {
+        }));
+        READING_PARQUET.fetch_sub(1, Ordering::SeqCst);
+        return read.unwrap_or_else(|panic| {
             let reason = panic
                 .downcast_ref::<String>()
                 .map(String::as_str)

@@ -35,7 +35,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
-use parquet::file::reader::ChunkReader;
+use parquet::file::reader::{ChunkReader, Length};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -123,9 +123,9 @@ pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingeste
                     Input::File(p) => {
                         let f = std::fs::File::open(p)
                             .map_err(|e| format!("cannot reopen the file: {e}"))?;
-                        read_group(f, &metadata, &projection, g)
+                        read_group(Bounded(f), &metadata, &projection, g)
                     }
-                    Input::Bytes(b) => read_group(b.clone(), &metadata, &projection, g),
+                    Input::Bytes(b) => read_group(Bounded(b.clone()), &metadata, &projection, g),
                 }
                 .map_err(|e| format!("row group {g}: {e}"))?;
                 let group = Group {
@@ -219,6 +219,57 @@ fn project(plan: &Plan, position: Position) -> (Plan, Position, Vec<usize>) {
             .collect(),
     };
     (plan, position, columns)
+}
+
+/// A Parquet input whose readers fail after [`EMPTY_READS`] reads at the end of the data: on
+/// some corrupt page headers the parquet crate skips a field of billions of elements, each skip
+/// reading nothing, which would run for hours (found by the `ingest_parquet` fuzz target).
+struct Bounded<R>(R);
+
+/// Reads at the end of the data a reader of a [`Bounded`] input answers before it fails.
+const EMPTY_READS: u32 = 1024;
+
+impl<R: Length> Length for Bounded<R> {
+    fn len(&self) -> u64 {
+        self.0.len()
+    }
+}
+
+impl<R: ChunkReader> ChunkReader for Bounded<R> {
+    type T = EndGuard<R::T>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        Ok(EndGuard {
+            inner: self.0.get_read(start)?,
+            empty: 0,
+        })
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        self.0.get_bytes(start, length)
+    }
+}
+
+/// A reader of a [`Bounded`] input.
+struct EndGuard<T> {
+    inner: T,
+    empty: u32,
+}
+
+impl<T: std::io::Read> std::io::Read for EndGuard<T> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        if read == 0 && !buf.is_empty() {
+            self.empty += 1;
+            if self.empty > EMPTY_READS {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "a page header runs past the end of the file",
+                ));
+            }
+        }
+        Ok(read)
+    }
 }
 
 /// The decoded batches of one row group, the file row of its first row, and the file column of

@@ -308,6 +308,34 @@ fn a_corrupt_parquet_file_is_a_clear_error_and_nothing_is_written() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("corrupt.parquet"), "{}", run.stderr);
     assert!(run.stderr.contains("the file is corrupt"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("panicked"),
+        "no panic message: {}",
+        run.stderr
+    );
+    assert!(!dir.path().join("out").exists());
+}
+
+#[test]
+fn a_page_header_past_the_end_of_the_file_fails_at_once() {
+    // Found by the ingest_parquet fuzz target: the parquet crate skipped a field of billions of
+    // elements past the end of the file, one empty read each, for hours.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let endless = crate::common::repo().join("tests/fixtures/endless-page-header.parquet");
+    let segments = every_attribute(dir.path());
+    let started = std::time::Instant::now();
+    let run = run_tiny(dir.path(), "analyze", &endless, &["--segments", &segments]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("endless-page-header.parquet: row group 0")
+            && run
+                .stderr
+                .contains("a page header runs past the end of the file"),
+        "{}",
+        run.stderr
+    );
+    assert!(started.elapsed().as_secs() < 10);
     assert!(!dir.path().join("out").exists());
 }
 
