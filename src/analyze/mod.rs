@@ -454,8 +454,9 @@ type OtherResolutions = (Vec<stats::ScopeCounts>, Vec<stats::ScopeCounts>);
 
 /// Analyses and writes every scope, in parallel; returns each one's figures and record, in scope
 /// order. A scope holding exactly `all`'s consumers is reported as `all`
-/// ([`export::reported_as_all`]). Adds to `timings` Gi* summed over the scopes (and over the cities alone, for comparisons
-/// with other hot-spot implementations) and the rest of each scope's work summed.
+/// ([`export::reported_as_all`]); with `other_resolutions`, micro-markets are checked at r ± 1.
+/// Adds to `timings` Gi* summed over the scopes (and over the cities alone, for comparisons with
+/// other hot-spot implementations) and the rest of each scope's work summed.
 fn analyze_and_write_scopes(
     (out, progress): (&Path, &Progress),
     (counts, other_resolutions): (&[stats::ScopeCounts], Option<&OtherResolutions>),
