@@ -28,6 +28,22 @@ pub enum Error {
         /// Cause.
         source: rayon::ThreadPoolBuildError,
     },
+    /// The parts of a consumers input (files read apart by another engine) disagree.
+    #[error("{path}: {problem}")]
+    Parts {
+        /// The input as given (a folder or a file).
+        path: String,
+        /// What disagrees, and what fixes it.
+        problem: String,
+    },
+    /// Another counting engine failed (its own message).
+    #[error("the {engine} engine failed: {message}")]
+    Engine {
+        /// The engine.
+        engine: &'static str,
+        /// Its message.
+        message: String,
+    },
     /// A stores file holds no valid store.
     #[error("{file} holds no valid store ({rejected} rows rejected); expected id,name,lat,lon")]
     NoStores {

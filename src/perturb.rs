@@ -54,11 +54,17 @@ impl PrivacyKey {
     /// A key derived from the consumers' id hashes (their count, sum and xor), the same for the
     /// same set of ids in any order: reproducible, but not secret.
     pub fn derived(id_hashes: &[u64]) -> Self {
-        let (sum, xor) = id_hashes.iter().fold((0u64, 0u64), |(s, x), &h| {
-            (s.wrapping_add(h), x ^ h.rotate_left(17))
-        });
+        let mut ids = IdSummary::default();
+        for &h in id_hashes {
+            ids.add(h);
+        }
+        Self::derived_from(ids)
+    }
+
+    /// [`Self::derived`] from the summary of the ids (which parts of a table may make apart).
+    pub fn derived_from(ids: IdSummary) -> Self {
         let mut material = Vec::with_capacity(24);
-        for word in [id_hashes.len() as u64, sum, xor] {
+        for word in [ids.count, ids.sum, ids.xor] {
             material.extend_from_slice(&word.to_le_bytes());
         }
         PrivacyKey {
@@ -67,17 +73,45 @@ impl PrivacyKey {
         }
     }
 
+    /// The record key of the consumer with this id hash.
+    pub fn record_key(&self, id_hash: u64) -> u32 {
+        let mut hasher = SipHasher24::new_with_key(&self.key);
+        hasher.write_u64(id_hash);
+        hasher.finish() as u32
+    }
+
     /// The record key of each consumer, from its id hash.
     pub fn record_keys(&self, id_hashes: &[u64]) -> Vec<u32> {
         use rayon::prelude::*;
-        id_hashes
-            .par_iter()
-            .map(|&h| {
-                let mut hasher = SipHasher24::new_with_key(&self.key);
-                hasher.write_u64(h);
-                hasher.finish() as u32
-            })
-            .collect()
+        id_hashes.par_iter().map(|&h| self.record_key(h)).collect()
+    }
+}
+
+/// What a derived key is made of: the count, wrapping sum and xor (each rotated by 17 bits) of
+/// the id hashes. Summaries of parts of a table merge into the table's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdSummary {
+    /// Ids.
+    pub count: u64,
+    /// Their hashes' sum modulo 2⁶⁴.
+    pub sum: u64,
+    /// The xor of their hashes, each rotated left by 17 bits.
+    pub xor: u64,
+}
+
+impl IdSummary {
+    /// Adds one id hash.
+    pub fn add(&mut self, id_hash: u64) {
+        self.count += 1;
+        self.sum = self.sum.wrapping_add(id_hash);
+        self.xor ^= id_hash.rotate_left(17);
+    }
+
+    /// Adds the ids of another part.
+    pub fn merge(&mut self, other: IdSummary) {
+        self.count += other.count;
+        self.sum = self.sum.wrapping_add(other.sum);
+        self.xor ^= other.xor;
     }
 }
 

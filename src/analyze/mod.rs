@@ -7,7 +7,7 @@ pub use check::{InputCheck, check_inputs, check_placement};
 pub use config::{AnalyzeConfig, TextInput};
 
 use crate::boundary::{Boundaries, Located, Locator};
-use crate::consumer::{IngestOptions, Ingested, Source, ingest};
+use crate::consumer::{IngestOptions, Ingested, Reject, RowCounts, Source, ingest};
 use crate::disclosure::Suppressed;
 use crate::error::Error;
 use crate::export::{self, InputRecord, Manifest, Parameters, RunStatus, ScopeRecord, Tool, hex};
@@ -71,8 +71,24 @@ fn text_record(role: &str, input: &TextInput) -> InputRecord {
     }
 }
 
+/// The records of a run's inputs: `consumers`, then the boundaries and segments of `config`.
+fn input_records(config: &AnalyzeConfig, consumers: InputRecord) -> Vec<InputRecord> {
+    let mut inputs = vec![consumers];
+    for (role, input) in [("regions", &config.regions), ("cities", &config.cities)] {
+        if let Some(input) = input {
+            inputs.push(text_record(role, input));
+        }
+    }
+    inputs.push(text_record("segments", &config.segments));
+    inputs
+}
+
 /// The record of a consumers or stores input: its size and SHA-256.
-pub(crate) fn input_record(role: &str, source: &Source) -> Result<InputRecord, Error> {
+///
+/// # Errors
+///
+/// [`Error::Ingest`] when the file cannot be read.
+pub fn input_record(role: &str, source: &Source) -> Result<InputRecord, Error> {
     let (bytes, sha256) = match source {
         Source::Path(path) => {
             export::sha256_file(path).map_err(|source| crate::consumer::IngestError::Io {
@@ -141,13 +157,7 @@ pub fn prepare(
         segment::compile(&config.segments.name, &segments_file, &ingested.table)?;
     timings.insert("segments".into(), elapsed_ms(started));
 
-    let mut inputs = vec![record];
-    for (role, input) in [("regions", &config.regions), ("cities", &config.cities)] {
-        if let Some(input) = input {
-            inputs.push(text_record(role, input));
-        }
-    }
-    inputs.push(text_record("segments", &config.segments));
+    let inputs = input_records(config, record);
     let mut warnings = boundaries.warnings.clone();
     warnings.extend(segment_warnings);
     Ok(Prepared {
@@ -166,7 +176,7 @@ pub(crate) fn elapsed_ms(since: Instant) -> u64 {
 /// The manifest of a run before its outputs are written.
 fn manifest_of(
     params: &AnalysisParams,
-    prepared: &Prepared,
+    (inputs, rows, warnings): (&[InputRecord], &RowCounts, &[String]),
     segments: Vec<String>,
     formats: export::Formats,
     timings: BTreeMap<String, u64>,
@@ -198,12 +208,12 @@ fn manifest_of(
             threads: rayon::current_num_threads(),
             privacy: PrivacyRecord::new(params.privacy(), KeyOrigin::DerivedFromInputs),
         },
-        inputs: prepared.inputs.clone(),
-        rows: prepared.ingested.rows.clone(),
+        inputs: inputs.to_vec(),
+        rows: rows.clone(),
         outputs: Vec::new(),
         scopes: Vec::new(),
         suppressed: Suppressed::default(),
-        warnings: prepared.warnings.clone(),
+        warnings: warnings.to_vec(),
         timings_ms: timings,
         previous: None,
         rejects: None,
@@ -245,7 +255,12 @@ pub fn analyze(config: &AnalyzeConfig, progress: &Arc<Progress>) -> Result<Manif
         prepared.check_placement(&config.consumers.name(), &located, &locator)?;
     }
     let names: Vec<String> = prepared.segments.iter().map(|s| s.name.clone()).collect();
-    let mut manifest = manifest_of(params, &prepared, names, config.formats, timings);
+    let parts = (
+        prepared.inputs.as_slice(),
+        &prepared.ingested.rows,
+        prepared.warnings.as_slice(),
+    );
+    let mut manifest = manifest_of(params, parts, names, config.formats, timings);
     manifest.parameters.stability = config.stability;
     manifest.rejects = Some(export::write_rejects_file(
         &config.rejects_path(),
@@ -271,6 +286,106 @@ pub fn analyze(config: &AnalyzeConfig, progress: &Arc<Progress>) -> Result<Manif
             ..manifest.clone()
         },
     )
+}
+
+/// The consumers of a run as another engine counted them (the `micromarket-datafusion` crate):
+/// what the per-scope phase needs, and nothing per consumer.
+#[derive(Debug, Clone)]
+pub struct Counted {
+    /// Counts per zone and cell, segments in the order of `segments`.
+    pub zones: stats::ZoneCounts,
+    /// The segments' names.
+    pub segments: Vec<String>,
+    /// Row accounting of the consumers input.
+    pub rows: RowCounts,
+    /// Rejected rows.
+    pub rejects: Vec<Reject>,
+    /// The consumers input's record.
+    pub input: InputRecord,
+    /// The segments' warnings (the boundaries' are added from them).
+    pub warnings: Vec<String>,
+    /// Where the record keys summed in `zones` came from.
+    pub key_origin: KeyOrigin,
+    /// Milliseconds per counting stage, for the manifest.
+    pub timings_ms: BTreeMap<String, u64>,
+}
+
+/// Runs the per-scope phase of `config`'s analysis on consumers counted by `count` (another
+/// engine's counting phase), as [`analyze`] runs it on its own counts: the same refusals,
+/// statistics, outputs, staging and failed manifest. `config.consumers` and `config.stability`
+/// are not read (`--stability` needs each consumer's position at r + 1).
+///
+/// # Errors
+///
+/// As [`analyze`], and whatever `count` returns.
+pub fn analyze_counted<E: From<Error>>(
+    config: &AnalyzeConfig,
+    boundaries: &Boundaries,
+    count: impl FnOnce() -> Result<Counted, E>,
+    progress: &Arc<Progress>,
+) -> Result<Manifest, E> {
+    let run_started = Instant::now();
+    let params = &config.params;
+    let staging = export::Staging::begin(&config.out).map_err(Error::from)?;
+    let counted = count()?;
+    let rows = &counted.rows;
+    let too_many_rejects = Error::too_many_rejects(rows, params.max_reject_ratio);
+    if too_many_rejects.is_none() {
+        let file = counted.input.path.clone();
+        if rows.accepted == 0 {
+            return Err(Error::NoConsumers {
+                file,
+                read: rows.read,
+                rejected: rows.rejected,
+            }
+            .into());
+        }
+        let no_areas = boundaries.regions.is_empty() && boundaries.cities.is_empty();
+        if !no_areas && counted.zones.outside(stats::Zones::new(boundaries)) == rows.accepted {
+            return Err(Error::NoneInside {
+                file,
+                accepted: rows.accepted,
+                swapped: None,
+            }
+            .into());
+        }
+    }
+    let inputs = input_records(config, counted.input.clone());
+    let mut warnings = boundaries.warnings.clone();
+    warnings.extend(counted.warnings.iter().cloned());
+    let mut manifest = manifest_of(
+        params,
+        (&inputs, rows, &warnings),
+        counted.segments.clone(),
+        config.formats,
+        counted.timings_ms.clone(),
+    );
+    manifest.rejects = Some(
+        export::write_rejects_file(&config.rejects_path(), &counted.rejects)
+            .map_err(Error::from)?,
+    );
+    Ok(run_staged(
+        staging,
+        too_many_rejects,
+        |out| {
+            progress.stage("aggregate");
+            let counts = stats::scope_counts(boundaries, &counted.zones);
+            let locator = Locator::new(boundaries, params.resolution);
+            write_counts(
+                config,
+                (boundaries, &locator),
+                (&counts, None, counted.key_origin),
+                (manifest.clone(), run_started),
+                (out, progress),
+            )
+        },
+        |error, previous| Manifest {
+            status: RunStatus::Failed,
+            error: Some(error),
+            previous,
+            ..manifest.clone()
+        },
+    )?)
 }
 
 /// Ends a run written aside in `staging`: unless `refused` (an error found before writing),
@@ -302,8 +417,8 @@ pub(crate) fn run_staged<M, F: serde::Serialize>(
     Err(error)
 }
 
-/// Locates, counts, analyses and writes every output of a run started at `run_started` into
-/// `out`; returns its manifest, `manifest` completed.
+/// Counts the located consumers, then analyses and writes every output of a run started at
+/// `run_started` into `out`; returns its manifest, `manifest` completed.
 fn write_run(
     config: &AnalyzeConfig,
     prepared: &Prepared,
@@ -313,7 +428,6 @@ fn write_run(
     progress: &Arc<Progress>,
 ) -> Result<Manifest, Error> {
     let params = &config.params;
-    let names = manifest.parameters.segments.clone();
     let (boundaries, segments) = (&prepared.boundaries, &prepared.segments);
     let table = &prepared.ingested.table;
     let timings = &mut manifest.timings_ms;
@@ -322,10 +436,6 @@ fn write_run(
     let (record_keys, key_origin) = timed(timings, "record_keys", || {
         crate::perturb::record_keys(config.privacy_key.as_ref(), &table.id_hashes)
     });
-    manifest.parameters.privacy = PrivacyRecord::new(params.privacy(), key_origin);
-    manifest
-        .warnings
-        .extend(crate::perturb::key_warning(params.privacy(), key_origin));
     let counts = timed(timings, "aggregate", || {
         stats::aggregate(boundaries, located, segments, &record_keys)
     });
@@ -347,6 +457,36 @@ fn write_run(
             )
         })
     });
+    write_counts(
+        config,
+        (boundaries, locator),
+        (&counts, other_resolutions.as_ref(), key_origin),
+        (manifest, run_started),
+        (out, progress),
+    )
+}
+
+/// Analyses the true `counts` of every scope (record keys from `key_origin`) and writes every
+/// output of a run started at `run_started` into `out`; returns its manifest, `manifest`
+/// completed.
+fn write_counts(
+    config: &AnalyzeConfig,
+    (boundaries, locator): (&Boundaries, &Locator),
+    (counts, other_resolutions, key_origin): (
+        &[stats::ScopeCounts],
+        Option<&OtherResolutions>,
+        KeyOrigin,
+    ),
+    (mut manifest, run_started): (Manifest, Instant),
+    (out, progress): (&Path, &Arc<Progress>),
+) -> Result<Manifest, Error> {
+    let params = &config.params;
+    let names = manifest.parameters.segments.clone();
+    manifest.parameters.privacy = PrivacyRecord::new(params.privacy(), key_origin);
+    manifest
+        .warnings
+        .extend(crate::perturb::key_warning(params.privacy(), key_origin));
+    let timings = &mut manifest.timings_ms;
 
     // Each scope is analysed right before it is written, so only the scopes being written hold
     // their Gi* figures in memory.
@@ -358,7 +498,7 @@ fn write_run(
             stats::CellCentres::new(locator, &all.cells, params.neighbours)
         });
     timings.insert("study_area_centres".into(), elapsed_ms(started));
-    let places = stats::CellPlaces::new(&counts);
+    let places = stats::CellPlaces::new(counts);
     let options = export::ExportOptions {
         maps: config.maps.as_ref(),
         boundaries,
@@ -367,7 +507,7 @@ fn write_run(
     };
     let scopes = analyze_and_write_scopes(
         (out, progress),
-        (&counts, other_resolutions.as_ref()),
+        (counts, other_resolutions),
         &centres,
         params,
         &names,

@@ -168,6 +168,24 @@ pub fn compile(
     file: &SegmentsFile,
     table: &ConsumerTable,
 ) -> Result<(Vec<Segment>, Vec<String>), SegmentError> {
+    compile_counted(file_name, file, table, |_, members| {
+        (members.count() as u64, table.len() as u64)
+    })
+}
+
+/// [`compile`], with the members and consumers each segment's "no member" warning is judged by
+/// given by `count(position, members)` (the position in the file's order, the segment's rows in
+/// `table`): for a table standing in for data counted elsewhere.
+///
+/// # Errors
+///
+/// As [`compile`].
+pub fn compile_counted(
+    file_name: &str,
+    file: &SegmentsFile,
+    table: &ConsumerTable,
+    count: impl Fn(usize, &Bitset) -> (u64, u64),
+) -> Result<(Vec<Segment>, Vec<String>), SegmentError> {
     let mut definitions: Vec<SegmentDef> = file.segment.clone();
     if let Some(grid) = &file.grid {
         definitions.extend(grid_segments(file_name, grid, table)?);
@@ -182,7 +200,7 @@ pub fn compile(
     let mut segments = Vec::with_capacity(definitions.len());
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
-    for def in definitions {
+    for (position, def) in definitions.into_iter().enumerate() {
         let name_error = |problem: String| SegmentError::Name {
             file: file_name.into(),
             segment: cut(&def.name, 60),
@@ -223,11 +241,11 @@ pub fn compile(
                 .iter()
                 .map(|w| format!("{file_name}: segment '{}': {w}", def.name)),
         );
-        if members.count() == 0 && !table.is_empty() {
+        let (counted, consumers) = count(position, &members);
+        if counted == 0 && consumers > 0 {
             warnings.push(format!(
-                "{file_name}: segment '{}' has no member among the {} consumers; its figures are all zero (check the filter's values and their case)",
+                "{file_name}: segment '{}' has no member among the {consumers} consumers; its figures are all zero (check the filter's values and their case)",
                 def.name,
-                table.len()
             ));
         }
         segments.push(Segment {

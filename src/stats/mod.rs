@@ -250,9 +250,46 @@ pub fn scopes(boundaries: &Boundaries) -> Vec<Scope> {
     out
 }
 
-/// Counts per zone (a city, the part of a region outside its cities, or outside every region)
-/// and cell: `(zone, cell) → [n, k_1, ..., k_S]`.
-struct ZoneCounts {
+/// The zones of a run: each city, the part of each region outside its cities, and outside every
+/// region. Every consumer is in one zone, and every scope is a union of zones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Zones {
+    cities: u32,
+    regions: u32,
+}
+
+impl Zones {
+    /// The zones of these boundaries.
+    pub fn new(boundaries: &Boundaries) -> Self {
+        Zones {
+            cities: boundaries.cities.len() as u32,
+            regions: boundaries.regions.len() as u32,
+        }
+    }
+
+    /// The zone of a consumer in region `region` and city `city` (indices, or
+    /// [`NO_AREA`]): its city, else its region's rest, else outside.
+    pub fn of(self, region: u32, city: u32) -> u32 {
+        if city != NO_AREA {
+            city
+        } else if region != NO_AREA {
+            self.cities + region
+        } else {
+            self.outside()
+        }
+    }
+
+    /// The zone outside every region and city.
+    pub fn outside(self) -> u32 {
+        self.cities + self.regions
+    }
+}
+
+/// Counts per zone ([`Zones`]) and cell: `(zone, cell) → [n, k_1, ..., k_S]`, with the record-key
+/// sums of each count: the whole of what the per-consumer phase hands to the per-scope phase
+/// ([`scope_counts`]).
+#[derive(Debug, Clone)]
+pub struct ZoneCounts {
     index: CellMap<(u32, CellIndex), usize>,
     keys: Vec<(u32, CellIndex)>,
     counts: Vec<u32>,
@@ -262,6 +299,58 @@ struct ZoneCounts {
 }
 
 impl ZoneCounts {
+    /// An empty table of `segments` segments.
+    pub fn with_segments(segments: usize) -> Self {
+        Self::new(1 + segments, 0)
+    }
+
+    /// Adds the counts `[n, k_1, ..., k_S]` of some consumers of `zone` in `cell` and the sums
+    /// of their record keys (same layout; modulo 2³²) to that group's.
+    ///
+    /// # Panics
+    ///
+    /// When `counts` or `keys` is not `1 + S` long.
+    pub fn add_group(&mut self, (zone, cell): (u32, CellIndex), counts: &[u32], keys: &[u32]) {
+        assert!(counts.len() == self.width && keys.len() == self.width);
+        let at = self.slot((zone, cell));
+        for (i, (&n, &k)) in counts.iter().zip(keys).enumerate() {
+            self.counts[at + i] += n;
+            self.record_keys[at + i] = self.record_keys[at + i].wrapping_add(k);
+        }
+    }
+
+    /// Number of segments.
+    pub fn segments(&self) -> usize {
+        self.width - 1
+    }
+
+    /// Number of (zone, cell) groups.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// No group.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Consumers counted outside every region and city.
+    pub fn outside(&self, zones: Zones) -> u64 {
+        self.keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.0 == zones.outside())
+            .map(|(g, _)| u64::from(self.counts[g * self.width]))
+            .sum()
+    }
+
+    /// Members of segment `s` counted in every zone.
+    pub fn total_members(&self, s: usize) -> u64 {
+        (0..self.keys.len())
+            .map(|g| u64::from(self.counts[g * self.width + 1 + s]))
+            .sum()
+    }
+
     fn new(width: usize, capacity: usize) -> Self {
         let mut index = CellMap::default();
         index.reserve(capacity);
@@ -417,23 +506,21 @@ pub fn aggregate(
     segments: &[Segment],
     record_keys: &[u32],
 ) -> Vec<ScopeCounts> {
-    let n_cities = boundaries.cities.len() as u32;
-    let n_regions = boundaries.regions.len() as u32;
-    let outside = n_cities + n_regions;
-    let zone_of = |i: usize| {
-        if located.city[i] != NO_AREA {
-            located.city[i]
-        } else if located.region[i] != NO_AREA {
-            n_cities + located.region[i]
-        } else {
-            outside
-        }
-    };
+    let zones = Zones::new(boundaries);
+    let zone_of = |i: usize| zones.of(located.region[i], located.city[i]);
     let zone_counts = count_zones(&located.cell, record_keys, zone_of, segments);
+    scope_counts(boundaries, &zone_counts)
+}
+
+/// Every scope's counts (in [`scopes`] order) from the counts per zone and cell.
+pub fn scope_counts(boundaries: &Boundaries, zone_counts: &ZoneCounts) -> Vec<ScopeCounts> {
+    let zones = Zones::new(boundaries);
+    let (n_cities, n_regions) = (zones.cities, zones.regions);
+    let segments = zone_counts.segments();
     // The zone keys of each zone in cell order, so a scope visits only its own zones' keys (a
     // region its own and its cities'), never every key of the run once per scope.
     let by_cell = zone_counts.by_cell();
-    let mut keys_of_zone: Vec<Vec<usize>> = vec![Vec::new(); outside as usize + 1];
+    let mut keys_of_zone: Vec<Vec<usize>> = vec![Vec::new(); zones.outside() as usize + 1];
     for &g in &by_cell {
         keys_of_zone[zone_counts.keys[g].0 as usize].push(g);
     }
@@ -458,7 +545,7 @@ pub fn aggregate(
                 (ScopeKind::City, Some(c)) => keys_of_zone[c].as_slice().into(),
                 _ => by_cell.as_slice().into(),
             };
-            collect_scope(scope, &zone_counts, segments.len(), &keys)
+            collect_scope(scope, zone_counts, segments, &keys)
         })
         .collect()
 }
