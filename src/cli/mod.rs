@@ -49,8 +49,27 @@ enum Command {
     Synth(commands::synth::Args),
 }
 
+/// A counting engine a binary offers beside the local one (`analyze --engine NAME`): the
+/// `micromarket-datafusion` binary builds this command line with DataFusion's.
+#[allow(dead_code, reason = "only the micromarket-datafusion binary makes one")]
+pub struct Engine {
+    /// Its name on the command line.
+    pub name: &'static str,
+    /// Runs an analysis, with `--partitions` when given.
+    pub run: EngineRun,
+}
+
+/// How an [`Engine`] runs an analysis: the configuration, `--partitions`, the progress.
+pub type EngineRun = fn(
+    &micromarket::AnalyzeConfig,
+    Option<usize>,
+    &Arc<Progress>,
+) -> Result<micromarket::export::Manifest, micromarket::Error>;
+
 /// Options every command sees.
 pub struct Global {
+    /// The engines this binary offers beside the local one.
+    pub engines: &'static [Engine],
     /// Print only errors.
     pub quiet: bool,
     /// Print more.
@@ -159,7 +178,8 @@ impl ExitStatus {
             Some(
                 Error::Ingest(micromarket::consumer::IngestError::Io { .. })
                 | Error::Export(_)
-                | Error::Threads { .. },
+                | Error::Threads { .. }
+                | Error::Engine { .. },
             )
             | None => ExitStatus::Failure,
             Some(_) => ExitStatus::InvalidInput,
@@ -174,8 +194,22 @@ impl From<ExitStatus> for ExitCode {
 }
 
 /// Parses arguments, runs the command, and returns its exit code.
+#[allow(
+    dead_code,
+    reason = "the micromarket-datafusion binary calls main_with"
+)]
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    main_with("micromarket", &[])
+}
+
+/// [`main`] for the binary `name`, which offers `engines` beside the local one.
+pub fn main_with(name: &'static str, engines: &'static [Engine]) -> ExitCode {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().name(name).bin_name(name).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     if let Some(threads) = cli.threads {
         if threads == 0 {
             eprintln!("error: --threads must be at least 1");
@@ -190,6 +224,7 @@ pub fn main() -> ExitCode {
         }
     }
     let global = Global {
+        engines,
         quiet: cli.quiet,
         verbose: cli.verbose,
         json: cli.json,

@@ -1,7 +1,7 @@
 //! `micromarket analyze`: one run over consumers, boundaries and segments.
 
 use super::inputs::{InputArgs, OutputArgs, PrivacyArgs, checked, with_flag_hint};
-use crate::cli::{ExitStatus, Global};
+use crate::cli::{ExitStatus, Global, Invalid};
 use anyhow::Result;
 use micromarket::GivenParams;
 use micromarket::export::{Manifest, ScopeRecord};
@@ -66,6 +66,13 @@ pub struct Args {
     privacy: PrivacyArgs,
     #[command(flatten)]
     output: OutputArgs,
+    /// Counting engine: local (this process), or datafusion in the micromarket-datafusion
+    /// binary (the workspace member; --consumers may then be a folder of files).
+    #[arg(long, default_value = "local", value_name = "ENGINE")]
+    engine: String,
+    /// DataFusion's target partitions (default: the cores); each file is read as one partition.
+    #[arg(long, value_name = "N")]
+    partitions: Option<usize>,
 }
 
 /// What a campaign budget buys.
@@ -79,7 +86,9 @@ enum Unit {
 
 /// Runs the command.
 pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
-    let (mut config, note) = args.inputs.config(args.out.clone())?;
+    let (mut config, note) =
+        args.inputs
+            .config_with(args.out.clone(), false, args.engine != "local")?;
     config.params = checked(GivenParams {
         resolution: Some(args.resolution),
         min_count: Some(args.min_count),
@@ -103,8 +112,39 @@ pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
     if let Some(note) = note {
         global.note(&note);
     }
+    let engine = match args.engine.as_str() {
+        "local" => None,
+        name => Some(global.engines.iter().find(|e| e.name == name).ok_or_else(|| {
+            Invalid(format!(
+                "--engine {name} is not in this binary, which counts with: local{}{}",
+                global
+                    .engines
+                    .iter()
+                    .flat_map(|e| [", ", e.name])
+                    .collect::<String>(),
+                if name == "datafusion" {
+                    " (build the DataFusion engine with `cargo build --release -p micromarket-datafusion` and run target/release/micromarket-datafusion)"
+                } else {
+                    ""
+                }
+            ))
+        })?),
+    };
+    if engine.is_some() && args.stability {
+        return Err(Invalid(format!(
+            "--stability needs each consumer's position, which only --engine local keeps (not --engine {})",
+            args.engine
+        ))
+        .into());
+    }
+    if engine.is_none() && args.partitions.is_some() {
+        return Err(Invalid("--partitions is for --engine datafusion".into()).into());
+    }
     let manifest = global
-        .with_progress(|progress| micromarket::analyze(&config, progress))
+        .with_progress(|progress| match engine {
+            Some(engine) => (engine.run)(&config, args.partitions, progress),
+            None => micromarket::analyze(&config, progress),
+        })
         .map_err(with_flag_hint)?;
     report(&manifest, &args.out, global)?;
     Ok(ExitStatus::Ok)

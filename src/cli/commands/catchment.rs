@@ -63,7 +63,7 @@ fn distance(value: Option<f64>, flag: &str) -> Result<Option<f64>> {
 
 /// Runs the command.
 pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
-    let (mut config, note) = args.inputs.config_with(args.out.clone(), true)?;
+    let (mut config, note) = args.inputs.config_with(args.out.clone(), true, false)?;
     let stores = match (&args.stores, &args.inputs.consumers) {
         (Some(path), _) if !path.is_file() => {
             return Err(Invalid(format!("cannot read {}: no such file", path.display())).into());

@@ -182,15 +182,17 @@ impl InputArgs {
     /// Builds a run configuration; with no `--consumers`, the bundled sample (or, outside the
     /// repository, the same sample generated in memory). Returns a note to show the user.
     pub fn config(&self, out: PathBuf) -> Result<(AnalyzeConfig, Option<String>)> {
-        self.config_with(out, false)
+        self.config_with(out, false, false)
     }
 
     /// [`InputArgs::config`]; with `segments_optional`, a run without `--segments` counts every
-    /// consumer as one segment named `consumers`.
+    /// consumer as one segment named `consumers`; with `folder_ok`, `--consumers` may name a
+    /// folder of files (for an engine that reads them).
     pub fn config_with(
         &self,
         out: PathBuf,
         segments_optional: bool,
+        folder_ok: bool,
     ) -> Result<(AnalyzeConfig, Option<String>)> {
         let (mut config, note) = if let Some(consumers) = &self.consumers {
             let segments = match &self.segments {
@@ -203,7 +205,13 @@ impl InputArgs {
                     "--segments is required with --consumers (a TOML file of [[segment]] name + filter)".into()
                 )),
             };
-            if !consumers.is_file() {
+            if consumers.is_dir() && !folder_ok {
+                bail!(Invalid(format!(
+                    "--consumers {} is a folder: this command reads one file (analyze --engine datafusion, in the micromarket-datafusion binary, reads a folder of files)",
+                    consumers.display()
+                )));
+            }
+            if !consumers.is_file() && !consumers.is_dir() {
                 bail!(Invalid(format!(
                     "cannot read {}: no such file",
                     consumers.display()

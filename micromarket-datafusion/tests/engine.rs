@@ -1,0 +1,289 @@
+//! `micromarket-datafusion analyze --engine datafusion` against `--engine local` on real files:
+//! the same outputs byte for byte, from one file or a folder of parts.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn sample(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../data/sample")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Runs the binary in `dir`; returns the exit code and stderr.
+fn run(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_micromarket-datafusion"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `analyze` of `consumers` with the sample's boundaries and segments into `out`.
+fn analyze(dir: &Path, engine: &str, consumers: &str, out: &str) -> (i32, String) {
+    let (regions, cities, segments) = (
+        sample("regions.geojson"),
+        sample("cities.geojson"),
+        sample("segments.toml"),
+    );
+    run(
+        dir,
+        &[
+            "-q",
+            "analyze",
+            "--engine",
+            engine,
+            "--consumers",
+            consumers,
+            "--regions",
+            &regions,
+            "--cities",
+            &cities,
+            "--segments",
+            &segments,
+            "--formats",
+            "geojson,parquet,csv,fgb",
+            "--out",
+            out,
+        ],
+    )
+}
+
+fn files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                out.push(path.strip_prefix(root).expect("inside").to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every file of `a` and `b` equal byte for byte, but the manifests, which must be equal once
+/// the timings, the consumers input's record and the rejects file's path are left out.
+fn assert_same_outputs(a: &Path, b: &Path) {
+    let names = files(a);
+    assert_eq!(names, files(b), "the same files");
+    assert!(names.len() > 50, "a whole run: {} files", names.len());
+    for name in &names {
+        let (left, right) = (
+            std::fs::read(a.join(name)).expect("read"),
+            std::fs::read(b.join(name)).expect("read"),
+        );
+        if name.as_os_str() == "manifest.json" {
+            let strip = |bytes: &[u8]| {
+                let mut m: serde_json::Value = serde_json::from_slice(bytes).expect("json");
+                let m = m.as_object_mut().expect("object");
+                m.remove("timings_ms");
+                m["inputs"][0] = serde_json::Value::Null;
+                m["rejects"]["path"] = serde_json::Value::Null;
+                serde_json::Value::Object(m.clone())
+            };
+            assert_eq!(strip(&left), strip(&right), "manifest.json");
+        } else {
+            assert!(left == right, "{} differs", name.display());
+        }
+    }
+}
+
+/// The sample's consumers file cut into `parts` CSV files under `dir/parts`, each with the
+/// header; `edit` may change a part's rows.
+fn split_sample(dir: &Path, parts: usize, edit: impl Fn(usize, &mut Vec<String>)) -> PathBuf {
+    let text = std::fs::read_to_string(sample("consumers.csv")).expect("sample");
+    let mut lines = text.lines();
+    let header = lines.next().expect("header");
+    let rows: Vec<&str> = lines.collect();
+    let folder = dir.join("parts");
+    std::fs::create_dir_all(&folder).expect("mkdir");
+    for (i, chunk) in rows.chunks(rows.len().div_ceil(parts)).enumerate() {
+        let mut part: Vec<String> = chunk.iter().map(|r| (*r).to_string()).collect();
+        edit(i, &mut part);
+        let body = format!("{header}\n{}\n", part.join("\n"));
+        std::fs::write(folder.join(format!("part-{i}.csv")), body).expect("write");
+    }
+    folder
+}
+
+#[test]
+fn the_sample_counts_the_same_on_datafusion_from_one_file_and_from_parts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let consumers = sample("consumers.csv");
+    assert_eq!(analyze(dir.path(), "local", &consumers, "local").0, 0);
+    let (code, err) = analyze(dir.path(), "datafusion", &consumers, "one");
+    assert_eq!(code, 0, "{err}");
+    assert_same_outputs(&dir.path().join("local"), &dir.path().join("one"));
+
+    let parts = split_sample(dir.path(), 4, |_, _| {});
+    let (code, err) = analyze(
+        dir.path(),
+        "datafusion",
+        &parts.display().to_string(),
+        "from-parts",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_same_outputs(&dir.path().join("local"), &dir.path().join("from-parts"));
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("from-parts/manifest.json")).expect("read"),
+    )
+    .expect("json");
+    assert_eq!(manifest["inputs"][0]["path"], parts.display().to_string());
+    assert_eq!(manifest["rows"]["read"], 100_000);
+}
+
+#[test]
+fn a_synth_world_in_parquet_parts_counts_as_its_one_file() {
+    use parquet::arrow::ArrowWriter;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let dir = tempfile::tempdir().expect("tmp");
+    let (code, err) = run(
+        dir.path(),
+        &[
+            "-q",
+            "synth",
+            "--seed",
+            "5",
+            "--consumers",
+            "30000",
+            "--format",
+            "parquet",
+            "--out",
+            "world",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let world = dir.path().join("world");
+    let single = world.join("consumers.parquet");
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&single).expect("open"))
+            .expect("parquet")
+            .with_batch_size(10_000)
+            .build()
+            .expect("reader");
+    let parts = dir.path().join("parts");
+    std::fs::create_dir_all(&parts).expect("mkdir");
+    let mut written = 0;
+    for (i, batch) in reader.enumerate() {
+        let batch = batch.expect("batch");
+        let file = std::fs::File::create(parts.join(format!("part-{i}.parquet"))).expect("create");
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+        written += 1;
+    }
+    assert_eq!(written, 3);
+    let args = |engine: &'static str, consumers: &Path, out: &'static str| {
+        let w = |name: &str| world.join(name).display().to_string();
+        let consumers = consumers.display().to_string();
+        let (regions, cities, segments) = (
+            w("regions.geojson"),
+            w("cities.geojson"),
+            w("segments.toml"),
+        );
+        run(
+            dir.path(),
+            &[
+                "-q",
+                "analyze",
+                "--engine",
+                engine,
+                "--consumers",
+                &consumers,
+                "--regions",
+                &regions,
+                "--cities",
+                &cities,
+                "--segments",
+                &segments,
+                "--partitions",
+                "3",
+                "--out",
+                out,
+            ]
+            .into_iter()
+            .filter(|a| engine == "datafusion" || *a != "--partitions" && *a != "3")
+            .collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(args("local", &single, "local").0, 0);
+    let (code, err) = args("datafusion", &parts, "from-parts");
+    assert_eq!(code, 0, "{err}");
+    assert_same_outputs(&dir.path().join("local"), &dir.path().join("from-parts"));
+}
+
+#[test]
+fn a_bad_row_in_one_part_is_rejected_with_its_file_and_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let parts = split_sample(dir.path(), 3, |i, rows| {
+        if i == 1 {
+            rows[9] = "c99999999,north,8.5,M,30,road,amateur,none,10".into();
+        }
+    });
+    let (code, err) = analyze(
+        dir.path(),
+        "datafusion",
+        &parts.display().to_string(),
+        "out",
+    );
+    assert_eq!(code, 0, "{err}");
+    let rejects = std::fs::read_to_string(dir.path().join("out.rejects.csv")).expect("rejects");
+    let lines: Vec<&str> = rejects.lines().collect();
+    assert_eq!(lines.len(), 2, "{rejects}");
+    // Line 11 of the second part: the header is line 1.
+    assert!(lines[1].starts_with("11,"), "{rejects}");
+    assert!(lines[1].contains("part-1.csv"), "{rejects}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/manifest.json")).expect("read"))
+            .expect("json");
+    assert_eq!(manifest["rows"]["read"], 100_000);
+    assert_eq!(manifest["rows"]["rejected"], 1);
+    assert_eq!(manifest["rows"]["accepted"], 99_999);
+}
+
+#[test]
+fn an_id_in_two_files_is_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let parts = split_sample(dir.path(), 2, |i, rows| {
+        if i == 1 {
+            rows[0] = rows[0].replacen(&rows[0][..9], "c00000001", 1);
+        }
+    });
+    let (code, err) = analyze(
+        dir.path(),
+        "datafusion",
+        &parts.display().to_string(),
+        "out",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("1 consumer ids appear in more than one file"),
+        "{err}"
+    );
+    assert!(!dir.path().join("out/manifest.json").exists());
+}
+
+#[test]
+fn the_local_binary_names_the_engine_it_lacks() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (code, err) = analyze(dir.path(), "ballista", &sample("consumers.csv"), "out");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(
+            "--engine ballista is not in this binary, which counts with: local, datafusion"
+        ),
+        "{err}"
+    );
+}
