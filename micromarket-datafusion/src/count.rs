@@ -16,7 +16,7 @@ use micromarket::export::{InputRecord, Manifest, hex};
 use micromarket::perturb::{IdSummary, PrivacyKey};
 use micromarket::segment::SegmentsFile;
 use micromarket::stats::ZoneCounts;
-use micromarket::{AnalyzeConfig, Error, Progress, TextInput};
+use micromarket::{AnalyzeConfig, Error, Progress};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
@@ -66,11 +66,7 @@ pub fn analyze(
 ) -> Result<Manifest, Error> {
     progress.stage("load boundaries");
     let started = Instant::now();
-    let boundaries = Boundaries::load(
-        config.regions.as_ref().map(TextInput::as_boundary),
-        config.cities.as_ref().map(TextInput::as_boundary),
-        &config.boundary,
-    )?;
+    let boundaries = config.load_boundaries()?;
     let boundaries_ms = elapsed_ms(started);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(options.partitions.max(1))

@@ -192,7 +192,7 @@ impl FilePartition {
             .collect();
         let present = dimensions
             .iter()
-            .map(|&a| present_values(&table.attributes[a].column))
+            .map(|&a| micromarket::segment::present_values(&table.attributes[a].column))
             .collect();
         let mut ids = IdSummary::default();
         for &h in &table.id_hashes {
@@ -225,27 +225,6 @@ impl FilePartition {
             report,
         ))
     }
-}
-
-/// The values a categorical column's rows hold, sorted.
-fn present_values(column: &Column) -> Vec<String> {
-    let Column::Categorical { codes, dictionary } = column else {
-        return Vec::new();
-    };
-    let mut held = vec![false; dictionary.len()];
-    for &c in codes {
-        if c != MISSING {
-            held[c as usize] = true;
-        }
-    }
-    let mut values: Vec<String> = dictionary
-        .iter()
-        .zip(held)
-        .filter(|&(_, h)| h)
-        .map(|(v, _)| v.clone())
-        .collect();
-    values.sort();
-    values
 }
 
 impl FileRows {

@@ -72,6 +72,21 @@ pub struct AnalyzeConfig {
 }
 
 impl AnalyzeConfig {
+    /// Loads and checks the regions and cities.
+    ///
+    /// # Errors
+    ///
+    /// [`BoundaryError`](crate::boundary::BoundaryError) naming every invalid feature.
+    pub fn load_boundaries(
+        &self,
+    ) -> Result<crate::boundary::Boundaries, crate::boundary::BoundaryError> {
+        crate::boundary::Boundaries::load(
+            self.regions.as_ref().map(TextInput::as_boundary),
+            self.cities.as_ref().map(TextInput::as_boundary),
+            &self.boundary,
+        )
+    }
+
     /// A configuration with the default parameters (see [`AnalysisParams::default`]).
     pub fn new(consumers: Source, segments: TextInput, out: PathBuf) -> Self {
         AnalyzeConfig {

@@ -120,11 +120,7 @@ pub fn prepare(
 ) -> Result<Prepared, Error> {
     progress.stage("load boundaries");
     let started = Instant::now();
-    let boundaries = Boundaries::load(
-        config.regions.as_ref().map(TextInput::as_boundary),
-        config.cities.as_ref().map(TextInput::as_boundary),
-        &config.boundary,
-    )?;
+    let boundaries = config.load_boundaries()?;
     let segments_file = SegmentsFile::parse(&config.segments.name, &config.segments.text)?;
     timings.insert("boundaries".into(), elapsed_ms(started));
 

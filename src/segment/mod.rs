@@ -271,6 +271,28 @@ impl SegmentError {
     }
 }
 
+/// The values a categorical column's rows hold, sorted (none for a numeric column): the values
+/// a grid dimension spans.
+pub fn present_values(column: &Column) -> Vec<String> {
+    let Column::Categorical { codes, dictionary } = column else {
+        return Vec::new();
+    };
+    let mut held = vec![false; dictionary.len()];
+    for &c in codes {
+        if c != MISSING {
+            held[c as usize] = true;
+        }
+    }
+    let mut values: Vec<String> = dictionary
+        .iter()
+        .zip(held)
+        .filter(|&(_, h)| h)
+        .map(|(v, _)| v.clone())
+        .collect();
+    values.sort();
+    values
+}
+
 /// The longest segment name, in bytes: it heads columns and properties of every layer.
 pub const MAX_NAME_BYTES: usize = 100;
 
@@ -299,25 +321,12 @@ fn grid_segments(
                 table.known_attributes()
             ))
         })?;
-        let Column::Categorical { codes, dictionary } = &attribute.column else {
+        if attribute.column.kind() == AttributeKind::Numeric {
             return Err(grid_error(format!(
                 "dimension '{dim}' is numeric; a grid needs categorical attributes (declare it in [schema] as \"categorical\" if its numbers are codes)"
             )));
-        };
-        let mut present = vec![false; dictionary.len()];
-        for &c in codes {
-            if c != MISSING {
-                present[c as usize] = true;
-            }
         }
-        let mut values: Vec<String> = dictionary
-            .iter()
-            .zip(present)
-            .filter(|(_, p)| *p)
-            .map(|(v, _)| v.clone())
-            .collect();
-        values.sort();
-        axes.push((dim.clone(), values));
+        axes.push((dim.clone(), present_values(&attribute.column)));
     }
     let combinations = axes
         .iter()
