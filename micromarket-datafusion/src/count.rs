@@ -298,23 +298,26 @@ async fn id_pass(
     Ok(ids)
 }
 
-/// Every file's report, in file order; the first file that failed gives its error.
+/// Every file's report, in file order. The first file that failed gives its error (a file left
+/// unread because another failed is not one).
 fn take_reports(reports: &Reports, files: &[PathBuf]) -> Result<Vec<FileReport>, Error> {
     let taken = std::mem::take(&mut *reports.lock().expect("reports"));
     let mut out = Vec::with_capacity(files.len());
+    let mut unread = None;
     for (report, file) in taken.into_iter().zip(files) {
         match report {
             Some(Ok(report)) => out.push(report),
             Some(Err(error)) => return Err(error),
-            None => {
-                return Err(engine_error(format!(
-                    "{} was not read to its end",
-                    file.display()
-                )));
-            }
+            None => unread = unread.or(Some(file)),
         }
     }
-    Ok(out)
+    match unread {
+        Some(file) => Err(engine_error(format!(
+            "{} was not read to its end",
+            file.display()
+        ))),
+        None => Ok(out),
+    }
 }
 
 /// The files' reports as one input's.

@@ -287,3 +287,20 @@ fn the_local_binary_names_the_engine_it_lacks() {
         "{err}"
     );
 }
+
+#[test]
+fn a_file_that_cannot_be_read_is_named_whatever_the_others_do() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let parts = split_sample(dir.path(), 3, |_, _| {});
+    std::fs::write(parts.join("part-1.csv"), "id,where,lon\nc1,47.0,8.0\n").expect("write");
+    let (code, err) = analyze(
+        dir.path(),
+        "datafusion",
+        &parts.display().to_string(),
+        "out",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("part-1.csv"), "{err}");
+    assert!(err.contains("--lat-col"), "{err}");
+    assert!(!dir.path().join("out/manifest.json").exists());
+}
