@@ -36,6 +36,16 @@ pub enum Error {
         /// What disagrees, and what fixes it.
         problem: String,
     },
+    /// A part of the input could not be read where another engine's worker read it; the
+    /// message is the reader's own (it names the file).
+    #[error("{message}")]
+    PartUnreadable {
+        /// The reader's message.
+        message: String,
+        /// Whether the file could not be read at all (an I/O failure) rather than holding
+        /// invalid input.
+        io: bool,
+    },
     /// Another counting engine failed (its own message).
     #[error("the {engine} engine failed: {message}")]
     Engine {

@@ -12,8 +12,9 @@ use sha2::{Digest, Sha256};
 use siphasher::sip::SipHasher24;
 use std::hash::Hasher;
 
-/// The secret the record keys are derived from, and where it came from.
-#[derive(Clone, PartialEq, Eq)]
+/// The secret the record keys are derived from, and where it came from. It serializes (for
+/// engines that ship it to their workers); outputs record only its origin.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PrivacyKey {
     key: [u8; 16],
     /// Where the secret came from (recorded in the manifest; the secret never is).
@@ -29,7 +30,7 @@ impl std::fmt::Debug for PrivacyKey {
 }
 
 /// Where a run's privacy key came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum KeyOrigin {
     /// A secret file given by the user.
@@ -89,7 +90,7 @@ impl PrivacyKey {
 
 /// What a derived key is made of: the count, wrapping sum and xor (each rotated by 17 bits) of
 /// the id hashes. Summaries of parts of a table merge into the table's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IdSummary {
     /// Ids.
     pub count: u64,

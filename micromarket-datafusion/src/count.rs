@@ -1,52 +1,82 @@
 //! The counting phase as a DataFusion plan, and its merge into micromarket's per-scope phase.
 
-use crate::scan::{self, FileReport, Reports, ScanSpec, dimension_column, segment_column};
-use crate::udf::{H3Cell, Locate, RecordKey};
+use crate::scan::{
+    ConsumersTable, FileReport, FileSummary, Part, REPORT, ScanInput, ScanSpec, dimension_column,
+    reports_in, segment_column,
+};
+use crate::udf::{BoundarySet, H3Cell, Locate, RecordKey};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type, UInt32Type, UInt64Type};
 use datafusion::functions_aggregate::expr_fn::{count, count_distinct, sum};
-use datafusion::prelude::{SessionConfig, SessionContext, col, lit, when};
+use datafusion::prelude::{SessionContext, col, lit, when};
 use micromarket::analyze::{Counted, analyze_counted, input_record};
 use micromarket::boundary::{Boundaries, slugify};
 use micromarket::consumer::{
-    Attribute, AttributeKind, Column, ConsumerTable, IngestOptions, MISSING, Reject, RowCounts,
-    Source,
+    Attribute, AttributeKind, Column, ConsumerTable, MISSING, Reject, RowCounts, Source,
 };
 use micromarket::export::{InputRecord, Manifest, hex};
 use micromarket::perturb::{IdSummary, PrivacyKey};
-use micromarket::segment::SegmentsFile;
 use micromarket::stats::ZoneCounts;
 use micromarket::{AnalyzeConfig, Error, Progress};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
-/// How the DataFusion engine runs.
-#[derive(Debug, Clone, Copy)]
+/// How the plan runs.
+#[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// DataFusion's target partitions (its parallelism for the aggregation); files are read one
     /// partition each.
     pub partitions: usize,
+    /// A Parquet file of more rows than this is read as several partitions of whole row groups
+    /// of about this many rows each, so no task holds a whole large file.
+    pub part_rows: u64,
+    /// Run on a Ballista cluster instead of in this process.
+    pub ballista: Option<Ballista>,
+}
+
+/// [`EngineOptions::part_rows`]'s default: about 200 MB of consumers in a task.
+pub const PART_ROWS: u64 = 2 << 20;
+
+/// Where a Ballista run's cluster is.
+#[derive(Debug, Clone)]
+pub enum Ballista {
+    /// A scheduler already running (`df://HOST:PORT`), with executors that know micromarket's
+    /// plan nodes and functions (`micromarket-datafusion executor`).
+    Remote(String),
+    /// A cluster started in this process: a scheduler and this many executors.
+    Standalone(usize),
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
             partitions: std::thread::available_parallelism().map_or(2, usize::from),
+            part_rows: PART_ROWS,
+            ballista: None,
         }
     }
 }
 
-/// The engine's name in messages.
-const ENGINE: &str = "datafusion";
+impl EngineOptions {
+    /// The engine's name in messages.
+    pub fn engine(&self) -> &'static str {
+        if self.ballista.is_some() {
+            "ballista"
+        } else {
+            "datafusion"
+        }
+    }
 
-fn engine_error(error: impl std::fmt::Display) -> Error {
-    Error::Engine {
-        engine: ENGINE,
-        message: error.to_string(),
+    /// An error of this engine.
+    pub(crate) fn error(&self, error: impl std::fmt::Display) -> Error {
+        Error::Engine {
+            engine: self.engine(),
+            message: error.to_string(),
+        }
     }
 }
 
@@ -61,7 +91,7 @@ fn engine_error(error: impl std::fmt::Display) -> Error {
 /// kinds, an id in two files); [`Error::Engine`] when DataFusion fails.
 pub fn analyze(
     config: &AnalyzeConfig,
-    options: EngineOptions,
+    options: &EngineOptions,
     progress: &Arc<Progress>,
 ) -> Result<Manifest, Error> {
     progress.stage("load boundaries");
@@ -72,13 +102,15 @@ pub fn analyze(
         .worker_threads(options.partitions.max(1))
         .enable_all()
         .build()
-        .map_err(engine_error)?;
+        .map_err(|e| options.error(e))?;
     analyze_counted(
         config,
         &boundaries,
         || {
-            let mut counted =
-                runtime.block_on(count_consumers(config, &boundaries, options, progress))?;
+            let mut counted = runtime.block_on(async {
+                let ctx = crate::cluster::context(options).await?;
+                count_consumers(&ctx, options, config, &boundaries, progress).await
+            })?;
             counted
                 .timings_ms
                 .insert("boundaries".into(), boundaries_ms);
@@ -144,49 +176,47 @@ fn io_error(path: &Path, source: std::io::Error) -> Error {
     })
 }
 
-/// Counts `config`'s consumers per zone and cell with DataFusion.
+/// Counts `config`'s consumers per zone and cell with DataFusion, in `ctx` (a session of this
+/// process or of a Ballista cluster).
 ///
 /// One pass reads every file (a partition each), locates and keys each consumer with the
 /// `mm_*` functions and groups by zone, cell and the grid's dimensions; the named segments are
-/// summed as columns, the grid's segments come from the groups. Without a privacy key, or with
-/// several files, a first pass reads the ids: the derived key needs all of them, and an id may
-/// not appear in two files (within a file the reader rejects a repeat, as a local run does).
+/// summed as columns, the grid's segments come from the groups, and each file's report comes
+/// back as a group of its own. Without a privacy key, or with several files, a first pass reads
+/// the ids: the derived key needs all of them, and an id may not appear in two files (within a
+/// file the reader rejects a repeat, as a local run does).
 ///
 /// # Errors
 ///
 /// As [`analyze`].
 pub async fn count_consumers(
+    ctx: &SessionContext,
+    options: &EngineOptions,
     config: &AnalyzeConfig,
     boundaries: &Boundaries,
-    options: EngineOptions,
     progress: &Arc<Progress>,
 ) -> Result<Counted, Error> {
     let files = consumer_files(&config.consumers)?;
+    let parts = parts_of(&files, options.part_rows)?;
     let given = config.consumers.name();
-    let segments = SegmentsFile::parse(&config.segments.name, &config.segments.text)?;
-    let spec = Arc::new(ScanSpec {
-        ingest: IngestOptions {
+    let spec = Arc::new(ScanSpec::new(
+        ScanInput {
+            parts: parts.clone(),
             columns: config.columns.clone(),
-            schema: segments.schema.clone(),
-            attributes: segments.attributes(),
-            progress: Some(Arc::clone(progress)),
-            ..IngestOptions::default()
+            segments_name: config.segments.name.clone(),
+            segments_text: config.segments.text.clone(),
         },
-        segments_name: config.segments.name.clone(),
-        segments,
-    });
-    let ctx = SessionContext::new_with_config(
-        SessionConfig::new().with_target_partitions(options.partitions.max(1)),
-    );
-    let reports: Reports = Arc::new(Mutex::new(Vec::new()));
+        Some(Arc::clone(progress)),
+    )?);
+    let table = || Arc::new(ConsumersTable::new(Arc::clone(&spec)));
     let mut timings = BTreeMap::new();
 
-    let key = match (&config.privacy_key, files.len()) {
+    let key = match (&config.privacy_key, parts.len()) {
         (Some(key), 1) => key.clone(),
         (key, _) => {
             progress.stage("ids");
             let started = Instant::now();
-            let ids = id_pass(&ctx, &spec, &files, &reports, &given).await?;
+            let ids = id_pass(ctx, options, table(), &parts, &given).await?;
             timings.insert("id_pass".into(), elapsed_ms(started));
             key.clone().unwrap_or_else(|| PrivacyKey::derived_from(ids))
         }
@@ -195,14 +225,8 @@ pub async fn count_consumers(
 
     progress.stage("ingest and count");
     let started = Instant::now();
-    let table = scan::table(&spec, &files, &reports).map_err(engine_error)?;
-    let mut identity = Sha256::new();
-    for input in [&config.regions, &config.cities].into_iter().flatten() {
-        identity.update(input.text.as_bytes());
-        identity.update([0]);
-    }
-    let zone =
-        Locate::udf(boundaries, identity.finalize().into()).call(vec![col("lat"), col("lng")]);
+    let zone = Locate::udf(BoundarySet::of(config), Some(boundaries))
+        .call(vec![col("lat"), col("lng")]);
     let resolution = i64::from(u8::from(config.params.resolution));
     let cell = H3Cell::udf().call(vec![col("lat"), col("lng"), lit(resolution)]);
     let record_key = RecordKey::udf(key).call(vec![col("id_hash")]);
@@ -216,32 +240,33 @@ pub async fn count_consumers(
         projection.push(col(dimension_column(d)));
         groups.push(col(dimension_column(d)));
     }
+    projection.push(col(REPORT));
+    groups.push(col(REPORT));
     let mut aggregates = vec![count(lit(1)).alias("n"), sum(col("key")).alias("n_key")];
     for s in 0..spec.named() {
         let member = col(segment_column(s));
         projection.push(member.clone());
         let one = when(member.clone(), lit(1u64)).otherwise(lit(0u64));
         let key = when(member, col("key")).otherwise(lit(0u32));
-        aggregates.push(sum(one.map_err(engine_error)?).alias(format!("k_{s}")));
-        aggregates.push(sum(key.map_err(engine_error)?).alias(format!("k_key_{s}")));
+        aggregates.push(sum(one.map_err(|e| options.error(e))?).alias(format!("k_{s}")));
+        aggregates.push(sum(key.map_err(|e| options.error(e))?).alias(format!("k_key_{s}")));
     }
-    let batches = ctx
-        .read_table(Arc::new(table))
-        .and_then(|df| df.select(projection))
-        .and_then(|df| df.aggregate(groups, aggregates));
-    let batches = match batches {
-        Ok(df) => df.collect().await,
-        Err(e) => Err(e),
-    };
-    let file_reports = take_reports(&reports, &files)?;
-    let batches = batches.map_err(engine_error)?;
+    let batches = collect(
+        ctx.read_table(table())
+            .and_then(|df| df.select(projection))
+            .and_then(|df| df.aggregate(groups, aggregates)),
+    )
+    .await
+    .map_err(|e| options.error(e))?;
+    let report_column = 2 + spec.dimensions().len();
+    let file_reports = file_reports(&batches, report_column, &parts, options)?;
     timings.insert("ingest_and_count".into(), elapsed_ms(started));
 
     progress.stage("merge counts");
     let started = Instant::now();
-    let merged = merge_reports(&given, &files, file_reports)?;
-    let zones = zone_counts(&batches, &spec, &merged.present)?;
-    let (names, warnings) = segment_names(&spec, &merged, &zones)?;
+    let merged = merge_reports(&given, &parts, file_reports)?;
+    let zones = zone_counts(&batches, &spec, &merged.present, options)?;
+    let (names, warnings) = segment_names(&spec, &merged, &zones, options)?;
     timings.insert("merge_counts".into(), elapsed_ms(started));
     Ok(Counted {
         zones,
@@ -255,41 +280,53 @@ pub async fn count_consumers(
     })
 }
 
+async fn collect(
+    df: datafusion::common::Result<datafusion::dataframe::DataFrame>,
+) -> datafusion::common::Result<Vec<RecordBatch>> {
+    df?.collect().await
+}
+
 /// Reads every file once for its ids: their summary (for a derived key), and whether an id is
 /// in two files.
 async fn id_pass(
     ctx: &SessionContext,
-    spec: &Arc<ScanSpec>,
-    files: &[PathBuf],
-    reports: &Reports,
+    options: &EngineOptions,
+    table: Arc<ConsumersTable>,
+    parts: &[Part],
     given: &str,
 ) -> Result<IdSummary, Error> {
-    let table = scan::table(spec, files, reports).map_err(engine_error)?;
-    let result = match ctx.read_table(Arc::new(table)).and_then(|df| {
+    let batches = collect(ctx.read_table(table).and_then(|df| {
         df.aggregate(
-            vec![],
+            vec![col(REPORT)],
             vec![
-                count(lit(1)).alias("ids"),
+                count(col("id_hash")).alias("ids"),
                 count_distinct(col("id_hash")).alias("distinct"),
             ],
         )
-    }) {
-        Ok(df) => df.collect().await,
-        Err(e) => Err(e),
-    };
-    let file_reports = take_reports(reports, files)?;
-    let batches = result.map_err(engine_error)?;
+    }))
+    .await
+    .map_err(|e| options.error(e))?;
     let mut ids = IdSummary::default();
-    for report in &file_reports {
+    for report in file_reports(&batches, 0, parts, options)? {
         ids.merge(report.ids);
     }
-    let batch = batches.first().ok_or_else(|| engine_error("no result"))?;
-    let distinct = batch.column(1).as_primitive::<Int64Type>().value(0) as u64;
+    let distinct: u64 = batches
+        .iter()
+        .map(|b| {
+            let distinct = b.column(2).as_primitive::<Int64Type>();
+            distinct.iter().flatten().sum::<i64>() as u64
+        })
+        .sum();
     if distinct < ids.count {
+        let split = if parts.iter().any(|p| p.row_groups.is_some()) {
+            " (or twice in one large Parquet file, whose row groups are read apart)"
+        } else {
+            ""
+        };
         return Err(Error::Parts {
             path: given.into(),
             problem: format!(
-                "{} consumer ids appear in more than one file ({} rows, {distinct} distinct ids): each consumer belongs in one file",
+                "{} consumer ids appear in more than one file{split} ({} rows, {distinct} distinct ids): each consumer belongs in one row",
                 ids.count - distinct,
                 ids.count
             ),
@@ -298,26 +335,32 @@ async fn id_pass(
     Ok(ids)
 }
 
-/// Every file's report, in file order. The first file that failed gives its error (a file left
-/// unread because another failed is not one).
-fn take_reports(reports: &Reports, files: &[PathBuf]) -> Result<Vec<FileReport>, Error> {
-    let taken = std::mem::take(&mut *reports.lock().expect("reports"));
-    let mut out = Vec::with_capacity(files.len());
-    let mut unread = None;
-    for (report, file) in taken.into_iter().zip(files) {
-        match report {
-            Some(Ok(report)) => out.push(report),
-            Some(Err(error)) => return Err(error),
-            None => unread = unread.or(Some(file)),
+/// Every part's summary, in order, from the reports in column `column` of an aggregate's
+/// batches. The first part that could not be read gives its error.
+fn file_reports(
+    batches: &[RecordBatch],
+    column: usize,
+    parts: &[Part],
+    options: &EngineOptions,
+) -> Result<Vec<FileSummary>, Error> {
+    let mut reports: Vec<FileReport> = Vec::with_capacity(parts.len());
+    for batch in batches {
+        reports_in(batch.column(column).as_string::<i64>(), &mut reports)
+            .map_err(|e| options.error(format!("a file report does not parse: {e}")))?;
+    }
+    reports.sort_by_key(|r| r.part);
+    let mut reports = reports.into_iter();
+    let mut out = Vec::with_capacity(parts.len());
+    for (i, part) in parts.iter().enumerate() {
+        match reports.next() {
+            Some(r) if r.part == i => out.push(r.read?),
+            _ => {
+                let file = part.file.display();
+                return Err(options.error(format!("{file} was not read to its end")));
+            }
         }
     }
-    match unread {
-        Some(file) => Err(engine_error(format!(
-            "{} was not read to its end",
-            file.display()
-        ))),
-        None => Ok(out),
-    }
+    Ok(out)
 }
 
 /// The files' reports as one input's.
@@ -331,19 +374,16 @@ struct Merged {
     present: Vec<Vec<String>>,
 }
 
-fn merge_reports(
-    given: &str,
-    files: &[PathBuf],
-    reports: Vec<FileReport>,
-) -> Result<Merged, Error> {
-    let several = files.len() > 1;
+fn merge_reports(given: &str, parts: &[Part], reports: Vec<FileSummary>) -> Result<Merged, Error> {
+    let several = parts.iter().any(|p| p.file != parts[0].file);
     let mut rejects = Vec::new();
     let mut accepted = 0;
     let mut attributes: Vec<(String, AttributeKind, Vec<String>)> = Vec::new();
     let mut kinds: HashMap<String, (AttributeKind, usize)> = HashMap::new();
     let mut present: Vec<Vec<String>> = Vec::new();
     let mut unread = Vec::new();
-    for (i, (report, file)) in reports.into_iter().zip(files).enumerate() {
+    for (i, (report, part)) in reports.into_iter().zip(parts).enumerate() {
+        let file = &part.file;
         accepted += report.rows.accepted;
         rejects.extend(report.rejects.into_iter().map(|mut r| {
             if several {
@@ -363,8 +403,8 @@ fn merge_reports(
                         path: given.into(),
                         problem: format!(
                             "attribute '{name}' holds numbers in {} and text in {}: declare its kind in the segments file's [schema]",
-                            files[numeric].display(),
-                            files[text].display()
+                            parts[numeric].file.display(),
+                            parts[text].file.display()
                         ),
                     });
                 }
@@ -414,6 +454,7 @@ fn zone_counts(
     batches: &[RecordBatch],
     spec: &ScanSpec,
     present: &[Vec<String>],
+    options: &EngineOptions,
 ) -> Result<ZoneCounts, Error> {
     let named = spec.named();
     let grid: usize = if present.is_empty() {
@@ -440,15 +481,18 @@ fn zone_counts(
         let cell = batch.column(1).as_primitive::<UInt64Type>();
         let dimensions: Vec<_> = (0..dims)
             .map(|d| {
-                arrow::compute::cast(batch.column(2 + d), &DataType::Utf8).map_err(engine_error)
+                arrow::compute::cast(batch.column(2 + d), &DataType::Utf8)
+                    .map_err(|e| options.error(e))
             })
             .collect::<Result<_, _>>()?;
-        let at = 2 + dims;
+        // The file reports' groups (the report column not null) are not counts.
+        let report = batch.column(2 + dims);
+        let at = 3 + dims;
         let n = batch.column(at).as_primitive::<Int64Type>();
         let sums: Vec<_> = (at + 1..batch.num_columns())
             .map(|c| batch.column(c).as_primitive::<UInt64Type>())
             .collect();
-        for row in 0..batch.num_rows() {
+        for row in (0..batch.num_rows()).filter(|&r| report.is_null(r)) {
             counts.fill(0);
             keys.fill(0);
             counts[0] = n.value(row) as u32;
@@ -471,7 +515,7 @@ fn zone_counts(
                 counts[1 + named + g] = counts[0];
                 keys[1 + named + g] = keys[0];
             }
-            let cell = h3o::CellIndex::try_from(cell.value(row)).map_err(engine_error)?;
+            let cell = h3o::CellIndex::try_from(cell.value(row)).map_err(|e| options.error(e))?;
             zones.add_group((zone.value(row), cell), &counts, &keys);
         }
     }
@@ -485,6 +529,7 @@ fn segment_names(
     spec: &ScanSpec,
     merged: &Merged,
     zones: &ZoneCounts,
+    options: &EngineOptions,
 ) -> Result<(Vec<String>, Vec<String>), Error> {
     let rows = merged
         .present
@@ -533,7 +578,7 @@ fn segment_names(
     };
     let accepted = merged.rows.accepted;
     let (segments, warnings) = micromarket::segment::compile_counted(
-        &spec.segments_name,
+        &spec.input.segments_name,
         &spec.segments,
         &table,
         |s, _| (zones.total_members(s), accepted),
@@ -556,11 +601,46 @@ fn segment_names(
             .collect();
     }
     if !dims.is_empty() && names[spec.named()..] != expected[..] {
-        return Err(engine_error(
+        return Err(options.error(
             "the grid's segments are not in the order they were counted in",
         ));
     }
     Ok((names, warnings))
+}
+
+/// The parts of `files`: each file whole, but a Parquet file of more than `part_rows` rows cut
+/// into runs of whole row groups of about `part_rows` rows.
+///
+/// # Errors
+///
+/// A Parquet file whose footer cannot be read.
+pub fn parts_of(files: &[PathBuf], part_rows: u64) -> Result<Vec<Part>, Error> {
+    let mut parts = Vec::with_capacity(files.len());
+    for file in files {
+        let whole = Part {
+            file: file.clone(),
+            row_groups: None,
+        };
+        let groups = match micromarket::consumer::parquet_row_groups(file)? {
+            Some(groups) if groups.iter().sum::<u64>() > part_rows => groups,
+            _ => {
+                parts.push(whole);
+                continue;
+            }
+        };
+        let (mut start, mut rows) = (0, 0);
+        for (g, n) in groups.iter().enumerate() {
+            rows += n;
+            if rows >= part_rows || g + 1 == groups.len() {
+                parts.push(Part {
+                    file: file.clone(),
+                    row_groups: Some(start..g + 1),
+                });
+                (start, rows) = (g + 1, 0);
+            }
+        }
+    }
+    Ok(parts)
 }
 
 /// The consumers input's record: a file's own, or for several files their total size and the
@@ -585,4 +665,57 @@ fn consumers_record(given: &str, files: &[PathBuf]) -> Result<InputRecord, Error
         bytes,
         sha256: hex(&Sha256::digest(lines.as_bytes())),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_parquet_file_is_cut_at_row_groups_and_others_stay_whole() {
+        use arrow::array::{ArrayRef, Float64Array};
+        let dir = tempfile::tempdir().expect("tmp");
+        let large = dir.path().join("a.parquet");
+        let values = Arc::new(Float64Array::from(vec![1.0; 10])) as ArrayRef;
+        let batch = RecordBatch::try_from_iter([("lat", values)]).expect("batch");
+        let properties = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(3))
+            .build();
+        let file = std::fs::File::create(&large).expect("create");
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(properties))
+                .expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+        let csv = dir.path().join("b.csv");
+        std::fs::write(&csv, "id,lat,lon\n").expect("write");
+        let files = [large.clone(), csv.clone()];
+        let part = |file: &PathBuf, groups: Option<std::ops::Range<usize>>| Part {
+            file: file.clone(),
+            row_groups: groups,
+        };
+        // Groups of 3, 3, 3 and 1 rows.
+        assert_eq!(
+            parts_of(&files, 5).expect("parts"),
+            [
+                part(&large, Some(0..2)),
+                part(&large, Some(2..4)),
+                part(&csv, None)
+            ]
+        );
+        assert_eq!(
+            parts_of(&files, 3).expect("parts"),
+            [
+                part(&large, Some(0..1)),
+                part(&large, Some(1..2)),
+                part(&large, Some(2..3)),
+                part(&large, Some(3..4)),
+                part(&csv, None)
+            ]
+        );
+        assert_eq!(
+            parts_of(&files, 10).expect("parts"),
+            [part(&large, None), part(&csv, None)]
+        );
+    }
 }

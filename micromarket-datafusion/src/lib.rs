@@ -16,8 +16,10 @@
 //! The `micromarket-datafusion` binary is the `micromarket` command line with
 //! `analyze --engine datafusion`.
 
+pub mod cluster;
+pub mod codec;
 pub mod count;
 pub mod scan;
 pub mod udf;
 
-pub use count::{EngineOptions, analyze, consumer_files, count_consumers};
+pub use count::{Ballista, EngineOptions, analyze, consumer_files, count_consumers};

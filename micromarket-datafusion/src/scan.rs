@@ -1,41 +1,117 @@
-//! The consumers as a DataFusion table: one partition per file, each read by micromarket's own
-//! ingest (the same columns, values, rejects and duplicate rule as a local run) and streamed to
-//! the plan in batches, beside a report of what the file held.
+//! The consumers as a DataFusion table: one partition per file (or per run of row groups of a
+//! large Parquet file), each read by micromarket's own ingest (the same columns, values, rejects
+//! and duplicate rule as a local run) and streamed to the plan in batches, followed by a row
+//! that reports what the part held.
+//!
+//! The report travels as data, in the `report` column of the partition's last row, so it comes
+//! back through the plan from wherever the partition ran (a DataFusion thread or a Ballista
+//! executor); so does a file that could not be read. The table and its plan serialize
+//! ([`ScanInput`]), for Ballista's codecs.
 
 use arrow::array::{
-    ArrayRef, BooleanArray, DictionaryArray, Float64Array, UInt32Array, UInt64Array,
+    ArrayRef, BooleanArray, DictionaryArray, Float64Array, LargeStringArray, UInt32Array,
+    UInt64Array, new_null_array,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
 use arrow::record_batch::RecordBatch;
-use datafusion::catalog::streaming::StreamingTable;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result};
+use datafusion::datasource::TableType;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::Expr;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
 use futures::StreamExt;
 use micromarket::consumer::{
-    AttributeKind, Column, ConsumerTable, IngestOptions, MISSING, Reject, RowCounts, Source,
+    AttributeKind, Column, ColumnNames, ConsumerTable, IngestError, IngestOptions, MISSING, Reject,
+    RowCounts, Source,
 };
 use micromarket::perturb::IdSummary;
 use micromarket::segment::{Bitset, SegmentsFile};
+use micromarket::{Error, Progress};
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Rows per batch sent to the plan.
 const BATCH_ROWS: usize = 1 << 16;
 
-/// What every partition reads and evaluates.
-#[derive(Debug)]
-pub struct ScanSpec {
-    /// How files are read (columns, declared kinds, the attributes segments name).
-    pub ingest: IngestOptions,
+/// The column that carries each file's [`FileReport`] (as JSON) in its partition's last row.
+pub const REPORT: &str = "report";
+
+/// One partition of a scan: a file, or a run of row groups of a large Parquet file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// The file (executors must reach the same path).
+    pub file: PathBuf,
+    /// For part of a Parquet file, its row groups.
+    pub row_groups: Option<std::ops::Range<usize>>,
+}
+
+/// What a scan reads, as it travels to executors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScanInput {
+    /// The parts, one partition each.
+    pub parts: Vec<Part>,
+    /// The required columns' names.
+    pub columns: ColumnNames,
     /// The segments file's name, for messages.
     pub segments_name: String,
+    /// The segments file's text.
+    pub segments_text: String,
+}
+
+/// A scan ready to run: its input, the parsed segments file and the ingest options they make.
+#[derive(Debug)]
+pub struct ScanSpec {
+    /// What is read.
+    pub input: ScanInput,
     /// The segments file.
     pub segments: SegmentsFile,
+    /// How files are read (columns, declared kinds, the attributes segments name).
+    pub ingest: IngestOptions,
 }
 
 impl ScanSpec {
+    /// Parses the input's segments file; `progress` counts rows where the scan runs in this
+    /// process.
+    ///
+    /// # Errors
+    ///
+    /// The segments file's own.
+    pub fn new(input: ScanInput, progress: Option<Arc<Progress>>) -> Result<Self, Error> {
+        let segments = SegmentsFile::parse(&input.segments_name, &input.segments_text)?;
+        let ingest = IngestOptions {
+            columns: input.columns.clone(),
+            schema: segments.schema.clone(),
+            attributes: segments.attributes(),
+            progress,
+            ..IngestOptions::default()
+        };
+        Ok(ScanSpec {
+            input,
+            segments,
+            ingest,
+        })
+    }
+
+    /// The wire form.
+    fn encode(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(&self.input).map_err(|e| DataFusionError::External(Box::new(e)))
+    }
+
+    /// From the wire form.
+    fn decode(buf: &[u8]) -> Result<Self> {
+        let input = serde_json::from_slice(buf)
+            .map_err(|e| DataFusionError::Internal(format!("a consumers scan: {e}")))?;
+        ScanSpec::new(input, None).map_err(|e| DataFusionError::Execution(e.to_string()))
+    }
+
     /// Named segments: a Boolean column each (`segment_0`, ...), evaluated in the scan by
     /// micromarket's own filters.
     pub fn named(&self) -> usize {
@@ -51,15 +127,16 @@ impl ScanSpec {
             .map_or(&[], |g| g.dimensions.as_slice())
     }
 
-    /// The schema of the scan: `lat`, `lng`, `id_hash`, the segments, the dimensions.
+    /// The schema of the scan: `lat`, `lng`, `id_hash`, the segments, the dimensions and
+    /// [`REPORT`]. Every column is null in a report row, and the report is null in the others.
     pub fn schema(&self) -> SchemaRef {
         let mut fields = vec![
-            Field::new("lat", DataType::Float64, false),
-            Field::new("lng", DataType::Float64, false),
-            Field::new("id_hash", DataType::UInt64, false),
+            Field::new("lat", DataType::Float64, true),
+            Field::new("lng", DataType::Float64, true),
+            Field::new("id_hash", DataType::UInt64, true),
         ];
         fields.extend(
-            (0..self.named()).map(|i| Field::new(segment_column(i), DataType::Boolean, false)),
+            (0..self.named()).map(|i| Field::new(segment_column(i), DataType::Boolean, true)),
         );
         fields.extend((0..self.dimensions().len()).map(|i| {
             Field::new(
@@ -68,6 +145,7 @@ impl ScanSpec {
                 true,
             )
         }));
+        fields.push(Field::new(REPORT, DataType::LargeUtf8, true));
         Arc::new(Schema::new(fields))
     }
 }
@@ -82,9 +160,18 @@ pub fn dimension_column(i: usize) -> String {
     format!("dimension_{i}")
 }
 
-/// What reading one file found besides its accepted rows.
-#[derive(Debug, Clone)]
+/// What reading one part found besides its accepted rows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FileReport {
+    /// The part's position in the scan.
+    pub part: usize,
+    /// What it held, or why it could not be read.
+    pub read: std::result::Result<FileSummary, FileFailure>,
+}
+
+/// What a file held besides its accepted rows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileSummary {
     /// Row accounting.
     pub rows: RowCounts,
     /// Rejected rows, in file order.
@@ -100,42 +187,198 @@ pub struct FileReport {
     pub ids: IdSummary,
 }
 
-/// The reports of a scan's files, by file position; a file that failed holds its error.
-pub type Reports = Arc<Mutex<Vec<Option<Result<FileReport, micromarket::Error>>>>>;
-
-/// The consumers in `files` as a table of one partition per file, filling `reports` as each
-/// is read.
-///
-/// # Errors
-///
-/// A DataFusion error if the partitions disagree with the schema (they never do).
-pub fn table(spec: &Arc<ScanSpec>, files: &[PathBuf], reports: &Reports) -> Result<StreamingTable> {
-    let schema = spec.schema();
-    *reports.lock().expect("reports") = files.iter().map(|_| None).collect();
-    let partitions: Vec<Arc<dyn PartitionStream>> = files
-        .iter()
-        .enumerate()
-        .map(|(index, file)| {
-            Arc::new(FilePartition {
-                file: file.clone(),
-                index,
-                spec: Arc::clone(spec),
-                schema: Arc::clone(&schema),
-                reports: Arc::clone(reports),
-            }) as Arc<dyn PartitionStream>
-        })
-        .collect();
-    StreamingTable::try_new(schema, partitions)
+/// Why a file could not be read: the reader's message, and whether it was an I/O failure.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileFailure {
+    /// The reader's message (it names the file).
+    pub message: String,
+    /// Whether the file could not be read at all, rather than holding invalid input.
+    pub io: bool,
 }
 
-/// One file of the scan.
-#[derive(Debug, Clone)]
-struct FilePartition {
-    file: PathBuf,
-    index: usize,
+impl From<FileFailure> for Error {
+    fn from(f: FileFailure) -> Self {
+        Error::PartUnreadable {
+            message: f.message,
+            io: f.io,
+        }
+    }
+}
+
+/// The consumers files as a table.
+#[derive(Debug)]
+pub struct ConsumersTable {
     spec: Arc<ScanSpec>,
-    schema: SchemaRef,
-    reports: Reports,
+}
+
+impl ConsumersTable {
+    /// The table of `spec`'s files.
+    pub fn new(spec: Arc<ScanSpec>) -> Self {
+        ConsumersTable { spec }
+    }
+
+    /// The wire form, for Ballista's logical codec.
+    pub(crate) fn encode(&self) -> Result<Vec<u8>> {
+        self.spec.encode()
+    }
+
+    /// From the wire form.
+    pub(crate) fn decode(buf: &[u8]) -> Result<Self> {
+        Ok(ConsumersTable::new(Arc::new(ScanSpec::decode(buf)?)))
+    }
+}
+
+#[async_trait::async_trait]
+impl TableProvider for ConsumersTable {
+    fn schema(&self) -> SchemaRef {
+        self.spec.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(ConsumersExec::new(
+            Arc::clone(&self.spec),
+            projection.cloned(),
+        )))
+    }
+}
+
+/// The scan's plan node: partition `i` reads part `i`.
+#[derive(Debug)]
+pub struct ConsumersExec {
+    spec: Arc<ScanSpec>,
+    projection: Option<Vec<usize>>,
+    properties: Arc<PlanProperties>,
+}
+
+/// [`ConsumersExec`]'s wire form.
+#[derive(Serialize, Deserialize)]
+struct ExecWire {
+    input: ScanInput,
+    projection: Option<Vec<usize>>,
+}
+
+impl ConsumersExec {
+    fn new(spec: Arc<ScanSpec>, projection: Option<Vec<usize>>) -> Self {
+        let schema = spec.schema();
+        let schema = match &projection {
+            Some(p) => Arc::new(schema.project(p).expect("projection within the schema")),
+            None => schema,
+        };
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            Partitioning::UnknownPartitioning(spec.input.parts.len()),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        ConsumersExec {
+            spec,
+            projection,
+            properties: Arc::new(properties),
+        }
+    }
+
+    /// The wire form, for Ballista's physical codec.
+    pub(crate) fn encode(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(&ExecWire {
+            input: self.spec.input.clone(),
+            projection: self.projection.clone(),
+        })
+        .map_err(|e| DataFusionError::External(Box::new(e)))
+    }
+
+    /// From the wire form.
+    pub(crate) fn decode(buf: &[u8]) -> Result<Self> {
+        let wire: ExecWire = serde_json::from_slice(buf)
+            .map_err(|e| DataFusionError::Internal(format!("a consumers scan: {e}")))?;
+        let spec = ScanSpec::new(wire.input, None)
+            .map_err(|e| DataFusionError::Execution(e.to_string()))?;
+        Ok(ConsumersExec::new(Arc::new(spec), wire.projection))
+    }
+}
+
+impl DisplayAs for ConsumersExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "ConsumersExec: parts={}", self.spec.input.parts.len())
+    }
+}
+
+impl ExecutionPlan for ConsumersExec {
+    fn name(&self) -> &'static str {
+        "ConsumersExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let spec = Arc::clone(&self.spec);
+        let schema = spec.schema();
+        let projection = self.projection.clone();
+        let project = move |batch: Result<RecordBatch>| match &projection {
+            Some(p) => batch.and_then(|b| Ok(b.project(p)?)),
+            None => batch,
+        };
+        // Reading is CPU work on micromarket's own threads: off the async workers.
+        let read = futures::stream::once(async move {
+            let read = tokio::task::spawn_blocking(move || read_file(&spec, partition)).await;
+            read.map_err(|e| DataFusionError::External(Box::new(e)))
+        });
+        let batches = read.flat_map(move |read| {
+            let schema = Arc::clone(&schema);
+            match read {
+                Ok((rows, report)) => {
+                    let n = rows.as_ref().map_or(0, |r| r.table.len());
+                    let data = (0..n).step_by(BATCH_ROWS).map({
+                        let schema = Arc::clone(&schema);
+                        move |start| {
+                            let rows = rows.as_ref().expect("rows were read");
+                            rows.batch(&schema, start, (start + BATCH_ROWS).min(n))
+                        }
+                    });
+                    let report = std::iter::once_with(move || report_batch(&schema, &report));
+                    futures::stream::iter(data.chain(report)).boxed()
+                }
+                Err(e) => futures::stream::iter([Err(e)]).boxed(),
+            }
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema(),
+            batches.map(project),
+        )))
+    }
 }
 
 /// A file read: its accepted rows and their named segments.
@@ -146,89 +389,100 @@ struct FileRows {
     dimensions: Vec<usize>,
 }
 
-impl FilePartition {
-    /// Reads the file and evaluates the named segments, recording the report (or the error).
-    fn read(&self) -> Result<FileRows> {
-        let read = self.read_file();
-        let mut reports = self.reports.lock().expect("reports");
-        match read {
-            Ok((rows, report)) => {
-                reports[self.index] = Some(Ok(report));
-                Ok(rows)
-            }
-            Err(error) => {
-                let message = error.to_string();
-                reports[self.index] = Some(Err(error));
-                Err(DataFusionError::Execution(message))
-            }
+/// Reads part `index` of `spec`: its rows (none when it could not be read) and its report.
+fn read_file(spec: &ScanSpec, index: usize) -> (Option<FileRows>, FileReport) {
+    let (rows, read) = match read_rows(spec, index) {
+        Ok((rows, summary)) => (Some(rows), Ok(summary)),
+        Err(error) => {
+            let io = matches!(error, Error::Ingest(IngestError::Io { .. }));
+            let message = error.to_string();
+            (None, Err(FileFailure { message, io }))
         }
-    }
+    };
+    (rows, FileReport { part: index, read })
+}
 
-    fn read_file(&self) -> Result<(FileRows, FileReport), micromarket::Error> {
-        let spec = &self.spec;
-        let ingested =
-            micromarket::consumer::ingest(&Source::Path(self.file.clone()), &spec.ingest)?;
-        let table = ingested.table;
-        // The whole file compiles as a local run would (unknown attributes, numeric grid
-        // dimensions and bad filters fail here with the same messages); the grid's own segments
-        // are counted by grouping on its dimensions instead, over every file's values.
-        let (segments, _) =
-            micromarket::segment::compile(&spec.segments_name, &spec.segments, &table)?;
-        let named = segments
-            .into_iter()
-            .take(spec.named())
-            .map(|s| s.members)
-            .collect();
-        let dimensions: Vec<usize> = spec
-            .dimensions()
-            .iter()
-            .map(|d| {
-                table
-                    .attributes
-                    .iter()
-                    .position(|a| &a.name == d)
-                    .expect("compile checked the grid's dimensions")
-            })
-            .collect();
-        let present = dimensions
-            .iter()
-            .map(|&a| micromarket::segment::present_values(&table.attributes[a].column))
-            .collect();
-        let mut ids = IdSummary::default();
-        for &h in &table.id_hashes {
-            ids.add(h);
-        }
-        let report = FileReport {
-            rows: ingested.rows,
-            rejects: ingested.rejects,
-            attributes: table
+fn read_rows(spec: &ScanSpec, index: usize) -> Result<(FileRows, FileSummary), Error> {
+    let part = &spec.input.parts[index];
+    let options = IngestOptions {
+        row_groups: part.row_groups.clone(),
+        ..spec.ingest.clone()
+    };
+    let ingested = micromarket::consumer::ingest(&Source::Path(part.file.clone()), &options)?;
+    let table = ingested.table;
+    // The whole file compiles as a local run would (unknown attributes, numeric grid dimensions
+    // and bad filters fail here with the same messages); the grid's own segments are counted by
+    // grouping on its dimensions instead, over every file's values.
+    let (segments, _) =
+        micromarket::segment::compile(&spec.input.segments_name, &spec.segments, &table)?;
+    let named = segments
+        .into_iter()
+        .take(spec.named())
+        .map(|s| s.members)
+        .collect();
+    let dimensions: Vec<usize> = spec
+        .dimensions()
+        .iter()
+        .map(|d| {
+            table
                 .attributes
                 .iter()
-                .map(|a| {
-                    let dictionary = match &a.column {
-                        Column::Categorical { dictionary, .. } => dictionary.clone(),
-                        Column::Numeric(_) => Vec::new(),
-                    };
-                    (a.name.clone(), a.column.kind(), dictionary)
-                })
-                .collect(),
-            unread: table.unread.clone(),
-            present,
-            ids,
-        };
-        Ok((
-            FileRows {
-                table,
-                named,
-                dimensions,
-            },
-            report,
-        ))
+                .position(|a| &a.name == d)
+                .expect("compile checked the grid's dimensions")
+        })
+        .collect();
+    let present = dimensions
+        .iter()
+        .map(|&a| micromarket::segment::present_values(&table.attributes[a].column))
+        .collect();
+    let mut ids = IdSummary::default();
+    for &h in &table.id_hashes {
+        ids.add(h);
     }
+    let summary = FileSummary {
+        rows: ingested.rows,
+        rejects: ingested.rejects,
+        attributes: table
+            .attributes
+            .iter()
+            .map(|a| {
+                let dictionary = match &a.column {
+                    Column::Categorical { dictionary, .. } => dictionary.clone(),
+                    Column::Numeric(_) => Vec::new(),
+                };
+                (a.name.clone(), a.column.kind(), dictionary)
+            })
+            .collect(),
+        unread: table.unread.clone(),
+        present,
+        ids,
+    };
+    Ok((
+        FileRows {
+            table,
+            named,
+            dimensions,
+        },
+        summary,
+    ))
+}
+
+/// The report row of a file: every column null but [`REPORT`].
+fn report_batch(schema: &SchemaRef, report: &FileReport) -> Result<RecordBatch> {
+    let json = serde_json::to_string(report).map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let last = schema.fields().len() - 1;
+    let columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .take(last)
+        .map(|f| new_null_array(f.data_type(), 1))
+        .chain([Arc::new(LargeStringArray::from(vec![json])) as ArrayRef])
+        .collect();
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
 
 impl FileRows {
-    /// Rows `start..end` as a batch of `schema`.
+    /// Rows `start..end` as a batch of `schema` (the report column null).
     fn batch(&self, schema: &SchemaRef, start: usize, end: usize) -> Result<RecordBatch> {
         let t = &self.table;
         let mut columns: Vec<ArrayRef> = vec![
@@ -253,42 +507,23 @@ impl FileRows {
                 keys, values,
             )?));
         }
+        columns.push(new_null_array(&DataType::LargeUtf8, end - start));
         Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
     }
 }
 
-impl PartitionStream for FilePartition {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
+/// Adds the file reports among an aggregate's rows to `into`: `reports` is the aggregate's
+/// [`REPORT`] column.
+///
+/// # Errors
+///
+/// A report that does not parse (from a scan of another version).
+pub fn reports_in(
+    reports: &LargeStringArray,
+    into: &mut Vec<FileReport>,
+) -> serde_json::Result<()> {
+    for report in reports.iter().flatten() {
+        into.push(serde_json::from_str(report)?);
     }
-
-    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let partition = self.clone();
-        let schema = Arc::clone(&self.schema);
-        // Reading is CPU work on micromarket's own threads: off the async workers.
-        let read = futures::stream::once(async move {
-            tokio::task::spawn_blocking(move || partition.read())
-                .await
-                .map_err(|e| DataFusionError::External(Box::new(e)))?
-        });
-        let batches =
-            read.flat_map(move |rows| {
-                let schema = Arc::clone(&schema);
-                match rows {
-                    Ok(rows) => {
-                        let rows = Arc::new(rows);
-                        let n = rows.table.len();
-                        futures::stream::iter((0..n).step_by(BATCH_ROWS).map(move |start| {
-                            rows.batch(&schema, start, (start + BATCH_ROWS).min(n))
-                        }))
-                        .boxed()
-                    }
-                    Err(e) => futures::stream::iter([Err(e)]).boxed(),
-                }
-            });
-        Box::pin(RecordBatchStreamAdapter::new(
-            Arc::clone(&self.schema),
-            batches,
-        ))
-    }
+    Ok(())
 }

@@ -2,23 +2,32 @@
 //! (city, rest of a region, or outside) and the record key of each consumer.
 
 use arrow::array::{Array, ArrayRef, AsArray, UInt32Array, UInt64Array};
+use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Float64Type, UInt64Type};
-use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use h3o::Resolution;
-use micromarket::boundary::{Boundaries, Locator};
+use micromarket::AnalyzeConfig;
+use micromarket::boundary::{Boundaries, BoundaryError, BoundaryOptions, BoundaryText, Locator};
 use micromarket::perturb::PrivacyKey;
 use micromarket::stats::Zones;
-use std::sync::Arc;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-/// The `f64` values of a non-null Float64 argument (`what` names it in errors).
-fn floats<'a>(array: &'a ArrayRef, function: &str, what: &str) -> Result<&'a [f64]> {
-    if array.null_count() > 0 {
-        return exec_err!("{function}: {what} holds nulls");
-    }
-    Ok(array.as_primitive::<Float64Type>().values())
+/// The values of a Float64 argument (a null reads as 0; the result is null there).
+fn floats(array: &ArrayRef) -> &[f64] {
+    array.as_primitive::<Float64Type>().values()
+}
+
+/// Where any of `arrays` is null.
+fn nulls(arrays: &[ArrayRef]) -> Option<NullBuffer> {
+    arrays
+        .iter()
+        .fold(None, |acc, a| NullBuffer::union(acc.as_ref(), a.logical_nulls().as_ref()))
 }
 
 /// `mm_h3_cell(lat, lng, resolution)`: each point's H3 cell as a UInt64, computed by
@@ -64,31 +73,119 @@ impl ScalarUDFImpl for H3Cell {
             return exec_err!("mm_h3_cell: the resolution is a constant from 0 to 15");
         };
         let arrays = ColumnarValue::values_to_arrays(&args.args[..2])?;
-        let lat = floats(&arrays[0], "mm_h3_cell", "lat")?;
-        let lng = floats(&arrays[1], "mm_h3_cell", "lng")?;
-        let cells = micromarket::index::assign_cells(lat, lng, resolution);
-        let values: UInt64Array = cells.into_iter().map(u64::from).collect();
-        Ok(ColumnarValue::Array(Arc::new(values)))
+        let cells =
+            micromarket::index::assign_cells(floats(&arrays[0]), floats(&arrays[1]), resolution);
+        let values = cells.into_iter().map(u64::from).collect();
+        Ok(ColumnarValue::Array(Arc::new(UInt64Array::new(
+            values,
+            nulls(&arrays),
+        ))))
     }
+}
+
+/// A boundary file as it travels to executors: its name (for messages) and its GeoJSON text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BoundaryFile {
+    /// Name used in messages.
+    pub file: String,
+    /// GeoJSON text.
+    pub text: String,
+}
+
+/// A boundary set as it travels to executors: the files themselves and the property names, so
+/// each executor builds the very `Locator` a local run builds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BoundarySet {
+    /// The regions file.
+    pub regions: Option<BoundaryFile>,
+    /// The cities file.
+    pub cities: Option<BoundaryFile>,
+    /// Property names read from features.
+    pub options: BoundaryOptions,
+}
+
+impl BoundarySet {
+    /// The boundary set of a run.
+    pub fn of(config: &AnalyzeConfig) -> Self {
+        let file = |input: &Option<micromarket::analyze::TextInput>| {
+            input.as_ref().map(|i| BoundaryFile {
+                file: i.name.clone(),
+                text: i.text.clone(),
+            })
+        };
+        BoundarySet {
+            regions: file(&config.regions),
+            cities: file(&config.cities),
+            options: config.boundary.clone(),
+        }
+    }
+
+    /// Parses the files as a local run does.
+    fn load(&self) -> Result<Boundaries, BoundaryError> {
+        fn text(f: &BoundaryFile) -> BoundaryText<'_> {
+            BoundaryText {
+                file: &f.file,
+                text: &f.text,
+            }
+        }
+        Boundaries::load(
+            self.regions.as_ref().map(text),
+            self.cities.as_ref().map(text),
+            &self.options,
+        )
+    }
+}
+
+/// A located boundary set, built once per process and shared by every call and task.
+struct Loaded {
+    locator: Locator,
+    zones: Zones,
+}
+
+impl Loaded {
+    fn new(boundaries: &Boundaries) -> Self {
+        // Answers are exact at any resolution; the shortcut classifies cells of resolution 6 at
+        // the finest, so the points' cells are computed there.
+        Loaded {
+            locator: Locator::new(boundaries, Resolution::Six),
+            zones: Zones::new(boundaries),
+        }
+    }
+}
+
+/// A boundary set's `Loaded`, once built (or the reason it could not be).
+type LoadedCell = OnceLock<std::result::Result<Loaded, String>>;
+
+/// The cell of the boundary set with this identity, shared by every function of the process
+/// that holds it: an executor decodes a plan per task, and builds each set's locator once.
+fn shared_cell(identity: [u8; 32]) -> Arc<LoadedCell> {
+    static CELLS: OnceLock<Mutex<HashMap<[u8; 32], Weak<LoadedCell>>>> = OnceLock::new();
+    let mut cells = CELLS.get_or_init(Default::default).lock().expect("cells");
+    cells.retain(|_, cell| cell.strong_count() > 0);
+    if let Some(cell) = cells.get(&identity).and_then(Weak::upgrade) {
+        return cell;
+    }
+    let cell = Arc::new(LoadedCell::new());
+    cells.insert(identity, Arc::downgrade(&cell));
+    cell
 }
 
 /// `mm_locate(lat, lng)`: each point's zone (UInt32) in a boundary set: its city's index, else
 /// the number of cities plus its region's index, else the zone outside every region
 /// ([`Zones`]). Points are located by micromarket's `Locator` (exact, boundary inclusive, first
-/// feature wins); the set is loaded once and shared by every call.
+/// feature wins). The set travels with the function (serialised once per plan); a process
+/// builds its locator at the first call and shares it.
 pub struct Locate {
     signature: Signature,
-    locator: Arc<Locator>,
-    zones: Zones,
-    /// Tells boundary sets apart (DataFusion compares functions): the SHA-256 of their files.
+    set: Arc<BoundarySet>,
+    /// Tells boundary sets apart (DataFusion compares functions): the SHA-256 of the set.
     identity: [u8; 32],
+    loaded: Arc<LoadedCell>,
 }
 
 impl std::fmt::Debug for Locate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Locate")
-            .field("zones", &self.zones)
-            .finish_non_exhaustive()
+        f.debug_struct("Locate").finish_non_exhaustive()
     }
 }
 
@@ -107,20 +204,23 @@ impl std::hash::Hash for Locate {
 }
 
 impl Locate {
-    /// The function over `boundaries`; `identity` tells boundary sets apart (a digest of their
-    /// files).
-    pub fn udf(boundaries: &Boundaries, identity: [u8; 32]) -> ScalarUDF {
-        // Answers are exact at any resolution; the shortcut classifies cells of resolution 6 at
-        // the finest, so the points' cells are computed there.
-        let locator = Locator::new(boundaries, Resolution::Six);
+    /// The function over `set`; `boundaries`, when this process already parsed the set, spares
+    /// parsing it again.
+    pub fn udf(set: BoundarySet, boundaries: Option<&Boundaries>) -> ScalarUDF {
+        let wire = serde_json::to_vec(&set).expect("a boundary set serializes");
+        let identity: [u8; 32] = Sha256::digest(&wire).into();
+        let loaded = shared_cell(identity);
+        if let Some(b) = boundaries {
+            loaded.get_or_init(|| Ok(Loaded::new(b)));
+        }
         ScalarUDF::new_from_impl(Locate {
             signature: Signature::exact(
                 vec![DataType::Float64, DataType::Float64],
                 Volatility::Immutable,
             ),
-            locator: Arc::new(locator),
-            zones: Zones::new(boundaries),
+            set: Arc::new(set),
             identity,
+            loaded,
         })
     }
 }
@@ -139,17 +239,30 @@ impl ScalarUDFImpl for Locate {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let loaded = self.loaded.get_or_init(|| {
+            self.set
+                .load()
+                .map(|b| Loaded::new(&b))
+                .map_err(|e| e.to_string())
+        });
+        let loaded = match loaded {
+            Ok(loaded) => loaded,
+            Err(message) => return exec_err!("mm_locate: {message}"),
+        };
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let lat = floats(&arrays[0], "mm_locate", "lat")?;
-        let lng = floats(&arrays[1], "mm_locate", "lng")?;
-        let located = self.locator.locate(lat, lng);
-        let zones: UInt32Array = located
+        let located = loaded
+            .locator
+            .locate(floats(&arrays[0]), floats(&arrays[1]));
+        let zones = located
             .region
             .iter()
             .zip(&located.city)
-            .map(|(&region, &city)| self.zones.of(region, city))
+            .map(|(&region, &city)| loaded.zones.of(region, city))
             .collect();
-        Ok(ColumnarValue::Array(Arc::new(zones)))
+        Ok(ColumnarValue::Array(Arc::new(UInt32Array::new(
+            zones,
+            nulls(&arrays),
+        ))))
     }
 }
 
@@ -204,17 +317,54 @@ impl ScalarUDFImpl for RecordKey {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        if arrays[0].null_count() > 0 {
-            return exec_err!("mm_record_key: id_hash holds nulls");
-        }
-        let keys: UInt32Array = arrays[0]
+        let keys = arrays[0]
             .as_primitive::<UInt64Type>()
             .values()
             .iter()
             .map(|&h| self.key.record_key(h))
             .collect();
-        Ok(ColumnarValue::Array(Arc::new(keys)))
+        Ok(ColumnarValue::Array(Arc::new(UInt32Array::new(
+            keys,
+            nulls(&arrays),
+        ))))
     }
+}
+
+/// Writes `udf`'s wire form into `buf` when it is one of micromarket's functions (the boundary
+/// set of `mm_locate`, the key of `mm_record_key`), and says whether it was.
+///
+/// # Errors
+///
+/// Never in practice (the wire forms always serialize).
+pub fn encode_udf(udf: &ScalarUDF, buf: &mut Vec<u8>) -> Result<bool> {
+    let inner = udf.inner();
+    let wire = if let Some(locate) = inner.downcast_ref::<Locate>() {
+        serde_json::to_vec(locate.set.as_ref())
+    } else if let Some(key) = inner.downcast_ref::<RecordKey>() {
+        serde_json::to_vec(&key.key)
+    } else if inner.downcast_ref::<H3Cell>().is_some() {
+        Ok(b"{}".to_vec())
+    } else {
+        return Ok(false);
+    };
+    buf.extend(wire.map_err(|e| DataFusionError::External(Box::new(e)))?);
+    Ok(true)
+}
+
+/// The micromarket function `name` from its wire form, or `None` for another function.
+pub fn decode_udf(name: &str, buf: &[u8]) -> Option<Result<Arc<ScalarUDF>>> {
+    let wire = |e: serde_json::Error| DataFusionError::Internal(format!("{name}: {e}"));
+    let udf = match name {
+        "mm_h3_cell" => Ok(H3Cell::udf()),
+        "mm_locate" => serde_json::from_slice(buf)
+            .map(|set| Locate::udf(set, None))
+            .map_err(wire),
+        "mm_record_key" => serde_json::from_slice(buf)
+            .map(RecordKey::udf)
+            .map_err(wire),
+        _ => return None,
+    };
+    Some(udf.map(Arc::new))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! `micromarket-datafusion analyze --engine datafusion` against `--engine local` on real files:
-//! the same outputs byte for byte, from one file or a folder of parts.
+//! `micromarket-datafusion analyze --engine datafusion` and `--engine ballista` (a standalone
+//! cluster of a scheduler and 2 executors in the process) against `--engine local` on real
+//! files: the same outputs byte for byte, from one file or a folder of parts.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -142,8 +143,18 @@ fn the_sample_counts_the_same_on_datafusion_from_one_file_and_from_parts() {
     .expect("json");
     assert_eq!(manifest["inputs"][0]["path"], parts.display().to_string());
     assert_eq!(manifest["rows"]["read"], 100_000);
+
+    let (code, err) = analyze(
+        dir.path(),
+        "ballista",
+        &parts.display().to_string(),
+        "on-ballista",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_same_outputs(&dir.path().join("local"), &dir.path().join("on-ballista"));
 }
 
+/// Parts of 2 row groups out of files of 4: 6 partitions from 3 files.
 #[test]
 fn a_synth_world_in_parquet_parts_counts_as_its_one_file() {
     use parquet::arrow::ArrowWriter;
@@ -179,7 +190,11 @@ fn a_synth_world_in_parquet_parts_counts_as_its_one_file() {
     for (i, batch) in reader.enumerate() {
         let batch = batch.expect("batch");
         let file = std::fs::File::create(parts.join(format!("part-{i}.parquet"))).expect("create");
-        let mut writer = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+        let properties = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(2_500))
+            .build();
+        let mut writer =
+            ArrowWriter::try_new(file, batch.schema(), Some(properties)).expect("writer");
         writer.write(&batch).expect("write");
         writer.close().expect("close");
         written += 1;
@@ -208,36 +223,41 @@ fn a_synth_world_in_parquet_parts_counts_as_its_one_file() {
                 &cities,
                 "--segments",
                 &segments,
-                "--partitions",
-                "3",
                 "--out",
                 out,
             ]
             .into_iter()
-            .filter(|a| engine == "datafusion" || *a != "--partitions" && *a != "3")
+            .chain(if engine == "local" {
+                vec![]
+            } else {
+                vec!["--partitions", "3", "--part-rows", "5000"]
+            })
             .collect::<Vec<_>>(),
         )
     };
     assert_eq!(args("local", &single, "local").0, 0);
-    let (code, err) = args("datafusion", &parts, "from-parts");
-    assert_eq!(code, 0, "{err}");
-    assert_same_outputs(&dir.path().join("local"), &dir.path().join("from-parts"));
+    for engine in ["datafusion", "ballista"] {
+        let (code, err) = args(engine, &parts, engine);
+        assert_eq!(code, 0, "{err}");
+        assert_same_outputs(&dir.path().join("local"), &dir.path().join(engine));
+    }
 }
 
 #[test]
 fn a_bad_row_in_one_part_is_rejected_with_its_file_and_line() {
+    for engine in ["datafusion", "ballista"] {
+        a_bad_row_is_rejected_on(engine);
+    }
+}
+
+fn a_bad_row_is_rejected_on(engine: &str) {
     let dir = tempfile::tempdir().expect("tmp");
     let parts = split_sample(dir.path(), 3, |i, rows| {
         if i == 1 {
             rows[9] = "c99999999,north,8.5,M,30,road,amateur,none,10".into();
         }
     });
-    let (code, err) = analyze(
-        dir.path(),
-        "datafusion",
-        &parts.display().to_string(),
-        "out",
-    );
+    let (code, err) = analyze(dir.path(), engine, &parts.display().to_string(), "out");
     assert_eq!(code, 0, "{err}");
     let rejects = std::fs::read_to_string(dir.path().join("out.rejects.csv")).expect("rejects");
     let lines: Vec<&str> = rejects.lines().collect();
@@ -278,11 +298,11 @@ fn an_id_in_two_files_is_refused() {
 #[test]
 fn the_local_binary_names_the_engine_it_lacks() {
     let dir = tempfile::tempdir().expect("tmp");
-    let (code, err) = analyze(dir.path(), "ballista", &sample("consumers.csv"), "out");
+    let (code, err) = analyze(dir.path(), "spark", &sample("consumers.csv"), "out");
     assert_eq!(code, 2);
     assert!(
         err.contains(
-            "--engine ballista is not in this binary, which counts with: local, datafusion"
+            "--engine spark is not in this binary, which counts with: local, datafusion, ballista"
         ),
         "{err}"
     );
@@ -290,17 +310,109 @@ fn the_local_binary_names_the_engine_it_lacks() {
 
 #[test]
 fn a_file_that_cannot_be_read_is_named_whatever_the_others_do() {
+    for engine in ["datafusion", "ballista"] {
+        a_file_that_cannot_be_read_is_named_on(engine);
+    }
+}
+
+fn a_file_that_cannot_be_read_is_named_on(engine: &str) {
     let dir = tempfile::tempdir().expect("tmp");
     let parts = split_sample(dir.path(), 3, |_, _| {});
     std::fs::write(parts.join("part-1.csv"), "id,where,lon\nc1,47.0,8.0\n").expect("write");
-    let (code, err) = analyze(
-        dir.path(),
-        "datafusion",
-        &parts.display().to_string(),
-        "out",
-    );
+    let (code, err) = analyze(dir.path(), engine, &parts.display().to_string(), "out");
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("part-1.csv"), "{err}");
     assert!(err.contains("--lat-col"), "{err}");
     assert!(!dir.path().join("out/manifest.json").exists());
+}
+
+/// A process killed when the test ends, whatever happens.
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port nothing listens on now, with the next one free too (an executor takes two).
+fn free_ports() -> u16 {
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
+fn start(dir: &Path, args: &[&str]) -> Process {
+    Process(
+        Command::new(env!("CARGO_BIN_EXE_micromarket-datafusion"))
+            .args(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the binary starts"),
+    )
+}
+
+#[test]
+fn a_cluster_of_separate_scheduler_and_executor_processes_counts_the_same() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let parts = split_sample(dir.path(), 3, |_, _| {});
+    let scheduler = format!("127.0.0.1:{}", free_ports());
+    let _scheduler = start(dir.path(), &["scheduler", "--bind", &scheduler]);
+    let executor = format!("127.0.0.1:{}", free_ports());
+    let _executor = start(
+        dir.path(),
+        &[
+            "executor",
+            "--scheduler",
+            &scheduler,
+            "--bind",
+            &executor,
+            "--slots",
+            "2",
+        ],
+    );
+    assert_eq!(
+        analyze(dir.path(), "local", &sample("consumers.csv"), "local").0,
+        0
+    );
+    let (regions, cities, segments) = (
+        sample("regions.geojson"),
+        sample("cities.geojson"),
+        sample("segments.toml"),
+    );
+    let (code, err) = run(
+        dir.path(),
+        &[
+            "-q",
+            "analyze",
+            "--engine",
+            "ballista",
+            "--scheduler",
+            &format!("df://{scheduler}"),
+            "--consumers",
+            &parts.display().to_string(),
+            "--regions",
+            &regions,
+            "--cities",
+            &cities,
+            "--segments",
+            &segments,
+            "--formats",
+            "geojson,parquet,csv,fgb",
+            "--out",
+            "remote",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_same_outputs(&dir.path().join("local"), &dir.path().join("remote"));
 }

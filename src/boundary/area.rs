@@ -99,7 +99,7 @@ impl BoundaryError {
 }
 
 /// Property names read from boundary features.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BoundaryOptions {
     /// Property holding the display name.
     pub name_prop: String,

@@ -55,14 +55,28 @@ enum Command {
 pub struct Engine {
     /// Its name on the command line.
     pub name: &'static str,
-    /// Runs an analysis, with `--partitions` when given.
+    /// Runs an analysis.
     pub run: EngineRun,
 }
 
-/// How an [`Engine`] runs an analysis: the configuration, `--partitions`, the progress.
+/// What `analyze` was told about where another engine runs.
+#[derive(Debug, Clone, Default)]
+#[allow(dead_code, reason = "only the micromarket-datafusion binary reads it")]
+pub struct EngineArgs {
+    /// `--partitions`.
+    pub partitions: Option<usize>,
+    /// `--part-rows`.
+    pub part_rows: Option<u64>,
+    /// `--scheduler`: a Ballista scheduler's address.
+    pub scheduler: Option<String>,
+    /// `--executors`: executors of a Ballista cluster started in the process.
+    pub executors: Option<usize>,
+}
+
+/// How an [`Engine`] runs an analysis: the configuration, the engine's arguments, the progress.
 pub type EngineRun = fn(
     &micromarket::AnalyzeConfig,
-    Option<usize>,
+    &EngineArgs,
     &Arc<Progress>,
 ) -> Result<micromarket::export::Manifest, micromarket::Error>;
 
@@ -179,6 +193,7 @@ impl ExitStatus {
                 Error::Ingest(micromarket::consumer::IngestError::Io { .. })
                 | Error::Export(_)
                 | Error::Threads { .. }
+                | Error::PartUnreadable { io: true, .. }
                 | Error::Engine { .. },
             )
             | None => ExitStatus::Failure,
@@ -199,13 +214,33 @@ impl From<ExitStatus> for ExitCode {
     reason = "the micromarket-datafusion binary calls main_with"
 )]
 pub fn main() -> ExitCode {
-    main_with("micromarket", &[])
+    main_with("micromarket", &[], &[])
 }
 
-/// [`main`] for the binary `name`, which offers `engines` beside the local one.
-pub fn main_with(name: &'static str, engines: &'static [Engine]) -> ExitCode {
+/// A command a binary adds to this command line: the DataFusion binary's cluster processes.
+#[allow(dead_code, reason = "only the micromarket-datafusion binary makes one")]
+pub struct ExtraCommand {
+    /// Its name, arguments and help.
+    pub command: fn() -> clap::Command,
+    /// Runs it.
+    pub run: fn(&clap::ArgMatches) -> ExitCode,
+}
+
+/// [`main`] for the binary `name`, which offers `engines` beside the local one and the commands
+/// `extra`.
+pub fn main_with(
+    name: &'static str,
+    engines: &'static [Engine],
+    extra: &'static [ExtraCommand],
+) -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
-    let matches = Cli::command().name(name).bin_name(name).get_matches();
+    let command = extra.iter().fold(Cli::command(), |c, e| c.subcommand((e.command)()));
+    let matches = command.name(name).bin_name(name).get_matches();
+    if let Some((sub, args)) = matches.subcommand()
+        && let Some(e) = extra.iter().find(|e| (e.command)().get_name() == sub)
+    {
+        return (e.run)(args);
+    }
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),

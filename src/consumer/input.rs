@@ -173,7 +173,7 @@ pub(super) fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<us
 }
 
 /// Names of the required columns; `None` tries the usual spellings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ColumnNames {
     /// Consumer id column.
     pub id: Option<String>,
@@ -200,6 +200,10 @@ pub struct IngestOptions {
     /// The attribute columns to read (others are skipped, named in
     /// [`ConsumerTable::unread`](crate::consumer::ConsumerTable::unread)); `None` reads them all.
     pub attributes: Option<std::collections::BTreeSet<String>>,
+    /// For a Parquet file, only these row groups (rows keep their numbers in the whole file; a
+    /// repeated id is found only within the groups read); `None` reads them all. CSV files are
+    /// always read whole.
+    pub row_groups: Option<std::ops::Range<usize>>,
 }
 
 /// The longest CSV row read, in bytes: ingest holds at most one block plus one row of this size.
@@ -223,6 +227,7 @@ impl Default for IngestOptions {
             keep_ids: false,
             progress: None,
             attributes: None,
+            row_groups: None,
         }
     }
 }

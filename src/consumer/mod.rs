@@ -73,3 +73,32 @@ pub fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingested, Inge
     }
     csv::ingest(source, options)
 }
+
+/// The rows of each row group of a Parquet file (from its footer), or `None` for another file:
+/// what an engine needs to read one file as several parts
+/// ([`IngestOptions::row_groups`]).
+///
+/// # Errors
+///
+/// An unreadable file or footer.
+pub fn parquet_row_groups(path: &std::path::Path) -> Result<Option<Vec<u64>>, IngestError> {
+    let source = Source::Path(path.to_path_buf());
+    let is_parquet = source.is_parquet().map_err(|e| IngestError::Io {
+        file: source.name(),
+        source: e,
+    })?;
+    if !is_parquet {
+        return Ok(None);
+    }
+    quiet_upstream_panics();
+    READING_PARQUET.fetch_add(1, Ordering::SeqCst);
+    let read = std::panic::catch_unwind(|| parquet::row_group_rows(path));
+    READING_PARQUET.fetch_sub(1, Ordering::SeqCst);
+    read.unwrap_or_else(|_| {
+            Err(IngestError::Parquet {
+                file: source.name(),
+                detail: "the file is corrupt (the Parquet reader failed on its footer)".into(),
+            })
+        })
+        .map(Some)
+}

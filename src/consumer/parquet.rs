@@ -70,6 +70,25 @@ fn footer_only() -> ArrowReaderOptions {
     ArrowReaderOptions::new().with_skip_arrow_metadata(true)
 }
 
+/// The rows of each row group of the Parquet file `path`, from its footer.
+pub(super) fn row_group_rows(path: &std::path::Path) -> Result<Vec<u64>, IngestError> {
+    let file = path.display().to_string();
+    let f = std::fs::File::open(path).map_err(|source| IngestError::Io {
+        file: file.clone(),
+        source,
+    })?;
+    let metadata = ArrowReaderMetadata::load(&f, footer_only()).map_err(|e| IngestError::Parquet {
+        file,
+        detail: format!("not a readable Parquet file: {e}"),
+    })?;
+    Ok(metadata
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows() as u64)
+        .collect())
+}
+
 /// Reads the consumers of a Parquet `source`.
 pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingested, IngestError> {
     let file = source.name();
@@ -111,10 +130,18 @@ pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingeste
         first_row.push(rows + 1);
         rows += group.num_rows() as u64;
     }
+    let read_groups = options
+        .row_groups
+        .clone()
+        .map_or(0..groups.len(), |r| r.start.min(groups.len())..r.end.min(groups.len()));
+    let rows: u64 = groups[read_groups.clone()]
+        .iter()
+        .map(|g| g.num_rows() as u64)
+        .sum();
     let mut merged = Merged::new(&plan, &read_header);
     let mut seen: Vec<FingerprintSet> = (0..ID_SHARDS).map(|_| FingerprintSet::default()).collect();
     let block = rayon::current_num_threads() * 2;
-    let all: Vec<usize> = (0..groups.len()).collect();
+    let all: Vec<usize> = read_groups.collect();
     for block_groups in all.chunks(block) {
         let decoded: Vec<(ChunkOut, Vec<RecordBatch>)> = block_groups
             .par_iter()
@@ -880,5 +907,46 @@ mod tests {
             "{}",
             reject.detail
         );
+    }
+
+    #[test]
+    fn row_groups_read_apart_add_up_to_the_file_and_keep_its_row_numbers() {
+        use arrow_array::{Float64Array, StringArray};
+        let ids: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
+        let mut lat: Vec<f64> = (0..10).map(f64::from).collect();
+        lat[7] = 99.0;
+        let batch = RecordBatch::try_from_iter([
+            ("id", Arc::new(StringArray::from(ids)) as ArrayRef),
+            ("lat", Arc::new(Float64Array::from(lat)) as ArrayRef),
+            ("lon", Arc::new(Float64Array::from(vec![8.0; 10])) as ArrayRef),
+        ])
+        .expect("batch");
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("groups.parquet");
+        let properties = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(3))
+            .build();
+        let file = std::fs::File::create(&path).expect("create");
+        let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(properties))
+            .expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+        assert_eq!(row_group_rows(&path).expect("footer"), [3, 3, 3, 1]);
+        let source = Source::Path(path);
+        let read = |groups| {
+            let options = IngestOptions {
+                row_groups: groups,
+                ..IngestOptions::default()
+            };
+            ingest(&source, &options).expect("ingest")
+        };
+        let whole = read(None);
+        let (first, second) = (read(Some(0..2)), read(Some(2..4)));
+        assert_eq!(first.rows.read + second.rows.read, whole.rows.read);
+        assert_eq!(first.table.lat, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(second.table.lat, [6.0, 8.0, 9.0]);
+        // Row 8 of the file (lat 99) is rejected with its number in the whole file.
+        assert_eq!(second.rejects[0].line, 8);
+        assert_eq!(second.rejects[0], whole.rejects[0]);
     }
 }

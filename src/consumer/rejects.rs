@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 /// Why a consumer row was rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectReason {
     /// The row has more or fewer fields than the header.
@@ -71,7 +73,7 @@ impl RejectReason {
 }
 
 /// One rejected row: where it was, why, and its original text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Reject {
     /// 1-based line number of the row's first line in a CSV file (the header is line 1); in a
     /// Parquet file, the 1-based row number.

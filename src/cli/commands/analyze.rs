@@ -1,7 +1,7 @@
 //! `micromarket analyze`: one run over consumers, boundaries and segments.
 
 use super::inputs::{InputArgs, OutputArgs, PrivacyArgs, checked, with_flag_hint};
-use crate::cli::{ExitStatus, Global, Invalid};
+use crate::cli::{EngineArgs, ExitStatus, Global, Invalid};
 use anyhow::Result;
 use micromarket::GivenParams;
 use micromarket::export::{Manifest, ScopeRecord};
@@ -66,13 +66,26 @@ pub struct Args {
     privacy: PrivacyArgs,
     #[command(flatten)]
     output: OutputArgs,
-    /// Counting engine: local (this process), or datafusion in the micromarket-datafusion
-    /// binary (the workspace member; --consumers may then be a folder of files).
+    /// Counting engine: local (this process), or, in the micromarket-datafusion binary (the
+    /// workspace member), datafusion (this process, many partitions) or ballista (a cluster);
+    /// --consumers may then be a folder of files.
     #[arg(long, default_value = "local", value_name = "ENGINE")]
     engine: String,
     /// DataFusion's target partitions (default: the cores); each file is read as one partition.
     #[arg(long, value_name = "N")]
     partitions: Option<usize>,
+    /// A Parquet file of more rows than this is read as several partitions of whole row groups
+    /// (DataFusion and Ballista) [default: 2097152].
+    #[arg(long, value_name = "ROWS", value_parser = clap::value_parser!(u64).range(1..))]
+    part_rows: Option<u64>,
+    /// A running Ballista scheduler (df://HOST:PORT) whose executors were started with
+    /// `micromarket-datafusion executor`; without it, --engine ballista starts a cluster in this
+    /// process.
+    #[arg(long, value_name = "URL")]
+    scheduler: Option<String>,
+    /// Executors of the cluster --engine ballista starts in this process [default: 2].
+    #[arg(long, value_name = "N", conflicts_with = "scheduler")]
+    executors: Option<usize>,
 }
 
 /// What a campaign budget buys.
@@ -122,7 +135,7 @@ pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
                     .iter()
                     .flat_map(|e| [", ", e.name])
                     .collect::<String>(),
-                if name == "datafusion" {
+                if name == "datafusion" || name == "ballista" {
                     " (build the DataFusion engine with `cargo build --release -p micromarket-datafusion` and run target/release/micromarket-datafusion)"
                 } else {
                     ""
@@ -137,12 +150,24 @@ pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
         ))
         .into());
     }
-    if engine.is_none() && args.partitions.is_some() {
-        return Err(Invalid("--partitions is for --engine datafusion".into()).into());
+    if engine.is_none() && (args.partitions.is_some() || args.part_rows.is_some()) {
+        return Err(Invalid(
+            "--partitions and --part-rows are for --engine datafusion or ballista".into(),
+        )
+        .into());
     }
+    if args.engine != "ballista" && (args.scheduler.is_some() || args.executors.is_some()) {
+        return Err(Invalid("--scheduler and --executors are for --engine ballista".into()).into());
+    }
+    let engine_args = EngineArgs {
+        partitions: args.partitions,
+        part_rows: args.part_rows,
+        scheduler: args.scheduler.clone(),
+        executors: args.executors,
+    };
     let manifest = global
         .with_progress(|progress| match engine {
-            Some(engine) => (engine.run)(&config, args.partitions, progress),
+            Some(engine) => (engine.run)(&config, &engine_args, progress),
             None => micromarket::analyze(&config, progress),
         })
         .map_err(with_flag_hint)?;
