@@ -45,6 +45,8 @@ pub enum Error {
         /// Whether the file could not be read at all (an I/O failure) rather than holding
         /// invalid input.
         io: bool,
+        /// The role of a required column the file lacks (`id`, `latitude`, `longitude`).
+        missing_column: Option<String>,
     },
     /// Another counting engine failed (its own message).
     #[error("the {engine} engine failed: {message}")]

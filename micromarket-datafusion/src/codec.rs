@@ -117,7 +117,7 @@ impl PhysicalExtensionCodec for Codec {
         converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         match ours(buf) {
-            Some(wire) => Ok(Arc::new(ConsumersExec::decode(wire)?)),
+            Some(wire) => Ok(Arc::new(ConsumersExec::decode(wire, inputs)?)),
             None => self.physical.try_decode(buf, inputs, ctx, converter),
         }
     }

@@ -2,7 +2,7 @@
 
 use crate::scan::{
     ConsumersTable, FileReport, FileSummary, Part, REPORT, ScanInput, ScanSpec, dimension_column,
-    reports_in, segment_column,
+    segment_column,
 };
 use crate::udf::{BoundarySet, H3Cell, Locate, RecordKey};
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -225,8 +225,8 @@ pub async fn count_consumers(
 
     progress.stage("ingest and count");
     let started = Instant::now();
-    let zone = Locate::udf(BoundarySet::of(config), Some(boundaries))
-        .call(vec![col("lat"), col("lng")]);
+    let zone =
+        Locate::udf(BoundarySet::of(config), Some(boundaries)).call(vec![col("lat"), col("lng")]);
     let resolution = i64::from(u8::from(config.params.resolution));
     let cell = H3Cell::udf().call(vec![col("lat"), col("lng"), lit(resolution)]);
     let record_key = RecordKey::udf(key).call(vec![col("id_hash")]);
@@ -259,7 +259,12 @@ pub async fn count_consumers(
     .await
     .map_err(|e| options.error(e))?;
     let report_column = 2 + spec.dimensions().len();
-    let file_reports = file_reports(&batches, report_column, &parts, options)?;
+    let file_reports = file_reports(
+        &batches,
+        (report_column, report_column + 1),
+        &parts,
+        options,
+    )?;
     timings.insert("ingest_and_count".into(), elapsed_ms(started));
 
     progress.stage("merge counts");
@@ -301,13 +306,14 @@ async fn id_pass(
             vec![
                 count(col("id_hash")).alias("ids"),
                 count_distinct(col("id_hash")).alias("distinct"),
+                count(lit(1)).alias("rows"),
             ],
         )
     }))
     .await
     .map_err(|e| options.error(e))?;
     let mut ids = IdSummary::default();
-    for report in file_reports(&batches, 0, parts, options)? {
+    for report in file_reports(&batches, (0, 3), parts, options)? {
         ids.merge(report.ids);
     }
     let distinct: u64 = batches
@@ -336,17 +342,34 @@ async fn id_pass(
 }
 
 /// Every part's summary, in order, from the reports in column `column` of an aggregate's
-/// batches. The first part that could not be read gives its error.
+/// batches, whose column `times` counts the rows of each group: a report seen more than once
+/// means a part was counted more than once, and is refused. The first part that could not be
+/// read gives its error.
 fn file_reports(
     batches: &[RecordBatch],
-    column: usize,
+    (column, times): (usize, usize),
     parts: &[Part],
     options: &EngineOptions,
 ) -> Result<Vec<FileSummary>, Error> {
     let mut reports: Vec<FileReport> = Vec::with_capacity(parts.len());
     for batch in batches {
-        reports_in(batch.column(column).as_string::<i64>(), &mut reports)
-            .map_err(|e| options.error(format!("a file report does not parse: {e}")))?;
+        let column = batch.column(column).as_string::<i64>();
+        let times = batch.column(times).as_primitive::<Int64Type>();
+        for row in (0..batch.num_rows()).filter(|&r| column.is_valid(r)) {
+            let report: FileReport = serde_json::from_str(column.value(row))
+                .map_err(|e| options.error(format!("a file report does not parse: {e}")))?;
+            let part = parts.get(report.part).ok_or_else(|| {
+                options.error(format!("a file report names part {}", report.part))
+            })?;
+            if times.value(row) != 1 {
+                return Err(options.error(format!(
+                    "a part of {} was counted {} times: the engine ran its task more than once",
+                    part.file.display(),
+                    times.value(row)
+                )));
+            }
+            reports.push(report);
+        }
     }
     reports.sort_by_key(|r| r.part);
     let mut reports = reports.into_iter();
@@ -601,9 +624,7 @@ fn segment_names(
             .collect();
     }
     if !dims.is_empty() && names[spec.named()..] != expected[..] {
-        return Err(options.error(
-            "the grid's segments are not in the order they were counted in",
-        ));
+        return Err(options.error("the grid's segments are not in the order they were counted in"));
     }
     Ok((names, warnings))
 }

@@ -8,6 +8,7 @@
 //! executor); so does a file that could not be read. The table and its plan serialize
 //! ([`ScanInput`]), for Ballista's codecs.
 
+use arrow::array::AsArray;
 use arrow::array::{
     ArrayRef, BooleanArray, DictionaryArray, Float64Array, LargeStringArray, UInt32Array,
     UInt64Array, new_null_array,
@@ -18,6 +19,7 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::Expr;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
@@ -194,6 +196,8 @@ pub struct FileFailure {
     pub message: String,
     /// Whether the file could not be read at all, rather than holding invalid input.
     pub io: bool,
+    /// The role of a required column the file lacks.
+    pub missing_column: Option<String>,
 }
 
 impl From<FileFailure> for Error {
@@ -201,6 +205,7 @@ impl From<FileFailure> for Error {
         Error::PartUnreadable {
             message: f.message,
             io: f.io,
+            missing_column: f.missing_column,
         }
     }
 }
@@ -245,18 +250,43 @@ impl TableProvider for ConsumersTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let parts = part_indices(self.spec.input.parts.len())?;
         Ok(Arc::new(ConsumersExec::new(
             Arc::clone(&self.spec),
             projection.cloned(),
+            parts,
         )))
     }
 }
 
-/// The scan's plan node: partition `i` reads part `i`.
+/// The scan's input: partition `i` holds one row, the number `i` of the part it reads. A
+/// cluster that hands a task some of a stage's partitions restricts this in-memory source (it
+/// knows how); [`ConsumersExec`] reads the parts it is given.
+fn part_indices(parts: usize) -> Result<Arc<dyn ExecutionPlan>> {
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "part",
+        DataType::UInt32,
+        false,
+    )]));
+    let partitions = (0..parts as u32)
+        .map(|i| {
+            let column = Arc::new(UInt32Array::from(vec![i])) as ArrayRef;
+            Ok(vec![RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![column],
+            )?])
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(MemorySourceConfig::try_new_exec(&partitions, schema, None)?)
+}
+
+/// The scan's plan node: each of its partitions reads the parts its input partition names.
 #[derive(Debug)]
 pub struct ConsumersExec {
     spec: Arc<ScanSpec>,
     projection: Option<Vec<usize>>,
+    /// The parts to read, by number (see [`part_indices`]).
+    parts: Arc<dyn ExecutionPlan>,
     properties: Arc<PlanProperties>,
 }
 
@@ -268,7 +298,11 @@ struct ExecWire {
 }
 
 impl ConsumersExec {
-    fn new(spec: Arc<ScanSpec>, projection: Option<Vec<usize>>) -> Self {
+    fn new(
+        spec: Arc<ScanSpec>,
+        projection: Option<Vec<usize>>,
+        parts: Arc<dyn ExecutionPlan>,
+    ) -> Self {
         let schema = spec.schema();
         let schema = match &projection {
             Some(p) => Arc::new(schema.project(p).expect("projection within the schema")),
@@ -276,13 +310,14 @@ impl ConsumersExec {
         };
         let properties = PlanProperties::new(
             EquivalenceProperties::new(schema),
-            Partitioning::UnknownPartitioning(spec.input.parts.len()),
+            Partitioning::UnknownPartitioning(parts.properties().partitioning.partition_count()),
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
         ConsumersExec {
             spec,
             projection,
+            parts,
             properties: Arc::new(properties),
         }
     }
@@ -296,13 +331,22 @@ impl ConsumersExec {
         .map_err(|e| DataFusionError::External(Box::new(e)))
     }
 
-    /// From the wire form.
-    pub(crate) fn decode(buf: &[u8]) -> Result<Self> {
+    /// From the wire form, over its decoded input.
+    pub(crate) fn decode(buf: &[u8], inputs: &[Arc<dyn ExecutionPlan>]) -> Result<Self> {
         let wire: ExecWire = serde_json::from_slice(buf)
             .map_err(|e| DataFusionError::Internal(format!("a consumers scan: {e}")))?;
         let spec = ScanSpec::new(wire.input, None)
             .map_err(|e| DataFusionError::Execution(e.to_string()))?;
-        Ok(ConsumersExec::new(Arc::new(spec), wire.projection))
+        let [parts] = inputs else {
+            return Err(DataFusionError::Internal(
+                "a consumers scan has one input".into(),
+            ));
+        };
+        Ok(ConsumersExec::new(
+            Arc::new(spec),
+            wire.projection,
+            Arc::clone(parts),
+        ))
     }
 }
 
@@ -322,7 +366,11 @@ impl ExecutionPlan for ConsumersExec {
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
+        vec![&self.parts]
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
     }
 
     fn apply_expressions(
@@ -334,15 +382,21 @@ impl ExecutionPlan for ConsumersExec {
 
     fn with_new_children(
         self: Arc<Self>,
-        _children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(self)
+        let [parts] = <[_; 1]>::try_from(children)
+            .map_err(|_| DataFusionError::Internal("a consumers scan has one input".into()))?;
+        Ok(Arc::new(ConsumersExec::new(
+            Arc::clone(&self.spec),
+            self.projection.clone(),
+            parts,
+        )))
     }
 
     fn execute(
         &self,
         partition: usize,
-        _context: Arc<TaskContext>,
+        context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let spec = Arc::clone(&self.spec);
         let schema = spec.schema();
@@ -351,34 +405,65 @@ impl ExecutionPlan for ConsumersExec {
             Some(p) => batch.and_then(|b| Ok(b.project(p)?)),
             None => batch,
         };
-        // Reading is CPU work on micromarket's own threads: off the async workers.
-        let read = futures::stream::once(async move {
-            let read = tokio::task::spawn_blocking(move || read_file(&spec, partition)).await;
-            read.map_err(|e| DataFusionError::External(Box::new(e)))
+        let numbers = self.parts.execute(partition, context)?;
+        let parts = numbers.flat_map(|batch| {
+            let numbers: Vec<Result<usize>> = match batch {
+                Ok(b) => b
+                    .column(0)
+                    .as_primitive::<UInt32Type>()
+                    .values()
+                    .iter()
+                    .map(|&p| Ok(p as usize))
+                    .collect(),
+                Err(e) => vec![Err(e)],
+            };
+            futures::stream::iter(numbers)
         });
-        let batches = read.flat_map(move |read| {
-            let schema = Arc::clone(&schema);
-            match read {
-                Ok((rows, report)) => {
-                    let n = rows.as_ref().map_or(0, |r| r.table.len());
-                    let data = (0..n).step_by(BATCH_ROWS).map({
-                        let schema = Arc::clone(&schema);
-                        move |start| {
-                            let rows = rows.as_ref().expect("rows were read");
-                            rows.batch(&schema, start, (start + BATCH_ROWS).min(n))
-                        }
-                    });
-                    let report = std::iter::once_with(move || report_batch(&schema, &report));
-                    futures::stream::iter(data.chain(report)).boxed()
-                }
-                Err(e) => futures::stream::iter([Err(e)]).boxed(),
-            }
+        let batches = parts.flat_map(move |part| match part {
+            Ok(part) => read_part(Arc::clone(&spec), Arc::clone(&schema), part),
+            Err(e) => futures::stream::iter([Err(e)]).boxed(),
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema(),
             batches.map(project),
         )))
     }
+}
+
+/// The batches of part `part`, then its report row.
+fn read_part(
+    spec: Arc<ScanSpec>,
+    schema: SchemaRef,
+    part: usize,
+) -> futures::stream::BoxStream<'static, Result<RecordBatch>> {
+    if part >= spec.input.parts.len() {
+        let message = format!("a consumers scan has no part {part}");
+        return futures::stream::iter([Err(DataFusionError::Internal(message))]).boxed();
+    }
+    // Reading is CPU work on micromarket's own threads: off the async workers.
+    let read = futures::stream::once(async move {
+        let read = tokio::task::spawn_blocking(move || read_file(&spec, part)).await;
+        read.map_err(|e| DataFusionError::External(Box::new(e)))
+    });
+    read.flat_map(move |read| {
+        let schema = Arc::clone(&schema);
+        match read {
+            Ok((rows, report)) => {
+                let n = rows.as_ref().map_or(0, |r| r.table.len());
+                let data = (0..n).step_by(BATCH_ROWS).map({
+                    let schema = Arc::clone(&schema);
+                    move |start| {
+                        let rows = rows.as_ref().expect("rows were read");
+                        rows.batch(&schema, start, (start + BATCH_ROWS).min(n))
+                    }
+                });
+                let report = std::iter::once_with(move || report_batch(&schema, &report));
+                futures::stream::iter(data.chain(report)).boxed()
+            }
+            Err(e) => futures::stream::iter([Err(e)]).boxed(),
+        }
+    })
+    .boxed()
 }
 
 /// A file read: its accepted rows and their named segments.
@@ -395,8 +480,17 @@ fn read_file(spec: &ScanSpec, index: usize) -> (Option<FileRows>, FileReport) {
         Ok((rows, summary)) => (Some(rows), Ok(summary)),
         Err(error) => {
             let io = matches!(error, Error::Ingest(IngestError::Io { .. }));
+            let missing_column = match &error {
+                Error::Ingest(IngestError::MissingColumn { role, .. }) => Some(role.to_string()),
+                _ => None,
+            };
             let message = error.to_string();
-            (None, Err(FileFailure { message, io }))
+            let failure = FileFailure {
+                message,
+                io,
+                missing_column,
+            };
+            (None, Err(failure))
         }
     };
     (rows, FileReport { part: index, read })
@@ -510,20 +604,4 @@ impl FileRows {
         columns.push(new_null_array(&DataType::LargeUtf8, end - start));
         Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
     }
-}
-
-/// Adds the file reports among an aggregate's rows to `into`: `reports` is the aggregate's
-/// [`REPORT`] column.
-///
-/// # Errors
-///
-/// A report that does not parse (from a scan of another version).
-pub fn reports_in(
-    reports: &LargeStringArray,
-    into: &mut Vec<FileReport>,
-) -> serde_json::Result<()> {
-    for report in reports.iter().flatten() {
-        into.push(serde_json::from_str(report)?);
-    }
-    Ok(())
 }

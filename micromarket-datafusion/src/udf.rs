@@ -25,9 +25,9 @@ fn floats(array: &ArrayRef) -> &[f64] {
 
 /// Where any of `arrays` is null.
 fn nulls(arrays: &[ArrayRef]) -> Option<NullBuffer> {
-    arrays
-        .iter()
-        .fold(None, |acc, a| NullBuffer::union(acc.as_ref(), a.logical_nulls().as_ref()))
+    arrays.iter().fold(None, |acc, a| {
+        NullBuffer::union(acc.as_ref(), a.logical_nulls().as_ref())
+    })
 }
 
 /// `mm_h3_cell(lat, lng, resolution)`: each point's H3 cell as a UInt64, computed by

@@ -234,7 +234,9 @@ pub fn main_with(
     extra: &'static [ExtraCommand],
 ) -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
-    let command = extra.iter().fold(Cli::command(), |c, e| c.subcommand((e.command)()));
+    let command = extra
+        .iter()
+        .fold(Cli::command(), |c, e| c.subcommand((e.command)()));
     let matches = command.name(name).bin_name(name).get_matches();
     if let Some((sub, args)) = matches.subcommand()
         && let Some(e) = extra.iter().find(|e| (e.command)().get_name() == sub)

@@ -95,10 +95,10 @@ pub fn parquet_row_groups(path: &std::path::Path) -> Result<Option<Vec<u64>>, In
     let read = std::panic::catch_unwind(|| parquet::row_group_rows(path));
     READING_PARQUET.fetch_sub(1, Ordering::SeqCst);
     read.unwrap_or_else(|_| {
-            Err(IngestError::Parquet {
-                file: source.name(),
-                detail: "the file is corrupt (the Parquet reader failed on its footer)".into(),
-            })
+        Err(IngestError::Parquet {
+            file: source.name(),
+            detail: "the file is corrupt (the Parquet reader failed on its footer)".into(),
         })
-        .map(Some)
+    })
+    .map(Some)
 }

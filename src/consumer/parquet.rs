@@ -77,10 +77,11 @@ pub(super) fn row_group_rows(path: &std::path::Path) -> Result<Vec<u64>, IngestE
         file: file.clone(),
         source,
     })?;
-    let metadata = ArrowReaderMetadata::load(&f, footer_only()).map_err(|e| IngestError::Parquet {
-        file,
-        detail: format!("not a readable Parquet file: {e}"),
-    })?;
+    let metadata =
+        ArrowReaderMetadata::load(&f, footer_only()).map_err(|e| IngestError::Parquet {
+            file,
+            detail: format!("not a readable Parquet file: {e}"),
+        })?;
     Ok(metadata
         .metadata()
         .row_groups()
@@ -130,10 +131,9 @@ pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingeste
         first_row.push(rows + 1);
         rows += group.num_rows() as u64;
     }
-    let read_groups = options
-        .row_groups
-        .clone()
-        .map_or(0..groups.len(), |r| r.start.min(groups.len())..r.end.min(groups.len()));
+    let read_groups = options.row_groups.clone().map_or(0..groups.len(), |r| {
+        r.start.min(groups.len())..r.end.min(groups.len())
+    });
     let rows: u64 = groups[read_groups.clone()]
         .iter()
         .map(|g| g.num_rows() as u64)
@@ -918,7 +918,10 @@ mod tests {
         let batch = RecordBatch::try_from_iter([
             ("id", Arc::new(StringArray::from(ids)) as ArrayRef),
             ("lat", Arc::new(Float64Array::from(lat)) as ArrayRef),
-            ("lon", Arc::new(Float64Array::from(vec![8.0; 10])) as ArrayRef),
+            (
+                "lon",
+                Arc::new(Float64Array::from(vec![8.0; 10])) as ArrayRef,
+            ),
         ])
         .expect("batch");
         let dir = tempfile::tempdir().expect("tmp");
@@ -927,8 +930,9 @@ mod tests {
             .set_max_row_group_row_count(Some(3))
             .build();
         let file = std::fs::File::create(&path).expect("create");
-        let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(properties))
-            .expect("writer");
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(properties))
+                .expect("writer");
         writer.write(&batch).expect("write");
         writer.close().expect("close");
         assert_eq!(row_group_rows(&path).expect("footer"), [3, 3, 3, 1]);

@@ -156,18 +156,27 @@ pub fn with_flag_hint(error: micromarket::Error) -> anyhow::Error {
     use micromarket::Error;
     use micromarket::boundary::BoundaryError;
     use micromarket::consumer::IngestError;
-    let flag = match &error {
-        Error::Ingest(IngestError::MissingColumn { role, .. }) => match *role {
-            "id" => "--id-col",
-            "latitude" => "--lat-col",
-            _ => "--lon-col",
-        },
-        Error::Boundary(BoundaryError::DuplicateIdentity { .. }) => "--id-prop",
-        Error::Boundary(BoundaryError::MissingName { .. }) => "--name-prop",
-        Error::TooManyRejects { .. } => "--max-reject-ratio",
-        Error::NoneInside {
-            swapped: Some(_), ..
-        } => "--lat-col and --lon-col to name them",
+    let role = match &error {
+        Error::Ingest(IngestError::MissingColumn { role, .. }) => Some(*role),
+        Error::PartUnreadable {
+            missing_column: Some(role),
+            ..
+        } => Some(role.as_str()),
+        _ => None,
+    };
+    let flag = match (role, &error) {
+        (Some("id"), _) => "--id-col",
+        (Some("latitude"), _) => "--lat-col",
+        (Some(_), _) => "--lon-col",
+        (None, Error::Boundary(BoundaryError::DuplicateIdentity { .. })) => "--id-prop",
+        (None, Error::Boundary(BoundaryError::MissingName { .. })) => "--name-prop",
+        (None, Error::TooManyRejects { .. }) => "--max-reject-ratio",
+        (
+            None,
+            Error::NoneInside {
+                swapped: Some(_), ..
+            },
+        ) => "--lat-col and --lon-col to name them",
         _ => return error.into(),
     };
     Invalid(format!("{error} (use {flag})")).into()
