@@ -1,20 +1,24 @@
-//! micromarket's counting phase on Apache DataFusion.
+//! micromarket's counting phase on Apache DataFusion and Apache Ballista.
 //!
 //! A local `micromarket analyze` has two phases: one over consumers (read, locate, key, count
 //! per zone × cell × segment), embarrassingly parallel, and one over scopes (statistics,
 //! micro-markets, exports) that needs only those counts. This crate runs the first as a
-//! DataFusion plan and hands its counts to micromarket's own second phase
-//! ([`micromarket::analyze::analyze_counted`]), so the outputs are the local engine's:
+//! DataFusion plan, in this process or on a Ballista cluster, and hands its counts to
+//! micromarket's own second phase ([`micromarket::analyze::analyze_counted`]), so the outputs
+//! are the local engine's:
 //!
-//! - [`scan`]: the consumer files as a table of one partition per file, each read by
-//!   micromarket's own reader (the same columns, values and rejects) with the named segments
-//!   evaluated by its own filters;
+//! - [`scan`]: the consumer files as a table whose partitions read parts (a file, or row groups
+//!   of a large Parquet file) with micromarket's own reader (the same columns, values and
+//!   rejects) and evaluate the named segments with its own filters; each part's report comes
+//!   back as a row of the plan;
 //! - [`udf`]: `mm_h3_cell`, `mm_locate` and `mm_record_key`, scalar functions over Arrow arrays
 //!   that call the library;
-//! - [`count`]: the plan (one `GROUP BY` zone, cell and the grid's dimensions) and the merge.
+//! - [`count`]: the plan (one `GROUP BY` zone, cell and the grid's dimensions) and the merge;
+//! - [`codec`] and [`cluster`]: how the scan and the functions travel to Ballista's scheduler
+//!   and executors, and the sessions and cluster processes that run them.
 //!
 //! The `micromarket-datafusion` binary is the `micromarket` command line with
-//! `analyze --engine datafusion`.
+//! `analyze --engine datafusion|ballista` and the `scheduler` and `executor` commands.
 
 pub mod cluster;
 pub mod codec;
