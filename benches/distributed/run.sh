@@ -10,6 +10,9 @@
 #
 #   benches/distributed/run.sh [N] [PARTS]
 #
+# RUNS (default: all of them) picks runs by name, for sizes where the local engine would not fit
+# in memory: RUNS="ballista-processes" benches/distributed/run.sh 100000000 16
+#
 # Cutting the Parquet file uses pyarrow, installed (pinned as in benches/compare) into
 # target/compare-venv.
 set -euo pipefail
@@ -110,13 +113,17 @@ cluster() { # name consumers
     executor-1 "$work/time-$name-executor-1" executor-2 "$work/time-$name-executor-2"
 }
 
+runs=${RUNS:-local datafusion-parts ballista-1-executor ballista-2-executors ballista-processes}
+wanted() { [[ " $runs " == *" $1 "* ]]; }
 echo "$n consumers, $parts Parquet parts, $(nproc) cores"
-run local local "$world/consumers.parquet"
-run datafusion-parts datafusion "$world/parts-$parts"
-run ballista-1-executor ballista "$world/parts-$parts" --executors 1
-run ballista-2-executors ballista "$world/parts-$parts" --executors 2
-cluster ballista-processes "$world/parts-$parts"
+wanted local && run local local "$world/consumers.parquet"
+wanted datafusion-parts && run datafusion-parts datafusion "$world/parts-$parts"
+wanted ballista-1-executor && run ballista-1-executor ballista "$world/parts-$parts" --executors 1
+wanted ballista-2-executors && run ballista-2-executors ballista "$world/parts-$parts" --executors 2
+wanted ballista-processes && cluster ballista-processes "$world/parts-$parts"
+wanted local || exit 0
 for other in datafusion-parts ballista-1-executor ballista-2-executors ballista-processes; do
+  wanted "$other" || continue
   if diff -rq -x manifest.json "$work/out-local" "$work/out-$other" >/dev/null; then
     echo "$other: every output but the manifest equals the local run's"
   else

@@ -7,7 +7,7 @@ use crate::scan::{
 use crate::udf::{BoundarySet, H3Cell, Locate, RecordKey};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type, UInt32Type, UInt64Type};
-use datafusion::functions_aggregate::expr_fn::{count, count_distinct, sum};
+use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::prelude::{SessionContext, col, lit, when};
 use micromarket::analyze::{Counted, analyze_counted, input_record};
 use micromarket::boundary::{Boundaries, slugify};
@@ -300,30 +300,35 @@ async fn id_pass(
     parts: &[Part],
     given: &str,
 ) -> Result<IdSummary, Error> {
+    // Grouped by id (hash-partitioned across the engine's partitions, and spilled to disk under
+    // memory pressure, where a global distinct count would hold every id in one place), keeping
+    // only the repeated ids and the reports.
     let batches = collect(ctx.read_table(table).and_then(|df| {
         df.aggregate(
-            vec![col(REPORT)],
-            vec![
-                count(col("id_hash")).alias("ids"),
-                count_distinct(col("id_hash")).alias("distinct"),
-                count(lit(1)).alias("rows"),
-            ],
-        )
+            vec![col("id_hash"), col(REPORT)],
+            vec![count(lit(1)).alias("rows")],
+        )?
+        .filter(col("rows").gt(lit(1i64)).or(col(REPORT).is_not_null()))
     }))
     .await
     .map_err(|e| options.error(e))?;
     let mut ids = IdSummary::default();
-    for report in file_reports(&batches, (0, 3), parts, options)? {
+    for report in file_reports(&batches, (1, 2), parts, options)? {
         ids.merge(report.ids);
     }
-    let distinct: u64 = batches
+    let repeats: u64 = batches
         .iter()
         .map(|b| {
-            let distinct = b.column(2).as_primitive::<Int64Type>();
-            distinct.iter().flatten().sum::<i64>() as u64
+            let reports = b.column(1);
+            let rows = b.column(2).as_primitive::<Int64Type>();
+            (0..b.num_rows())
+                .filter(|&r| reports.is_null(r))
+                .map(|r| rows.value(r) as u64 - 1)
+                .sum::<u64>()
         })
         .sum();
-    if distinct < ids.count {
+    let distinct = ids.count - repeats.min(ids.count);
+    if repeats > 0 {
         let split = if parts.iter().any(|p| p.row_groups.is_some()) {
             " (or twice in one large Parquet file, whose row groups are read apart)"
         } else {
