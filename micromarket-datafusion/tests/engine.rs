@@ -29,6 +29,17 @@ fn run(dir: &Path, args: &[&str]) -> (i32, String) {
 
 /// `analyze` of `consumers` with the sample's boundaries and segments into `out`.
 fn analyze(dir: &Path, engine: &str, consumers: &str, out: &str) -> (i32, String) {
+    analyze_with(dir, engine, consumers, out, &[])
+}
+
+/// [`analyze`] with more arguments.
+fn analyze_with(
+    dir: &Path,
+    engine: &str,
+    consumers: &str,
+    out: &str,
+    more: &[&str],
+) -> (i32, String) {
     let (regions, cities, segments) = (
         sample("regions.geojson"),
         sample("cities.geojson"),
@@ -53,7 +64,10 @@ fn analyze(dir: &Path, engine: &str, consumers: &str, out: &str) -> (i32, String
             "geojson,parquet,csv,fgb",
             "--out",
             out,
-        ],
+        ]
+        .into_iter()
+        .chain(more.iter().copied())
+        .collect::<Vec<_>>(),
     )
 }
 
@@ -385,33 +399,13 @@ fn a_cluster_of_separate_scheduler_and_executor_processes_counts_the_same() {
         analyze(dir.path(), "local", &sample("consumers.csv"), "local").0,
         0
     );
-    let (regions, cities, segments) = (
-        sample("regions.geojson"),
-        sample("cities.geojson"),
-        sample("segments.toml"),
-    );
-    let (code, err) = run(
+    let scheduler = format!("df://{scheduler}");
+    let (code, err) = analyze_with(
         dir.path(),
-        &[
-            "-q",
-            "analyze",
-            "--engine",
-            "ballista",
-            "--scheduler",
-            &format!("df://{scheduler}"),
-            "--consumers",
-            &parts.display().to_string(),
-            "--regions",
-            &regions,
-            "--cities",
-            &cities,
-            "--segments",
-            &segments,
-            "--formats",
-            "geojson,parquet,csv,fgb",
-            "--out",
-            "remote",
-        ],
+        "ballista",
+        &parts.display().to_string(),
+        "remote",
+        &["--scheduler", &scheduler],
     );
     assert_eq!(code, 0, "{err}");
     assert_same_outputs(&dir.path().join("local"), &dir.path().join("remote"));
