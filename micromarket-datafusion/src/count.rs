@@ -28,7 +28,7 @@ use std::time::Instant;
 /// How the plan runs.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
-    /// DataFusion's target partitions (its parallelism for the aggregation); files are read one
+    /// DataFusion's target partitions (its parallelism for the aggregation); parts are read one
     /// partition each.
     pub partitions: usize,
     /// A Parquet file of more rows than this is read as several partitions of whole row groups
@@ -179,12 +179,13 @@ fn io_error(path: &Path, source: std::io::Error) -> Error {
 /// Counts `config`'s consumers per zone and cell with DataFusion, in `ctx` (a session of this
 /// process or of a Ballista cluster).
 ///
-/// One pass reads every file (a partition each), locates and keys each consumer with the
-/// `mm_*` functions and groups by zone, cell and the grid's dimensions; the named segments are
-/// summed as columns, the grid's segments come from the groups, and each file's report comes
-/// back as a group of its own. Without a privacy key, or with several files, a first pass reads
-/// the ids: the derived key needs all of them, and an id may not appear in two files (within a
-/// file the reader rejects a repeat, as a local run does).
+/// One pass reads every part (a file, or row groups of a large Parquet file; a partition
+/// each), locates and keys each consumer with the `mm_*` functions and groups by zone, cell and
+/// the grid's dimensions; the named segments are summed as columns, the grid's segments come
+/// from the groups, and each part's report comes back as a group of its own. Without a privacy
+/// key, or with several parts, a first pass reads the ids: the derived key needs all of them,
+/// and an id may not appear in two parts (within a part the reader rejects a repeat, as a local
+/// run does).
 ///
 /// # Errors
 ///
@@ -291,8 +292,8 @@ async fn collect(
     df?.collect().await
 }
 
-/// Reads every file once for its ids: their summary (for a derived key), and whether an id is
-/// in two files.
+/// Reads every part once for its ids: their summary (for a derived key), and whether an id is
+/// in two parts.
 async fn id_pass(
     ctx: &SessionContext,
     options: &EngineOptions,

@@ -430,4 +430,44 @@ mod tests {
             expected.as_slice()
         );
     }
+
+    #[test]
+    fn a_null_point_has_a_null_cell() {
+        let lat = Float64Array::from(vec![Some(47.3769), None]);
+        let lng = Float64Array::from(vec![Some(8.5417), None]);
+        let out = call(
+            &H3Cell::udf(),
+            vec![
+                ColumnarValue::Array(Arc::new(lat)),
+                ColumnarValue::Array(Arc::new(lng)),
+                ColumnarValue::Scalar(ScalarValue::Int64(Some(9))),
+            ],
+            2,
+            DataType::UInt64,
+        );
+        assert!(out.is_valid(0));
+        assert!(out.is_null(1));
+    }
+
+    #[test]
+    fn functions_travel_by_their_wire_forms() {
+        let key = PrivacyKey::from_secret(b"0123456789abcdef").expect("long enough");
+        let set = BoundarySet {
+            regions: Some(BoundaryFile {
+                file: "regions.geojson".into(),
+                text: r#"{"type":"FeatureCollection","features":[]}"#.into(),
+            }),
+            cities: None,
+            options: BoundaryOptions::default(),
+        };
+        for udf in [H3Cell::udf(), RecordKey::udf(key), Locate::udf(set, None)] {
+            let mut wire = Vec::new();
+            assert!(encode_udf(&udf, &mut wire).expect("encodes"));
+            let back = decode_udf(udf.name(), &wire)
+                .expect("one of ours")
+                .expect("decodes");
+            assert_eq!(back.as_ref(), &udf, "{}", udf.name());
+        }
+        assert!(decode_udf("abs", &[]).is_none());
+    }
 }
