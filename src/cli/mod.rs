@@ -238,16 +238,7 @@ pub fn main_with(
         .iter()
         .fold(Cli::command(), |c, e| c.subcommand((e.command)()));
     let matches = command.name(name).bin_name(name).get_matches();
-    if let Some((sub, args)) = matches.subcommand()
-        && let Some(e) = extra.iter().find(|e| (e.command)().get_name() == sub)
-    {
-        return (e.run)(args);
-    }
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(e) => e.exit(),
-    };
-    if let Some(threads) = cli.threads {
+    if let Some(threads) = matches.get_one::<usize>("threads").copied() {
         if threads == 0 {
             eprintln!("error: --threads must be at least 1");
             return ExitStatus::InvalidInput.into();
@@ -260,6 +251,15 @@ pub fn main_with(
             return ExitStatus::Failure.into();
         }
     }
+    if let Some((sub, args)) = matches.subcommand()
+        && let Some(e) = extra.iter().find(|e| (e.command)().get_name() == sub)
+    {
+        return (e.run)(args);
+    }
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let global = Global {
         engines,
         quiet: cli.quiet,

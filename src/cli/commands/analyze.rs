@@ -71,7 +71,8 @@ pub struct Args {
     /// --consumers may then be a folder of files.
     #[arg(long, default_value = "local", value_name = "ENGINE")]
     engine: String,
-    /// DataFusion's target partitions (default: the cores); each file is read as one partition.
+    /// DataFusion's target partitions (default: the cores); each part (a file, or row groups of a
+    /// large Parquet file) is read as one partition.
     #[arg(long, value_name = "N")]
     partitions: Option<usize>,
     /// A Parquet file of more rows than this is read as several partitions of whole row groups
