@@ -18,7 +18,6 @@ use micromarket::synth::{Extent, MAX_CITIES, SplitMix64, SynthOptions, World};
 use micromarket::{export, market};
 use rayon::prelude::*;
 use std::hint::black_box;
-use std::sync::Arc;
 
 /// Seed of every bench dataset.
 const SEED: u64 = 42;
@@ -27,8 +26,8 @@ const QUERIES: usize = 10_000;
 const STORES: usize = 500;
 
 struct Data {
-    csv: Arc<[u8]>,
-    parquet: Arc<[u8]>,
+    csv: bytes::Bytes,
+    parquet: bytes::Bytes,
     world: World,
 }
 
@@ -57,7 +56,7 @@ fn stages(c: &mut Criterion) {
         let dataset = data(size);
         let source = Source::Bytes {
             name: "consumers.csv".into(),
-            data: Arc::clone(&dataset.csv),
+            data: dataset.csv.clone(),
         };
         let segments_file =
             SegmentsFile::parse("segments.toml", &World::segments_toml()).expect("valid");
@@ -76,7 +75,7 @@ fn stages(c: &mut Criterion) {
         });
         let parquet = Source::Bytes {
             name: "consumers.parquet".into(),
-            data: Arc::clone(&dataset.parquet),
+            data: dataset.parquet.clone(),
         };
         g.bench_with_input(
             BenchmarkId::new("ingest_parquet", size),

@@ -7,7 +7,7 @@ use micromarket::consumer::{IngestOptions, Source, ingest};
 fuzz_target!(|data: &[u8]| {
     let source = Source::Bytes {
         name: "fuzz.csv".into(),
-        data: data.into(),
+        data: data.to_vec().into(),
     };
     let options = IngestOptions {
         block_bytes: 1 << 10,

@@ -4,11 +4,13 @@ use crate::scan::{
     ConsumersTable, FileReport, FileSummary, Part, REPORT, ScanInput, ScanSpec, dimension_column,
     segment_column,
 };
+use crate::store;
 use crate::udf::{BoundarySet, H3Cell, Locate, RecordKey};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type, UInt32Type, UInt64Type};
 use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::prelude::{SessionContext, col, lit, when};
+use futures::{StreamExt, TryStreamExt};
 use micromarket::analyze::{Counted, analyze_counted, input_record};
 use micromarket::boundary::{Boundaries, slugify};
 use micromarket::consumer::{
@@ -197,9 +199,8 @@ pub async fn count_consumers(
     boundaries: &Boundaries,
     progress: &Arc<Progress>,
 ) -> Result<Counted, Error> {
-    let files = consumer_files(&config.consumers)?;
-    let parts = parts_of(&files, options.part_rows)?;
     let given = config.consumers.name();
+    let (parts, input) = consumer_input(&config.consumers, options.part_rows).await?;
     let spec = Arc::new(ScanSpec::new(
         ScanInput {
             parts: parts.clone(),
@@ -279,7 +280,7 @@ pub async fn count_consumers(
         segments: names,
         rows: merged.rows,
         rejects: merged.rejects,
-        input: consumers_record(&given, &files)?,
+        input,
         warnings,
         key_origin,
         timings_ms: timings,
@@ -644,30 +645,85 @@ fn segment_names(
 pub fn parts_of(files: &[PathBuf], part_rows: u64) -> Result<Vec<Part>, Error> {
     let mut parts = Vec::with_capacity(files.len());
     for file in files {
-        let whole = Part {
-            file: file.clone(),
-            row_groups: None,
-        };
-        let groups = match micromarket::consumer::parquet_row_groups(file)? {
-            Some(groups) if groups.iter().sum::<u64>() > part_rows => groups,
-            _ => {
-                parts.push(whole);
-                continue;
-            }
-        };
-        let (mut start, mut rows) = (0, 0);
-        for (g, n) in groups.iter().enumerate() {
-            rows += n;
-            if rows >= part_rows || g + 1 == groups.len() {
-                parts.push(Part {
-                    file: file.clone(),
-                    row_groups: Some(start..g + 1),
-                });
-                (start, rows) = (g + 1, 0);
-            }
-        }
+        let groups = micromarket::consumer::parquet_row_groups(file)?;
+        cut(file, groups, part_rows, &mut parts);
     }
     Ok(parts)
+}
+
+/// Appends `file`'s parts to `parts`: the whole file, or runs of whole row groups of about
+/// `part_rows` rows when its row groups (`groups`, for Parquet) hold more.
+fn cut(file: &Path, groups: Option<Vec<u64>>, part_rows: u64, parts: &mut Vec<Part>) {
+    let groups = match groups {
+        Some(groups) if groups.iter().sum::<u64>() > part_rows => groups,
+        _ => {
+            parts.push(Part {
+                file: file.to_path_buf(),
+                row_groups: None,
+            });
+            return;
+        }
+    };
+    let (mut start, mut rows) = (0, 0);
+    for (g, n) in groups.iter().enumerate() {
+        rows += n;
+        if rows >= part_rows || g + 1 == groups.len() {
+            parts.push(Part {
+                file: file.to_path_buf(),
+                row_groups: Some(start..g + 1),
+            });
+            (start, rows) = (g + 1, 0);
+        }
+    }
+}
+
+/// Footers of Parquet objects fetched at once while cutting objects into parts.
+const FOOTERS_IN_FLIGHT: usize = 16;
+
+/// The parts of a consumers input (a file, a folder, or an object-storage URL: see [`store`])
+/// and its record for the manifest.
+///
+/// # Errors
+///
+/// As [`consumer_files`] and [`parts_of`]; for a URL, as [`store::list`].
+async fn consumer_input(
+    source: &Source,
+    part_rows: u64,
+) -> Result<(Vec<Part>, InputRecord), Error> {
+    let url = match source {
+        Source::Path(path) => store::url_of(path),
+        Source::Bytes { .. } => None,
+    };
+    let Some(url) = url else {
+        let files = consumer_files(source)?;
+        let parts = parts_of(&files, part_rows)?;
+        return Ok((parts, consumers_record(&source.name(), &files)?));
+    };
+    let objects = store::list(&url).await?;
+    let groups: Vec<Option<Vec<u64>>> = futures::stream::iter(&objects)
+        .map(store::parquet_row_groups)
+        .buffered(FOOTERS_IN_FLIGHT)
+        .try_collect()
+        .await?;
+    let mut parts = Vec::with_capacity(objects.len());
+    let mut lines = String::new();
+    for (object, groups) in objects.iter().zip(groups) {
+        cut(
+            Path::new(object.url.as_str()),
+            groups,
+            part_rows,
+            &mut parts,
+        );
+        let tag = object.e_tag.as_deref().unwrap_or("-");
+        let _ = writeln!(lines, "{tag}  {}  {}", object.size, object.url);
+    }
+    let record = InputRecord {
+        role: "consumers".into(),
+        path: source.name(),
+        bytes: objects.iter().map(|o| o.size).sum(),
+        sha256: hex(&Sha256::digest(lines.as_bytes())),
+    };
+    Ok((parts, record))
 }
 
 /// The consumers input's record: a file's own, or for several files their total size and the

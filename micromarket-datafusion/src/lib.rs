@@ -14,6 +14,8 @@
 //! - [`udf`]: `mm_h3_cell`, `mm_locate` and `mm_record_key`, scalar functions over Arrow arrays
 //!   that call the library;
 //! - [`count`]: the plan (one `GROUP BY` zone, cell and the grid's dimensions) and the merge;
+//! - [`store`]: consumers in object storage (`s3://`, `gs://`, `az://`, `https://` URLs),
+//!   fetched by the process that reads each part;
 //! - [`codec`] and [`cluster`]: how the scan and the functions travel to Ballista's scheduler
 //!   and executors, and the sessions and cluster processes that run them.
 //!
@@ -24,6 +26,7 @@ pub mod cluster;
 pub mod codec;
 pub mod count;
 pub mod scan;
+pub mod store;
 pub mod udf;
 
 pub use count::{Ballista, EngineOptions, analyze, consumer_files, count_consumers};

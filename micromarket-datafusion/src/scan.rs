@@ -49,7 +49,7 @@ pub const REPORT: &str = "report";
 /// One partition of a scan: a file, or a run of row groups of a large Parquet file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Part {
-    /// The file (executors must reach the same path).
+    /// The file (executors must reach the same path), or an object's URL.
     pub file: PathBuf,
     /// For part of a Parquet file, its row groups.
     pub row_groups: Option<std::ops::Range<usize>>,
@@ -502,7 +502,11 @@ fn read_rows(spec: &ScanSpec, index: usize) -> Result<(FileRows, FileSummary), E
         row_groups: part.row_groups.clone(),
         ..spec.ingest.clone()
     };
-    let ingested = micromarket::consumer::ingest(&Source::Path(part.file.clone()), &options)?;
+    let source = match crate::store::url_of(&part.file) {
+        Some(url) => crate::store::fetch(&url, part)?,
+        None => Source::Path(part.file.clone()),
+    };
+    let ingested = micromarket::consumer::ingest(&source, &options)?;
     let table = ingested.table;
     // The whole file compiles as a local run would (unknown attributes, numeric grid dimensions
     // and bad filters fail here with the same messages); the grid's own segments are counted by

@@ -15,10 +15,16 @@ fn sample(name: &str) -> String {
 
 /// Runs the binary in `dir`; returns the exit code and stderr.
 fn run(dir: &Path, args: &[&str]) -> (i32, String) {
+    run_env(dir, args, &[])
+}
+
+/// [`run`] with environment variables `env` (and no others).
+fn run_env(dir: &Path, args: &[&str], env: &[(&str, String)]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_micromarket-datafusion"))
         .args(args)
         .current_dir(dir)
         .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("the binary runs");
     (
@@ -168,14 +174,13 @@ fn the_sample_counts_the_same_on_datafusion_from_one_file_and_from_parts() {
     assert_same_outputs(&dir.path().join("local"), &dir.path().join("on-ballista"));
 }
 
-/// Parts of 2 row groups out of files of 4: 6 partitions from 3 files.
-#[test]
-fn a_synth_world_in_parquet_parts_counts_as_its_one_file() {
+/// A synth world of 30,000 consumers under `dir/world`, and its consumers again as 3 Parquet
+/// files of 4 row groups each under `dir/parts`.
+fn synth_parquet_parts(dir: &Path) -> (PathBuf, PathBuf) {
     use parquet::arrow::ArrowWriter;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let dir = tempfile::tempdir().expect("tmp");
     let (code, err) = run(
-        dir.path(),
+        dir,
         &[
             "-q",
             "synth",
@@ -190,7 +195,7 @@ fn a_synth_world_in_parquet_parts_counts_as_its_one_file() {
         ],
     );
     assert_eq!(code, 0, "{err}");
-    let world = dir.path().join("world");
+    let world = dir.join("world");
     let single = world.join("consumers.parquet");
     let reader =
         ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&single).expect("open"))
@@ -198,7 +203,7 @@ fn a_synth_world_in_parquet_parts_counts_as_its_one_file() {
             .with_batch_size(10_000)
             .build()
             .expect("reader");
-    let parts = dir.path().join("parts");
+    let parts = dir.join("parts");
     std::fs::create_dir_all(&parts).expect("mkdir");
     let mut written = 0;
     for (i, batch) in reader.enumerate() {
@@ -214,44 +219,60 @@ fn a_synth_world_in_parquet_parts_counts_as_its_one_file() {
         written += 1;
     }
     assert_eq!(written, 3);
-    let args = |engine: &'static str, consumers: &Path, out: &'static str| {
-        let w = |name: &str| world.join(name).display().to_string();
-        let consumers = consumers.display().to_string();
-        let (regions, cities, segments) = (
-            w("regions.geojson"),
-            w("cities.geojson"),
-            w("segments.toml"),
-        );
-        run(
-            dir.path(),
-            &[
-                "-q",
-                "analyze",
-                "--engine",
-                engine,
-                "--consumers",
-                &consumers,
-                "--regions",
-                &regions,
-                "--cities",
-                &cities,
-                "--segments",
-                &segments,
-                "--out",
-                out,
-            ]
-            .into_iter()
-            .chain(if engine == "local" {
-                vec![]
-            } else {
-                vec!["--partitions", "3", "--part-rows", "5000"]
-            })
-            .collect::<Vec<_>>(),
-        )
-    };
-    assert_eq!(args("local", &single, "local").0, 0);
+    (world, parts)
+}
+
+/// `analyze` of `consumers` (on engines but local: 3 partitions, parts of 5,000 rows) with the
+/// boundaries and segments of the synth world `world`, into `out`.
+fn analyze_synth(
+    dir: &Path,
+    world: &Path,
+    engine: &str,
+    consumers: &str,
+    out: &str,
+    env: &[(&str, String)],
+) -> (i32, String) {
+    let w = |name: &str| world.join(name).display().to_string();
+    let (regions, cities, segments) = (
+        w("regions.geojson"),
+        w("cities.geojson"),
+        w("segments.toml"),
+    );
+    let mut args = vec![
+        "-q",
+        "analyze",
+        "--engine",
+        engine,
+        "--consumers",
+        consumers,
+        "--regions",
+        &regions,
+        "--cities",
+        &cities,
+        "--segments",
+        &segments,
+        "--out",
+        out,
+    ];
+    if engine != "local" {
+        args.extend(["--partitions", "3", "--part-rows", "5000"]);
+    }
+    run_env(dir, &args, env)
+}
+
+/// Parts of 2 row groups out of files of 4: 6 partitions from 3 files.
+#[test]
+fn a_synth_world_in_parquet_parts_counts_as_its_one_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (world, parts) = synth_parquet_parts(dir.path());
+    let single = world.join("consumers.parquet").display().to_string();
+    assert_eq!(
+        analyze_synth(dir.path(), &world, "local", &single, "local", &[]).0,
+        0
+    );
+    let parts = parts.display().to_string();
     for engine in ["datafusion", "ballista"] {
-        let (code, err) = args(engine, &parts, engine);
+        let (code, err) = analyze_synth(dir.path(), &world, engine, &parts, engine, &[]);
         assert_eq!(code, 0, "{err}");
         assert_same_outputs(&dir.path().join("local"), &dir.path().join(engine));
     }
@@ -409,4 +430,125 @@ fn a_cluster_of_separate_scheduler_and_executor_processes_counts_the_same() {
     );
     assert_eq!(code, 0, "{err}");
     assert_same_outputs(&dir.path().join("local"), &dir.path().join("remote"));
+}
+
+/// An S3-compatible server on this machine (moto's, which .ci/setup installs in
+/// target/check-venv) with an empty bucket `consumers`, stopped when dropped.
+struct S3 {
+    _server: Process,
+    port: u16,
+}
+
+impl S3 {
+    fn start(dir: &Path) -> S3 {
+        let server =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/check-venv/bin/moto_server");
+        assert!(
+            server.exists(),
+            "the object-storage test needs moto's S3 server in target/check-venv; run .ci/setup"
+        );
+        let port = free_ports();
+        let server = Process(
+            Command::new(server)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .current_dir(dir)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("moto_server starts"),
+        );
+        let s3 = S3 {
+            _server: server,
+            port,
+        };
+        let started = std::time::Instant::now();
+        loop {
+            match s3.put("/consumers", &[]) {
+                Ok(200) => return s3,
+                _ if started.elapsed().as_secs() < 60 => {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                other => panic!("the S3 server does not create a bucket: {other:?}"),
+            }
+        }
+    }
+
+    /// A PUT of `body` at `path` (a bucket, or an object in one); the response's status.
+    fn put(&self, path: &str, body: &[u8]) -> std::io::Result<u16> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port))?;
+        write!(
+            stream,
+            "PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.port,
+            body.len()
+        )?;
+        stream.write_all(body)?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response)?;
+        let status = String::from_utf8_lossy(&response)
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok());
+        status.ok_or_else(|| std::io::Error::other("not an HTTP response"))
+    }
+
+    /// The environment that points the binary at this server.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT", format!("http://127.0.0.1:{}", self.port)),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+}
+
+/// Parquet parts in an S3 bucket, each cut into runs of row groups fetched by range, count as
+/// the world's one local file; so do the same parts by a file URL.
+#[test]
+fn consumers_in_object_storage_count_as_local_files() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (world, parts) = synth_parquet_parts(dir.path());
+    let single = world.join("consumers.parquet").display().to_string();
+    assert_eq!(
+        analyze_synth(dir.path(), &world, "local", &single, "local", &[]).0,
+        0
+    );
+
+    let s3 = S3::start(dir.path());
+    let mut bytes = 0;
+    for name in files(&parts) {
+        let data = std::fs::read(parts.join(&name)).expect("read");
+        bytes += data.len();
+        let key = format!("/consumers/world/{}", name.display());
+        assert_eq!(s3.put(&key, &data).expect("upload"), 200);
+    }
+    let url = "s3://consumers/world/";
+    let (code, err) = analyze_synth(dir.path(), &world, "ballista", url, "s3", &s3.env());
+    assert_eq!(code, 0, "{err}");
+    assert_same_outputs(&dir.path().join("local"), &dir.path().join("s3"));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("s3/manifest.json")).expect("read"))
+            .expect("json");
+    assert_eq!(manifest["inputs"][0]["path"], url);
+    assert_eq!(manifest["inputs"][0]["bytes"], bytes);
+
+    let url = format!("file://{}/", parts.display());
+    let (code, err) = analyze_synth(dir.path(), &world, "datafusion", &url, "file", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_same_outputs(&dir.path().join("local"), &dir.path().join("file"));
+
+    let (code, err) = analyze_synth(
+        dir.path(),
+        &world,
+        "datafusion",
+        "s3://consumers/elsewhere/",
+        "none",
+        &s3.env(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("s3://consumers/elsewhere/"), "{err}");
+    assert!(!dir.path().join("none/manifest.json").exists());
 }

@@ -96,7 +96,7 @@ pub fn input_record(role: &str, source: &Source) -> Result<InputRecord, Error> {
                 source,
             })?
         }
-        Source::Bytes { data, .. } => (data.len() as u64, hex(&Sha256::digest(data))),
+        Source::Bytes { data, .. } => (data.len() as u64, hex(&Sha256::digest(&data[..]))),
     };
     Ok(InputRecord {
         role: role.into(),

@@ -620,12 +620,11 @@ mod tests {
     use super::*;
     use crate::consumer::{Column, ingest};
     use std::fmt::Write as _;
-    use std::sync::Arc;
 
     fn run(csv: &str, block_bytes: usize) -> Ingested {
         let source = Source::Bytes {
             name: "test.csv".into(),
-            data: Arc::from(csv.as_bytes()),
+            data: bytes::Bytes::copy_from_slice(csv.as_bytes()),
         };
         let options = IngestOptions {
             block_bytes,
@@ -720,7 +719,7 @@ mod tests {
         let data = enc.finish().expect("gzip");
         let source = Source::Bytes {
             name: "x.csv.gz".into(),
-            data: Arc::from(data),
+            data: data.into(),
         };
         let got = ingest(&source, &IngestOptions::default()).expect("ingest");
         assert_eq!(got.table.lat, vec![1.0]);
@@ -729,7 +728,7 @@ mod tests {
     fn ingest_bytes(csv: Vec<u8>, options: &IngestOptions) -> Result<Ingested, IngestError> {
         let source = Source::Bytes {
             name: "x.csv".into(),
-            data: Arc::from(csv),
+            data: csv.into(),
         };
         ingest(&source, options)
     }

@@ -5,7 +5,6 @@ use super::table::{AttributeKind, ConsumerTable};
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::path::PathBuf;
-use std::sync::Arc;
 use thiserror::Error;
 
 /// Errors that stop an ingest (bad rows are not errors: they become [`Reject`]s).
@@ -118,8 +117,8 @@ pub enum Source {
     Bytes {
         /// Name used in messages.
         name: String,
-        /// The CSV bytes.
-        data: Arc<[u8]>,
+        /// The file's bytes.
+        data: bytes::Bytes,
     },
 }
 
@@ -145,7 +144,7 @@ impl Source {
     pub(super) fn open(&self) -> io::Result<Box<dyn Read + Send>> {
         let mut raw: Box<dyn Read + Send> = match self {
             Source::Path(p) => Box::new(std::fs::File::open(p)?),
-            Source::Bytes { data, .. } => Box::new(io::Cursor::new(Arc::clone(data))),
+            Source::Bytes { data, .. } => Box::new(io::Cursor::new(data.clone())),
         };
         let mut magic = [0u8; 2];
         let n = read_full(&mut raw, &mut magic)?;

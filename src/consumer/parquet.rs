@@ -95,7 +95,7 @@ pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingeste
     let file = source.name();
     let input = match source {
         Source::Path(p) => Input::File(p.clone()),
-        Source::Bytes { data, .. } => Input::Bytes(bytes::Bytes::from_owner(Arc::clone(data))),
+        Source::Bytes { data, .. } => Input::Bytes(data.clone()),
     };
     let error = |detail: String| IngestError::Parquet {
         file: file.clone(),
@@ -884,7 +884,7 @@ mod tests {
         };
         let source = Source::Bytes {
             name: "x.parquet".into(),
-            data: Arc::from(data),
+            data: data.into(),
         };
         let got = ingest(&source, &options).expect("ingest");
         let names: Vec<&str> = got

@@ -10,7 +10,6 @@ use micromarket::stats::{self, ScopeKind};
 use micromarket::synth::{Extent, SynthOptions, World};
 use proptest::prelude::*;
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 fn fixture_boundaries() -> Boundaries {
     let regions = TextInput::read(&tiny().join("regions.geojson")).expect("fixture");
@@ -105,7 +104,7 @@ proptest! {
             let r = if i % 3 == 0 { r.clone() } else { r.replacen('i', &format!("u{unique}-{i}-"), 1) };
             writeln!(csv, "{r}").expect("write");
         }
-        let source = Source::Bytes { name: "p.csv".into(), data: Arc::from(csv.as_bytes()) };
+        let source = Source::Bytes { name: "p.csv".into(), data: csv.into_bytes().into() };
         let ingested = ingest(&source, &IngestOptions { block_bytes: 1 << 10, ..IngestOptions::default() }).expect("ingest");
         prop_assert_eq!(ingested.rows.read, rows.len() as u64);
         prop_assert_eq!(ingested.rows.read, ingested.rows.accepted + ingested.rows.rejected);

@@ -214,13 +214,21 @@ impl InputArgs {
                     "--segments is required with --consumers (a TOML file of [[segment]] name + filter)".into()
                 )),
             };
+            // An object-storage URL (s3://, gs://, ...) is the engines' to read.
+            let url = consumers.to_str().is_some_and(|s| s.contains("://"));
+            if url && !folder_ok {
+                bail!(Invalid(format!(
+                    "--consumers {} is a URL: analyze --engine datafusion or ballista, in the micromarket-datafusion binary, reads object storage",
+                    consumers.display()
+                )));
+            }
             if consumers.is_dir() && !folder_ok {
                 bail!(Invalid(format!(
                     "--consumers {} is a folder: this command reads one file (analyze --engine datafusion, in the micromarket-datafusion binary, reads a folder of files)",
                     consumers.display()
                 )));
             }
-            if !consumers.is_file() && !consumers.is_dir() {
+            if !url && !consumers.is_file() && !consumers.is_dir() {
                 bail!(Invalid(format!(
                     "cannot read {}: no such file",
                     consumers.display()
