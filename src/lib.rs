@@ -2,8 +2,8 @@
 //!
 //! Geographic micromarketing: consumers (a location plus attributes) are located on the H3 grid
 //! and in region and city boundaries, narrow segments ("female amateur road cyclists aged 25-40")
-//! are counted cell by cell in every scope, and the results are exported as GeoJSON and CSV for
-//! QGIS, kepler.gl or a browser.
+//! are counted cell by cell in every scope, and the results are exported as GeoParquet, GeoJSON,
+//! CSV and FlatGeobuf layers for QGIS, kepler.gl, DuckDB or a browser.
 //!
 //! The data flow, one module per stage (see `docs/ARCHITECTURE.md`):
 //! [`consumer`] (ingest) → [`boundary`] (load, locate) → [`segment`] (filters to bitsets) →

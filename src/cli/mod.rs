@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Geographic micromarketing: find narrow consumer segments cell by cell on the H3 grid, in every
-/// region and city, and export them as GeoJSON and CSV.
+/// region and city, and export them as GeoParquet, GeoJSON, CSV or FlatGeobuf layers with offline
+/// maps.
 ///
 /// Example: `micromarket analyze` runs on the bundled sample and writes to out/.
 #[derive(Debug, Parser)]

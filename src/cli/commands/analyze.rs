@@ -10,8 +10,9 @@ use micromarket::{MarketHeadline, SegmentFigures};
 use std::path::PathBuf;
 
 /// Count segments per region, city and H3 cell; find Gi* hot spots and micro-markets; with
-/// --budget, select campaign cells. Writes GeoJSON and CSV per scope, a map.html per scope that
-/// opens offline in a browser, index.html at the root, and a manifest.
+/// --budget, select campaign cells. Writes cell layers per scope (--formats; GeoJSON and GeoParquet
+/// by default), summaries, a map.html per scope that opens offline in a browser, index.html at the
+/// root, and a manifest.
 ///
 /// With no input options it runs on the bundled sample in data/sample/.
 ///
