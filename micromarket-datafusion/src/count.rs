@@ -8,7 +8,7 @@ use crate::store;
 use crate::udf::{BoundarySet, H3Cell, Locate, RecordKey};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type, UInt32Type, UInt64Type};
-use datafusion::functions_aggregate::expr_fn::{count, sum};
+use datafusion::functions_aggregate::expr_fn::{count, max, sum};
 use datafusion::prelude::{SessionContext, col, lit, when};
 use futures::{StreamExt, TryStreamExt};
 use micromarket::analyze::{Counted, analyze_counted, input_record};
@@ -302,30 +302,34 @@ async fn id_pass(
     parts: &[Part],
     given: &str,
 ) -> Result<IdSummary, Error> {
-    // Grouped by id (hash-partitioned across the engine's partitions, and spilled to disk under
-    // memory pressure, where a global distinct count would hold every id in one place), keeping
-    // only the repeated ids and the reports.
+    // Grouped by id alone (a primitive key, hash-partitioned across the engine's partitions and
+    // spilled to disk under memory pressure), keeping only the repeated ids and the reports. A
+    // report row's id_hash is its part's number, so a report has a group of its own unless a
+    // real id hashes to that number: then `rows - reports` still counts the real ids exactly.
     let batches = collect(ctx.read_table(table).and_then(|df| {
         df.aggregate(
-            vec![col("id_hash"), col(REPORT)],
-            vec![count(lit(1)).alias("rows")],
+            vec![col("id_hash")],
+            vec![
+                count(lit(1)).alias("rows"),
+                count(col(REPORT)).alias("reports"),
+                max(col(REPORT)).alias(REPORT),
+            ],
         )?
-        .filter(col("rows").gt(lit(1i64)).or(col(REPORT).is_not_null()))
+        .filter(col("rows").gt(lit(1i64)).or(col("reports").gt(lit(0i64))))
     }))
     .await
     .map_err(|e| options.error(e))?;
     let mut ids = IdSummary::default();
-    for report in file_reports(&batches, (1, 2), parts, options)? {
+    for report in file_reports(&batches, (3, 2), parts, options)? {
         ids.merge(report.ids);
     }
     let repeats: u64 = batches
         .iter()
         .map(|b| {
-            let reports = b.column(1);
-            let rows = b.column(2).as_primitive::<Int64Type>();
+            let rows = b.column(1).as_primitive::<Int64Type>();
+            let reports = b.column(2).as_primitive::<Int64Type>();
             (0..b.num_rows())
-                .filter(|&r| reports.is_null(r))
-                .map(|r| rows.value(r) as u64 - 1)
+                .map(|r| (rows.value(r) - reports.value(r) - 1).max(0) as u64)
                 .sum::<u64>()
         })
         .sum();
@@ -349,7 +353,7 @@ async fn id_pass(
 }
 
 /// Every part's summary, in order, from the reports in column `column` of an aggregate's
-/// batches, whose column `times` counts the rows of each group: a report seen more than once
+/// batches, whose column `times` counts the report rows of each group: a report seen more than once
 /// means a part was counted more than once, and is refused. The first part that could not be
 /// read gives its error.
 fn file_reports(

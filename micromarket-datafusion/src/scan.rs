@@ -130,7 +130,9 @@ impl ScanSpec {
     }
 
     /// The schema of the scan: `lat`, `lng`, `id_hash`, the segments, the dimensions and
-    /// [`REPORT`]. Every column is null in a report row, and the report is null in the others.
+    /// [`REPORT`]. The report is null in consumers' rows; in a report row every other column is
+    /// null but `id_hash`, which holds the part's number (so that grouping by `id_hash` alone
+    /// keeps the reports apart).
     pub fn schema(&self) -> SchemaRef {
         let mut fields = vec![
             Field::new("lat", DataType::Float64, true),
@@ -565,7 +567,8 @@ fn read_rows(spec: &ScanSpec, index: usize) -> Result<(FileRows, FileSummary), E
     ))
 }
 
-/// The report row of a file: every column null but [`REPORT`].
+/// The report row of a file: [`REPORT`], and the part's number as `id_hash`; every other column
+/// null.
 fn report_batch(schema: &SchemaRef, report: &FileReport) -> Result<RecordBatch> {
     let json = serde_json::to_string(report).map_err(|e| DataFusionError::External(Box::new(e)))?;
     let last = schema.fields().len() - 1;
@@ -573,7 +576,10 @@ fn report_batch(schema: &SchemaRef, report: &FileReport) -> Result<RecordBatch> 
         .fields()
         .iter()
         .take(last)
-        .map(|f| new_null_array(f.data_type(), 1))
+        .map(|f| match f.name().as_str() {
+            "id_hash" => Arc::new(UInt64Array::from(vec![report.part as u64])) as ArrayRef,
+            _ => new_null_array(f.data_type(), 1),
+        })
         .chain([Arc::new(LargeStringArray::from(vec![json])) as ArrayRef])
         .collect();
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)

@@ -46,35 +46,49 @@ fn analyze_with(
     out: &str,
     more: &[&str],
 ) -> (i32, String) {
+    let inputs = Path::new(&sample("")).to_path_buf();
+    analyze_from(dir, &inputs, engine, consumers, out, more, &[])
+}
+
+/// `analyze` of `consumers` with the boundaries and segments of the folder `inputs` into `out`,
+/// every layer format, with more arguments and environment variables `env`.
+fn analyze_from(
+    dir: &Path,
+    inputs: &Path,
+    engine: &str,
+    consumers: &str,
+    out: &str,
+    more: &[&str],
+    env: &[(&str, String)],
+) -> (i32, String) {
+    let input = |name: &str| inputs.join(name).display().to_string();
     let (regions, cities, segments) = (
-        sample("regions.geojson"),
-        sample("cities.geojson"),
-        sample("segments.toml"),
+        input("regions.geojson"),
+        input("cities.geojson"),
+        input("segments.toml"),
     );
-    run(
-        dir,
-        &[
-            "-q",
-            "analyze",
-            "--engine",
-            engine,
-            "--consumers",
-            consumers,
-            "--regions",
-            &regions,
-            "--cities",
-            &cities,
-            "--segments",
-            &segments,
-            "--formats",
-            "geojson,parquet,csv,fgb",
-            "--out",
-            out,
-        ]
-        .into_iter()
-        .chain(more.iter().copied())
-        .collect::<Vec<_>>(),
-    )
+    let args: Vec<&str> = [
+        "-q",
+        "analyze",
+        "--engine",
+        engine,
+        "--consumers",
+        consumers,
+        "--regions",
+        &regions,
+        "--cities",
+        &cities,
+        "--segments",
+        &segments,
+        "--formats",
+        "geojson,parquet,csv,fgb",
+        "--out",
+        out,
+    ]
+    .into_iter()
+    .chain(more.iter().copied())
+    .collect();
+    run_env(dir, &args, env)
 }
 
 fn files(root: &Path) -> Vec<PathBuf> {
@@ -232,32 +246,12 @@ fn analyze_synth(
     out: &str,
     env: &[(&str, String)],
 ) -> (i32, String) {
-    let w = |name: &str| world.join(name).display().to_string();
-    let (regions, cities, segments) = (
-        w("regions.geojson"),
-        w("cities.geojson"),
-        w("segments.toml"),
-    );
-    let mut args = vec![
-        "-q",
-        "analyze",
-        "--engine",
-        engine,
-        "--consumers",
-        consumers,
-        "--regions",
-        &regions,
-        "--cities",
-        &cities,
-        "--segments",
-        &segments,
-        "--out",
-        out,
-    ];
-    if engine != "local" {
-        args.extend(["--partitions", "3", "--part-rows", "5000"]);
-    }
-    run_env(dir, &args, env)
+    let more: &[&str] = if engine == "local" {
+        &[]
+    } else {
+        &["--partitions", "3", "--part-rows", "5000"]
+    };
+    analyze_from(dir, world, engine, consumers, out, more, env)
 }
 
 /// Parts of 2 row groups out of files of 4: 6 partitions from 3 files.
