@@ -150,13 +150,9 @@ pub fn consumer_files(source: &Source) -> Result<Vec<PathBuf>, Error> {
         for entry in entries {
             let entry = entry.map_err(|e| io_error(&dir, e))?;
             let p = entry.path();
-            let name = entry.file_name().to_string_lossy().to_lowercase();
             if p.is_dir() {
                 pending.push(p);
-            } else if [".csv", ".csv.gz", ".gz", ".parquet"]
-                .iter()
-                .any(|ext| name.ends_with(ext))
-            {
+            } else if is_consumers_file(&entry.file_name().to_string_lossy()) {
                 files.push(p);
             }
         }
@@ -169,6 +165,15 @@ pub fn consumer_files(source: &Source) -> Result<Vec<PathBuf>, Error> {
         });
     }
     Ok(files)
+}
+
+/// Whether a file or object of a folder or prefix is read as consumers: its name ends in `.csv`,
+/// `.gz` or `.parquet` (any case).
+pub(crate) fn is_consumers_file(name: &str) -> bool {
+    let name = name.to_lowercase();
+    [".csv", ".gz", ".parquet"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> Error {

@@ -71,12 +71,7 @@ pub async fn list(url: &Url) -> Result<Vec<Object>, Error> {
         .map_err(|e| io(url, e))?;
     let mut objects: Vec<Object> = listed
         .into_iter()
-        .filter(|m| {
-            let name = m.location.as_ref().to_lowercase();
-            [".csv", ".csv.gz", ".gz", ".parquet"]
-                .iter()
-                .any(|ext| name.ends_with(ext))
-        })
+        .filter(|m| crate::count::is_consumers_file(m.location.as_ref()))
         .map(object)
         .collect();
     objects.sort_by(|a, b| a.url.as_str().cmp(b.url.as_str()));
