@@ -84,8 +84,9 @@ impl EngineOptions {
 
 /// Runs `config`'s analysis with the counting phase on DataFusion and the per-scope phase of
 /// micromarket itself ([`analyze_counted`]): the outputs are the local engine's. The consumers
-/// are `config.consumers`, a file or a folder of files (CSV, gzip CSV or Parquet, read in name
-/// order, each one partition).
+/// are `config.consumers`: a file, a folder of files, or an object-storage URL of an object or a
+/// prefix (CSV, gzip CSV or Parquet, read in name order; a file is a partition, a large Parquet
+/// file several).
 ///
 /// # Errors
 ///

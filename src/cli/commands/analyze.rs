@@ -69,7 +69,8 @@ pub struct Args {
     output: OutputArgs,
     /// Counting engine: local (this process), or, in the micromarket-datafusion binary (the
     /// workspace member), datafusion (this process, many partitions) or ballista (a cluster);
-    /// --consumers may then be a folder of files.
+    /// --consumers may then be a folder of files or an object-storage URL (s3://, gs://, az://,
+    /// https://, file://).
     #[arg(long, default_value = "local", value_name = "ENGINE")]
     engine: String,
     /// DataFusion's target partitions (default: the cores); each part (a file, or row groups of a
