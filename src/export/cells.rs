@@ -190,7 +190,8 @@ fn open_layer(
 
 /// `cells.geojson` (a FeatureCollection) or `cells.geojsons` (RFC 8142: each feature after an
 /// RS and before a line feed), with the lean properties: per segment count, penetration, lift
-/// and the micro-market flag.
+/// and the micro-market flag, each left out where it is null or false except in the first
+/// feature.
 struct LeanGeojson {
     file: AtomicFile,
     /// `,"<segment>_<suffix>":` per segment and [`LEAN_PROPERTIES`] entry, escaped once.
@@ -238,15 +239,26 @@ impl CellLayer for LeanGeojson {
         w.write_all(b",\"city\":")?;
         serde_json::to_writer(&mut *w, &json_text(row.place.1))?;
         write!(w, ",\"population\":{}", row.population)?;
-        for ((figures, keys), in_market) in row.figures.iter().zip(&self.keys).zip(row.in_market) {
-            w.write_all(keys[0].as_bytes())?;
-            serde_json::to_writer(&mut *w, &figures.count)?;
-            w.write_all(keys[1].as_bytes())?;
-            serde_json::to_writer(&mut *w, &figures.rates.penetration)?;
-            w.write_all(keys[2].as_bytes())?;
-            serde_json::to_writer(&mut *w, &figures.rates.lift)?;
-            w.write_all(keys[3].as_bytes())?;
-            w.write_all(if *in_market { b"true" } else { b"false" })?;
+        // The first feature lists every property, so that readers taking their columns from it
+        // (kepler.gl) see them all; later ones leave out nulls and false flags.
+        let every = self.features == 0;
+        for ((figures, keys), &in_market) in row.figures.iter().zip(&self.keys).zip(row.in_market) {
+            if every || figures.count.is_some() {
+                w.write_all(keys[0].as_bytes())?;
+                serde_json::to_writer(&mut *w, &figures.count)?;
+            }
+            if every || figures.rates.penetration.is_some() {
+                w.write_all(keys[1].as_bytes())?;
+                serde_json::to_writer(&mut *w, &figures.rates.penetration)?;
+            }
+            if every || figures.rates.lift.is_some() {
+                w.write_all(keys[2].as_bytes())?;
+                serde_json::to_writer(&mut *w, &figures.rates.lift)?;
+            }
+            if every || in_market {
+                w.write_all(keys[3].as_bytes())?;
+                w.write_all(if in_market { b"true" } else { b"false" })?;
+            }
         }
         w.write_all(b"},\"geometry\":")?;
         write_multipolygon(w, &cell_geometry(row.cell))?;

@@ -57,7 +57,8 @@ fn check_scope(folder: &Path, segments: &[String]) -> usize {
     let records: Vec<&str> = sequence.split('\x1e').skip(1).collect();
     assert!(sequence.starts_with('\x1e') && records.iter().all(|r| r.ends_with('\n')));
     assert_eq!(records.len(), features.len());
-    for ((row, feature), record) in parquet.iter().zip(features).zip(&records) {
+    for (i, ((row, feature), record)) in parquet.iter().zip(features).zip(&records).enumerate() {
+        let first = i == 0;
         let record: serde_json::Value = serde_json::from_str(record).expect("record JSON");
         assert_eq!(
             &record, feature,
@@ -92,7 +93,23 @@ fn check_scope(folder: &Path, segments: &[String]) -> usize {
                 let want = typed(&full[column], column);
                 assert_eq!(row[&key], want, "{} {hex} {key}", folder.display());
                 if ["count", "penetration", "lift", "in_micromarket"].contains(&column) {
-                    assert_eq!(lean[&key], want, "{} {hex} lean {key}", folder.display());
+                    // Past the first feature, nulls and false flags are left out.
+                    let got = match lean.get(&key) {
+                        Some(value) => value.clone(),
+                        None if column == "in_micromarket" => false.into(),
+                        None => serde_json::Value::Null,
+                    };
+                    assert!(
+                        !(first && lean.get(&key).is_none()),
+                        "the first feature lists {key}"
+                    );
+                    assert!(
+                        first || !matches!(lean.get(&key), Some(v) if v.is_null() || v == false),
+                        "{} {hex}: {key} is left out, not written as {}",
+                        folder.display(),
+                        lean[&key]
+                    );
+                    assert_eq!(got, want, "{} {hex} lean {key}", folder.display());
                 } else {
                     assert!(lean.get(&key).is_none(), "lean GeoJSON has no {key}");
                 }
