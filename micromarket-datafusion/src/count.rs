@@ -8,7 +8,7 @@ use crate::store;
 use crate::udf::{BoundarySet, H3Cell, Locate, RecordKey};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type, UInt32Type, UInt64Type};
-use datafusion::functions_aggregate::expr_fn::{count, max, sum};
+use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::prelude::{SessionContext, col, lit, when};
 use futures::{StreamExt, TryStreamExt};
 use micromarket::analyze::{Counted, analyze_counted, input_record};
@@ -308,34 +308,32 @@ async fn id_pass(
     parts: &[Part],
     given: &str,
 ) -> Result<IdSummary, Error> {
-    // Grouped by id alone (a primitive key, hash-partitioned across the engine's partitions and
-    // spilled to disk under memory pressure), keeping only the repeated ids and the reports. A
-    // report row's id_hash is its part's number, so a report has a group of its own unless a
-    // real id hashes to that number: then `rows - reports` still counts the real ids exactly.
+    // Grouped by id and report (hash-partitioned across the engine's partitions and spilled to
+    // disk under memory pressure), keeping only the repeated ids and the reports. A consumer's
+    // report is null; a report row's id_hash is its part's number, a group of its own. The
+    // report is a key, not an aggregate: a `max` of text over ten million groups took most of
+    // the pass.
     let batches = collect(ctx.read_table(table).and_then(|df| {
         df.aggregate(
-            vec![col("id_hash")],
-            vec![
-                count(lit(1)).alias("rows"),
-                count(col(REPORT)).alias("reports"),
-                max(col(REPORT)).alias(REPORT),
-            ],
+            vec![col("id_hash"), col(REPORT)],
+            vec![count(lit(1)).alias("rows")],
         )?
-        .filter(col("rows").gt(lit(1i64)).or(col("reports").gt(lit(0i64))))
+        .filter(col("rows").gt(lit(1i64)).or(col(REPORT).is_not_null()))
     }))
     .await
     .map_err(|e| options.error(e))?;
     let mut ids = IdSummary::default();
-    for report in file_reports(&batches, (3, 2), parts, options)? {
+    for report in file_reports(&batches, (1, 2), parts, options)? {
         ids.merge(report.ids);
     }
     let repeats: u64 = batches
         .iter()
         .map(|b| {
-            let rows = b.column(1).as_primitive::<Int64Type>();
-            let reports = b.column(2).as_primitive::<Int64Type>();
+            let reports = b.column(1);
+            let rows = b.column(2).as_primitive::<Int64Type>();
             (0..b.num_rows())
-                .map(|r| (rows.value(r) - reports.value(r) - 1).max(0) as u64)
+                .filter(|&r| reports.is_null(r))
+                .map(|r| (rows.value(r) - 1) as u64)
                 .sum::<u64>()
         })
         .sum();
