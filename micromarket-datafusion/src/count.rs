@@ -190,10 +190,11 @@ fn io_error(path: &Path, source: std::io::Error) -> Error {
 /// One pass reads every part (a file, or row groups of a large Parquet file; a partition
 /// each), locates and keys each consumer with the `mm_*` functions and groups by zone, cell and
 /// the grid's dimensions; the named segments are summed as columns, the grid's segments come
-/// from the groups, and each part's report comes back as a group of its own. Without a privacy
-/// key, or with several parts, a first pass reads the ids: the derived key needs all of them,
-/// and an id may not appear in two parts (within a part the reader rejects a repeat, as a local
-/// run does).
+/// from the groups, and each part's report comes back as a group of its own. With several
+/// parts an id may not appear in two of them (within a part the reader rejects a repeat, as a
+/// local run does), so a first pass reads the ids: with a privacy key, the Parquet parts' id
+/// columns alone, and whole parts only if two of them share an id; without one, whole parts,
+/// since the derived key needs every accepted id.
 ///
 /// # Errors
 ///
@@ -213,6 +214,7 @@ pub async fn count_consumers(
             columns: config.columns.clone(),
             segments_name: config.segments.name.clone(),
             segments_text: config.segments.text.clone(),
+            ids_only: false,
         },
         Some(Arc::clone(progress)),
     )?);
@@ -221,12 +223,29 @@ pub async fn count_consumers(
 
     let key = match (&config.privacy_key, parts.len()) {
         (Some(key), 1) => key.clone(),
-        (key, _) => {
+        (Some(key), _) => {
+            // A given key needs only the assurance that no id is in two parts. The parts' id
+            // columns give it, unless they share an id: then whole reads decide whether accepted
+            // rows do.
+            progress.stage("ids");
+            let started = Instant::now();
+            let input = ScanInput {
+                ids_only: true,
+                ..spec.input.clone()
+            };
+            let candidates = Arc::new(ConsumersTable::new(Arc::new(ScanSpec::new(input, None)?)));
+            if repeated_ids(ctx, options, candidates, &parts).await?.0 > 0 {
+                id_pass(ctx, options, table(), &parts, &given).await?;
+            }
+            timings.insert("id_pass".into(), elapsed_ms(started));
+            key.clone()
+        }
+        (None, _) => {
             progress.stage("ids");
             let started = Instant::now();
             let ids = id_pass(ctx, options, table(), &parts, &given).await?;
             timings.insert("id_pass".into(), elapsed_ms(started));
-            key.clone().unwrap_or_else(|| PrivacyKey::derived_from(ids))
+            PrivacyKey::derived_from(ids)
         }
     };
     let key_origin = key.origin;
@@ -308,35 +327,11 @@ async fn id_pass(
     parts: &[Part],
     given: &str,
 ) -> Result<IdSummary, Error> {
-    // Grouped by id and report (hash-partitioned across the engine's partitions and spilled to
-    // disk under memory pressure), keeping only the repeated ids and the reports. A consumer's
-    // report is null; a report row's id_hash is its part's number, a group of its own. The
-    // report is a key, not an aggregate: a `max` of text over ten million groups took most of
-    // the pass.
-    let batches = collect(ctx.read_table(table).and_then(|df| {
-        df.aggregate(
-            vec![col("id_hash"), col(REPORT)],
-            vec![count(lit(1)).alias("rows")],
-        )?
-        .filter(col("rows").gt(lit(1i64)).or(col(REPORT).is_not_null()))
-    }))
-    .await
-    .map_err(|e| options.error(e))?;
+    let (repeats, reports) = repeated_ids(ctx, options, table, parts).await?;
     let mut ids = IdSummary::default();
-    for report in file_reports(&batches, (1, 2), parts, options)? {
+    for report in reports {
         ids.merge(report.ids);
     }
-    let repeats: u64 = batches
-        .iter()
-        .map(|b| {
-            let reports = b.column(1);
-            let rows = b.column(2).as_primitive::<Int64Type>();
-            (0..b.num_rows())
-                .filter(|&r| reports.is_null(r))
-                .map(|r| (rows.value(r) - 1) as u64)
-                .sum::<u64>()
-        })
-        .sum();
     let distinct = ids.count - repeats.min(ids.count);
     if repeats > 0 {
         let split = if parts.iter().any(|p| p.row_groups.is_some()) {
@@ -354,6 +349,43 @@ async fn id_pass(
         });
     }
     Ok(ids)
+}
+
+/// How many rows of `table` repeat an id of an earlier row (within a part the reader already
+/// rejects a repeat, so these are ids in two parts), and every part's summary.
+async fn repeated_ids(
+    ctx: &SessionContext,
+    options: &EngineOptions,
+    table: Arc<ConsumersTable>,
+    parts: &[Part],
+) -> Result<(u64, Vec<FileSummary>), Error> {
+    // Grouped by id and report (hash-partitioned across the engine's partitions and spilled to
+    // disk under memory pressure), keeping only the repeated ids and the reports. A consumer's
+    // report is null; a report row's id_hash is its part's number, a group of its own. The
+    // report is a key, not an aggregate: a `max` of text over ten million groups took most of
+    // the pass.
+    let batches = collect(ctx.read_table(table).and_then(|df| {
+        df.aggregate(
+            vec![col("id_hash"), col(REPORT)],
+            vec![count(lit(1)).alias("rows")],
+        )?
+        .filter(col("rows").gt(lit(1i64)).or(col(REPORT).is_not_null()))
+    }))
+    .await
+    .map_err(|e| options.error(e))?;
+    let reports = file_reports(&batches, (1, 2), parts, options)?;
+    let repeats = batches
+        .iter()
+        .map(|b| {
+            let reports = b.column(1);
+            let rows = b.column(2).as_primitive::<Int64Type>();
+            (0..b.num_rows())
+                .filter(|&r| reports.is_null(r))
+                .map(|r| (rows.value(r) - 1) as u64)
+                .sum::<u64>()
+        })
+        .sum();
+    Ok((repeats, reports))
 }
 
 /// Every part's summary, in order, from the reports in column `column` of an aggregate's

@@ -66,6 +66,10 @@ pub struct ScanInput {
     pub segments_name: String,
     /// The segments file's text.
     pub segments_text: String,
+    /// Read only each part's candidate ids (`micromarket::consumer::candidate_id_hashes()`):
+    /// the `id_hash` column holds them, every other column is null and the report holds no rows.
+    #[serde(default)]
+    pub ids_only: bool,
 }
 
 /// A scan ready to run: its input, the parsed segments file and the ingest options they make.
@@ -174,7 +178,7 @@ pub struct FileReport {
 }
 
 /// What a file held besides its accepted rows.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FileSummary {
     /// Row accounting.
     pub rows: RowCounts,
@@ -451,7 +455,7 @@ fn read_part(
         let schema = Arc::clone(&schema);
         match read {
             Ok((rows, report)) => {
-                let n = rows.as_ref().map_or(0, |r| r.table.len());
+                let n = rows.as_ref().map_or(0, PartRows::len);
                 let data = (0..n).step_by(BATCH_ROWS).map({
                     let schema = Arc::clone(&schema);
                     move |start| {
@@ -468,6 +472,40 @@ fn read_part(
     .boxed()
 }
 
+/// What reading a part gives the plan.
+enum PartRows {
+    /// Its accepted consumers.
+    Consumers(FileRows),
+    /// Its candidate id hashes alone ([`ScanInput::ids_only`]).
+    Ids(Vec<u64>),
+}
+
+impl PartRows {
+    fn len(&self) -> usize {
+        match self {
+            PartRows::Consumers(rows) => rows.table.len(),
+            PartRows::Ids(ids) => ids.len(),
+        }
+    }
+
+    /// Rows `start..end` as a batch of `schema` (the report column null).
+    fn batch(&self, schema: &SchemaRef, start: usize, end: usize) -> Result<RecordBatch> {
+        let ids = match self {
+            PartRows::Consumers(rows) => return rows.batch(schema, start, end),
+            PartRows::Ids(ids) => &ids[start..end],
+        };
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| match f.name().as_str() {
+                "id_hash" => Arc::new(UInt64Array::from(ids.to_vec())) as ArrayRef,
+                _ => new_null_array(f.data_type(), ids.len()),
+            })
+            .collect();
+        Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+    }
+}
+
 /// A file read: its accepted rows and their named segments.
 struct FileRows {
     table: ConsumerTable,
@@ -477,7 +515,7 @@ struct FileRows {
 }
 
 /// Reads part `index` of `spec`: its rows (none when it could not be read) and its report.
-fn read_file(spec: &ScanSpec, index: usize) -> (Option<FileRows>, FileReport) {
+fn read_file(spec: &ScanSpec, index: usize) -> (Option<PartRows>, FileReport) {
     let (rows, read) = match read_rows(spec, index) {
         Ok((rows, summary)) => (Some(rows), Ok(summary)),
         Err(error) => {
@@ -498,7 +536,7 @@ fn read_file(spec: &ScanSpec, index: usize) -> (Option<FileRows>, FileReport) {
     (rows, FileReport { part: index, read })
 }
 
-fn read_rows(spec: &ScanSpec, index: usize) -> Result<(FileRows, FileSummary), Error> {
+fn read_rows(spec: &ScanSpec, index: usize) -> Result<(PartRows, FileSummary), Error> {
     let part = &spec.input.parts[index];
     let options = IngestOptions {
         row_groups: part.row_groups.clone(),
@@ -508,6 +546,10 @@ fn read_rows(spec: &ScanSpec, index: usize) -> Result<(FileRows, FileSummary), E
         Some(url) => crate::store::fetch(&url, part)?,
         None => Source::Path(part.file.clone()),
     };
+    if spec.input.ids_only {
+        let ids = micromarket::consumer::candidate_id_hashes(&source, &options)?;
+        return Ok((PartRows::Ids(ids), FileSummary::default()));
+    }
     let ingested = micromarket::consumer::ingest(&source, &options)?;
     let table = ingested.table;
     // The whole file compiles as a local run would (unknown attributes, numeric grid dimensions
@@ -558,11 +600,11 @@ fn read_rows(spec: &ScanSpec, index: usize) -> Result<(FileRows, FileSummary), E
         ids,
     };
     Ok((
-        FileRows {
+        PartRows::Consumers(FileRows {
             table,
             named,
             dimensions,
-        },
+        }),
         summary,
     ))
 }

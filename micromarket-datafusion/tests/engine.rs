@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 fn sample(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -236,8 +237,86 @@ fn synth_parquet_parts(dir: &Path) -> (PathBuf, PathBuf) {
     (world, parts)
 }
 
+/// Rewrites the first row of `part` with `id`, and with latitude `lat` when given.
+fn rewrite_first_row(part: &Path, id: &str, lat: Option<f64>) {
+    use arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray};
+    use arrow::datatypes::Float64Type;
+    use parquet::arrow::ArrowWriter;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = std::fs::File::open(part).expect("open");
+    let batches: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet")
+        .build()
+        .expect("reader")
+        .collect::<Result<_, _>>()
+        .expect("batches");
+    let schema = batches[0].schema();
+    let batch = arrow::compute::concat_batches(&schema, &batches).expect("concat");
+    let columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(field, column)| match field.name().as_str() {
+            "id" => {
+                let ids = column.as_string::<i32>();
+                let values = (0..ids.len()).map(|r| if r == 0 { id } else { ids.value(r) });
+                Arc::new(StringArray::from_iter_values(values)) as ArrayRef
+            }
+            "lat" if lat.is_some() => {
+                let mut values = column.as_primitive::<Float64Type>().values().to_vec();
+                values[0] = lat.expect("a latitude");
+                Arc::new(Float64Array::from(values)) as ArrayRef
+            }
+            _ => Arc::clone(column),
+        })
+        .collect();
+    let batch = arrow::record_batch::RecordBatch::try_new(schema, columns).expect("batch");
+    let properties = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(2_500))
+        .build();
+    let file = std::fs::File::create(part).expect("create");
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties)).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+}
+
+/// With a key (as every synth run here), the parts' id columns alone are compared first. An id in two parts is refused
+/// when both rows are accepted, and is no error when one of them is rejected.
+#[test]
+fn with_a_key_an_id_in_two_parts_is_refused_unless_one_row_is_rejected() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (world, parts) = synth_parquet_parts(dir.path());
+    let id = {
+        use arrow::array::AsArray;
+        let file = std::fs::File::open(parts.join("part-0.parquet")).expect("open");
+        let mut reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                .expect("parquet")
+                .build()
+                .expect("reader");
+        let batch = reader.next().expect("a batch").expect("batch");
+        let ids = batch.column_by_name("id").expect("id column");
+        ids.as_string::<i32>().value(0).to_string()
+    };
+    let consumers = parts.display().to_string();
+    rewrite_first_row(&parts.join("part-2.parquet"), &id, Some(95.0));
+    let (code, err) = analyze_synth(dir.path(), &world, "datafusion", &consumers, "ok", &[]);
+    assert_eq!(code, 0, "{err}");
+    let rejects = std::fs::read_to_string(dir.path().join("ok.rejects.csv")).expect("rejects");
+    assert!(rejects.contains("invalid_latitude"), "{rejects}");
+    assert_eq!(rejects.lines().count(), 2, "{rejects}");
+    rewrite_first_row(&parts.join("part-2.parquet"), &id, Some(47.0));
+    let (code, err) = analyze_synth(dir.path(), &world, "datafusion", &consumers, "no", &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("1 consumer ids appear in more than one file"),
+        "{err}"
+    );
+    assert!(!dir.path().join("no/manifest.json").exists());
+}
+
 /// `analyze` of `consumers` (on engines but local: 3 partitions, parts of 5,000 rows) with the
-/// boundaries and segments of the synth world `world`, into `out`.
+/// boundaries and segments of the synth world `world` and a privacy key file, into `out`.
 fn analyze_synth(
     dir: &Path,
     world: &Path,
@@ -246,12 +325,14 @@ fn analyze_synth(
     out: &str,
     env: &[(&str, String)],
 ) -> (i32, String) {
-    let more: &[&str] = if engine == "local" {
-        &[]
-    } else {
-        &["--partitions", "3", "--part-rows", "5000"]
-    };
-    analyze_from(dir, world, engine, consumers, out, more, env)
+    let key = dir.join("secret.key");
+    std::fs::write(&key, "a key of more than sixteen bytes").expect("key");
+    let key = key.display().to_string();
+    let mut more = vec!["--privacy-key", &key];
+    if engine != "local" {
+        more.extend(["--partitions", "3", "--part-rows", "5000"]);
+    }
+    analyze_from(dir, world, engine, consumers, out, &more, env)
 }
 
 /// Parts of 2 row groups out of files of 4: 6 partitions from 3 files.

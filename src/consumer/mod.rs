@@ -47,31 +47,62 @@ fn quiet_upstream_panics() {
 /// [`IngestError`] when the file cannot be read or its header lacks a required column. Bad rows
 /// are not errors: they are returned as rejects.
 pub fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingested, IngestError> {
-    if source.is_parquet().map_err(|e| IngestError::Io {
-        file: source.name(),
-        source: e,
-    })? {
-        // The parquet crate can panic on a corrupt file instead of returning an error; such a
-        // file is bad input like any other, reported without the panic's own message.
-        quiet_upstream_panics();
-        READING_PARQUET.fetch_add(1, Ordering::SeqCst);
-        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            parquet::ingest(source, options)
-        }));
-        READING_PARQUET.fetch_sub(1, Ordering::SeqCst);
-        return read.unwrap_or_else(|panic| {
-            let reason = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("unknown failure");
-            Err(IngestError::Parquet {
-                file: source.name(),
-                detail: format!("the file is corrupt (the Parquet reader failed: {reason})"),
-            })
-        });
+    if is_parquet(source)? {
+        return guarded(source, || parquet::ingest(source, options));
     }
     csv::ingest(source, options)
+}
+
+/// The id hashes ([`ConsumerTable::id_hashes`]) that [`ingest`] could accept from `source` with
+/// `options`, sorted and without repeats. For Parquet these are the hashes of every row with an
+/// id, read from the id column alone: a superset of the accepted rows', found at a fraction of a
+/// whole read. For CSV, which has to be parsed whole anyway, they are the accepted rows' own.
+///
+/// # Errors
+///
+/// As [`ingest`].
+pub fn candidate_id_hashes(
+    source: &Source,
+    options: &IngestOptions,
+) -> Result<Vec<u64>, IngestError> {
+    if is_parquet(source)? {
+        return guarded(source, || parquet::candidate_id_hashes(source, options));
+    }
+    let mut hashes = csv::ingest(source, options)?.table.id_hashes;
+    hashes.sort_unstable();
+    hashes.dedup();
+    Ok(hashes)
+}
+
+fn is_parquet(source: &Source) -> Result<bool, IngestError> {
+    source.is_parquet().map_err(|e| IngestError::Io {
+        file: source.name(),
+        source: e,
+    })
+}
+
+/// Runs `read` of a Parquet `source`: the parquet crate can panic on a corrupt file instead of
+/// returning an error; such a file is bad input like any other, reported without the panic's own
+/// message.
+fn guarded<T>(
+    source: &Source,
+    read: impl FnOnce() -> Result<T, IngestError>,
+) -> Result<T, IngestError> {
+    quiet_upstream_panics();
+    READING_PARQUET.fetch_add(1, Ordering::SeqCst);
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read));
+    READING_PARQUET.fetch_sub(1, Ordering::SeqCst);
+    read.unwrap_or_else(|panic| {
+        let reason = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown failure");
+        Err(IngestError::Parquet {
+            file: source.name(),
+            detail: format!("the file is corrupt (the Parquet reader failed: {reason})"),
+        })
+    })
 }
 
 /// The rows of each row group of a Parquet file (from its footer), or `None` for another file:

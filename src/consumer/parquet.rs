@@ -22,7 +22,7 @@ use super::fields::{
 use super::input::{IngestError, IngestOptions, Ingested, Source};
 use super::merge::{
     ChunkOut, FingerprintSet, ID_SHARDS, LocalColumn, Merged, Plan, PlannedAttribute, RowOrigin,
-    SMALL_DICTIONARY, find_duplicates,
+    SMALL_DICTIONARY, find_duplicates, fingerprint,
 };
 use super::rejects::{MAX_VALUE_BYTES, Reject, RejectReason, reject_text, too_long};
 use super::table::{AttributeKind, MISSING};
@@ -91,15 +91,21 @@ pub(super) fn row_group_rows(path: &std::path::Path) -> Result<Vec<u64>, IngestE
 }
 
 /// Reads the consumers of a Parquet `source`.
-pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingested, IngestError> {
+/// A Parquet file opened: its footer, header and the plan of the columns to read.
+struct Opened {
+    input: Input,
+    metadata: ArrowReaderMetadata,
+    header: Vec<String>,
+    plan: Plan,
+    position: Position,
+}
+
+/// Opens `source` and resolves its columns as `options` name them.
+fn open(source: &Source, options: &IngestOptions) -> Result<Opened, IngestError> {
     let file = source.name();
     let input = match source {
         Source::Path(p) => Input::File(p.clone()),
         Source::Bytes { data, .. } => Input::Bytes(data.clone()),
-    };
-    let error = |detail: String| IngestError::Parquet {
-        file: file.clone(),
-        detail,
     };
     let metadata = match &input {
         Input::File(p) => {
@@ -111,10 +117,102 @@ pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingeste
         }
         Input::Bytes(b) => ArrowReaderMetadata::load(b, footer_only()),
     }
-    .map_err(|e| error(format!("not a readable Parquet file: {e}")))?;
+    .map_err(|e| IngestError::Parquet {
+        file: file.clone(),
+        detail: format!("not a readable Parquet file: {e}"),
+    })?;
     let schema = metadata.schema().clone();
     let header: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let (full_plan, full_position) = resolve(&file, &header, &schema, &metadata, options)?;
+    let (plan, position) = resolve(&file, &header, &schema, &metadata, options)?;
+    Ok(Opened {
+        input,
+        metadata,
+        header,
+        plan,
+        position,
+    })
+}
+
+/// The row groups `options` reads of a file of `groups` row groups.
+fn groups_read(options: &IngestOptions, groups: usize) -> std::ops::Range<usize> {
+    options
+        .row_groups
+        .clone()
+        .map_or(0..groups, |r| r.start.min(groups)..r.end.min(groups))
+}
+
+/// Reads row group `group` of `input`, the `projection`'s columns.
+fn read_input_group(
+    input: &Input,
+    metadata: &ArrowReaderMetadata,
+    projection: &ProjectionMask,
+    group: usize,
+) -> Result<Vec<RecordBatch>, String> {
+    match input {
+        Input::File(p) => {
+            let f = std::fs::File::open(p).map_err(|e| format!("cannot reopen the file: {e}"))?;
+            read_group(Bounded(f), metadata, projection, group)
+        }
+        Input::Bytes(b) => read_group(Bounded(b.clone()), metadata, projection, group),
+    }
+    .map_err(|e| format!("row group {group}: {e}"))
+}
+
+/// The id hashes of every row with an id in the row groups `options` reads, sorted and without
+/// repeats, from the id column alone.
+pub(super) fn candidate_id_hashes(
+    source: &Source,
+    options: &IngestOptions,
+) -> Result<Vec<u64>, IngestError> {
+    let opened = open(source, options)?;
+    let metadata = &opened.metadata;
+    let projection = ProjectionMask::roots(
+        metadata.metadata().file_metadata().schema_descr(),
+        [opened.plan.id],
+    );
+    let read = groups_read(options, metadata.metadata().num_row_groups());
+    let hashes: Vec<Vec<u64>> = read
+        .into_par_iter()
+        .map(|g| {
+            let batches = read_input_group(&opened.input, metadata, &projection, g)?;
+            let mut hashes = Vec::new();
+            for batch in &batches {
+                let ids = as_text(batch.column(0));
+                let ids = ids.as_string::<i32>();
+                hashes.extend(
+                    ids.iter()
+                        .flatten()
+                        .map(str::trim)
+                        .filter(|id| !id.is_empty())
+                        .map(|id| (fingerprint(id.as_bytes()) >> 64) as u64),
+                );
+            }
+            Ok(hashes)
+        })
+        .collect::<Result<_, String>>()
+        .map_err(|detail| IngestError::Parquet {
+            file: source.name(),
+            detail,
+        })?;
+    let mut hashes = hashes.concat();
+    hashes.sort_unstable();
+    hashes.dedup();
+    Ok(hashes)
+}
+
+pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingested, IngestError> {
+    let file = source.name();
+    let error = |detail: String| IngestError::Parquet {
+        file: file.clone(),
+        detail,
+    };
+    let Opened {
+        input,
+        metadata,
+        header,
+        plan: full_plan,
+        position: full_position,
+    } = open(source, options)?;
     let metadata = with_dictionaries(&metadata, &full_plan)
         .map_err(|e| error(format!("cannot read its text columns: {e}")))?;
     // Only the columns the plan reads are decoded.
@@ -131,9 +229,7 @@ pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingeste
         first_row.push(rows + 1);
         rows += group.num_rows() as u64;
     }
-    let read_groups = options.row_groups.clone().map_or(0..groups.len(), |r| {
-        r.start.min(groups.len())..r.end.min(groups.len())
-    });
+    let read_groups = groups_read(options, groups.len());
     let rows: u64 = groups[read_groups.clone()]
         .iter()
         .map(|g| g.num_rows() as u64)
@@ -146,15 +242,7 @@ pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingeste
         let decoded: Vec<(ChunkOut, Vec<RecordBatch>)> = block_groups
             .par_iter()
             .map(|&g| {
-                let batches = match &input {
-                    Input::File(p) => {
-                        let f = std::fs::File::open(p)
-                            .map_err(|e| format!("cannot reopen the file: {e}"))?;
-                        read_group(Bounded(f), &metadata, &projection, g)
-                    }
-                    Input::Bytes(b) => read_group(Bounded(b.clone()), &metadata, &projection, g),
-                }
-                .map_err(|e| format!("row group {g}: {e}"))?;
+                let batches = read_input_group(&input, &metadata, &projection, g)?;
                 let group = Group {
                     batches: &batches,
                     first_row: first_row[g],

@@ -361,3 +361,37 @@ fn a_malformed_embedded_arrow_schema_is_not_decoded() {
     );
     assert!(!dir.path().join("out").exists());
 }
+
+#[test]
+fn candidate_ids_hold_every_accepted_id_and_every_rejected_row_with_an_id() {
+    use micromarket::consumer::{IngestOptions, Source, candidate_id_hashes, ingest};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("people.parquet");
+    write_parquet(&path, &bad_rows(), 3, None);
+    let source = Source::Path(path);
+    let options = IngestOptions {
+        schema: [(
+            "age".to_string(),
+            micromarket::consumer::AttributeKind::Numeric,
+        )]
+        .into(),
+        attributes: Some(["gender".to_string(), "age".to_string()].into()),
+        ..IngestOptions::default()
+    };
+    let read = ingest(&source, &options).expect("ingest");
+    let candidates = candidate_id_hashes(&source, &options).expect("candidates");
+    // Ids a, b, c, d, e, f (one row has none, a is repeated): two accepted, all six candidates.
+    assert_eq!(read.table.id_hashes.len(), 2);
+    assert!(read.table.id_hashes.iter().all(|h| candidates.contains(h)));
+    assert_eq!(candidates.len(), 6);
+    assert!(candidates.is_sorted());
+    // Row groups of three rows: the second holds c, d and a.
+    let second = IngestOptions {
+        row_groups: Some(1..2),
+        ..options
+    };
+    assert_eq!(
+        candidate_id_hashes(&source, &second).expect("part").len(),
+        3
+    );
+}
