@@ -223,45 +223,30 @@ pub async fn count_consumers(
 
     let key = match (&config.privacy_key, parts.len()) {
         (Some(key), 1) => key.clone(),
-        (Some(key), _) => {
-            // A given key needs only the assurance that no id is in two parts. The parts' id
-            // columns give it, unless they share an id: then whole reads decide whether accepted
-            // rows do.
+        (key, _) => {
             progress.stage("ids");
             let started = Instant::now();
-            let input = ScanInput {
-                ids_only: true,
-                ..spec.input.clone()
-            };
-            let candidates = Arc::new(ConsumersTable::new(Arc::new(ScanSpec::new(input, None)?)));
-            if repeated_ids(ctx, options, candidates, &parts).await?.0 > 0 {
-                id_pass(ctx, options, table(), &parts, &given).await?;
-            }
+            let key = record_key(ctx, options, &spec, &given, key.clone()).await?;
             timings.insert("id_pass".into(), elapsed_ms(started));
-            key.clone()
-        }
-        (None, _) => {
-            progress.stage("ids");
-            let started = Instant::now();
-            let ids = id_pass(ctx, options, table(), &parts, &given).await?;
-            timings.insert("id_pass".into(), elapsed_ms(started));
-            PrivacyKey::derived_from(ids)
+            key
         }
     };
     let key_origin = key.origin;
 
     progress.stage("ingest and count");
     let started = Instant::now();
-    let zone =
-        Locate::udf(BoundarySet::of(config), Some(boundaries)).call(vec![col("lat"), col("lng")]);
+    // The cell first, then the zone from it: each consumer's cell is computed once.
     let resolution = i64::from(u8::from(config.params.resolution));
     let cell = H3Cell::udf().call(vec![col("lat"), col("lng"), lit(resolution)]);
+    let mut with_cells = vec![cell.alias("h3")];
+    with_cells.extend(spec.schema().fields().iter().map(|f| col(f.name())));
+    let zone = Locate::udf(BoundarySet::of(config), Some(boundaries)).call(vec![
+        col("lat"),
+        col("lng"),
+        col("h3"),
+    ]);
     let record_key = RecordKey::udf(key).call(vec![col("id_hash")]);
-    let mut projection = vec![
-        zone.alias("zone"),
-        cell.alias("h3"),
-        record_key.alias("key"),
-    ];
+    let mut projection = vec![zone.alias("zone"), col("h3"), record_key.alias("key")];
     let mut groups = vec![col("zone"), col("h3")];
     for d in 0..spec.dimensions().len() {
         projection.push(col(dimension_column(d)));
@@ -280,6 +265,7 @@ pub async fn count_consumers(
     }
     let batches = collect(
         ctx.read_table(table())
+            .and_then(|df| df.select(with_cells))
             .and_then(|df| df.select(projection))
             .and_then(|df| df.aggregate(groups, aggregates)),
     )
@@ -316,6 +302,35 @@ async fn collect(
     df: datafusion::common::Result<datafusion::dataframe::DataFrame>,
 ) -> datafusion::common::Result<Vec<RecordBatch>> {
     df?.collect().await
+}
+
+/// The key of the record keys, after the id pass that several parts or a derived key need: a
+/// given key needs only the assurance that no id is in two parts, which the parts' id columns
+/// give unless they share an id (then whole reads decide whether accepted rows do); a derived
+/// key needs every accepted id.
+async fn record_key(
+    ctx: &SessionContext,
+    options: &EngineOptions,
+    spec: &Arc<ScanSpec>,
+    given: &str,
+    key: Option<PrivacyKey>,
+) -> Result<PrivacyKey, Error> {
+    let parts = &spec.input.parts;
+    let whole = || Arc::new(ConsumersTable::new(Arc::clone(spec)));
+    let Some(key) = key else {
+        return Ok(PrivacyKey::derived_from(
+            id_pass(ctx, options, whole(), parts, given).await?,
+        ));
+    };
+    let input = ScanInput {
+        ids_only: true,
+        ..spec.input.clone()
+    };
+    let candidates = Arc::new(ConsumersTable::new(Arc::new(ScanSpec::new(input, None)?)));
+    if repeated_ids(ctx, options, candidates, parts).await?.0 > 0 {
+        id_pass(ctx, options, whole(), parts, given).await?;
+    }
+    Ok(key)
 }
 
 /// Reads every part once for its ids: their summary (for a derived key), and whether an id is
