@@ -173,8 +173,9 @@ fn shared_cell(identity: [u8; 32]) -> Arc<LoadedCell> {
 /// `mm_locate(lat, lng, h3)`: each point's zone (UInt32) in a boundary set: its city's index,
 /// else the number of cities plus its region's index, else the zone outside every region
 /// ([`Zones`]). Points are located by micromarket's `Locator` (exact, boundary inclusive, first
-/// feature wins) from their H3 cell (`mm_h3_cell`, computed once for both). The set travels with the function (serialised once per plan); a process
-/// builds its locator at the first call and shares it.
+/// feature wins) from their H3 cell (`mm_h3_cell`, computed once for both). The set travels
+/// with the function (serialised once per plan); a process builds its locator at the first
+/// call and shares it.
 pub struct Locate {
     signature: Signature,
     set: Arc<BoundarySet>,

@@ -90,7 +90,6 @@ pub(super) fn row_group_rows(path: &std::path::Path) -> Result<Vec<u64>, IngestE
         .collect())
 }
 
-/// Reads the consumers of a Parquet `source`.
 /// A Parquet file opened: its footer, header and the plan of the columns to read.
 struct Opened {
     input: Input,
@@ -200,6 +199,7 @@ pub(super) fn candidate_id_hashes(
     Ok(hashes)
 }
 
+/// Reads the consumers of a Parquet `source`.
 pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingested, IngestError> {
     let file = source.name();
     let error = |detail: String| IngestError::Parquet {
