@@ -291,7 +291,7 @@ fn spatial_index(
 
 /// Locate on real-shaped boundaries, 1,000,000 consumers: synth's country-sized regions (no
 /// download), and the US counties and states of `benches/real/fetch.sh` when they are there. The
-/// cells are computed once, outside the loop, so the figure is locate beyond the H3 cell.
+/// figure is locate beyond the H3 cell (`Locator::locate_points`).
 fn locate_real(c: &mut Criterion) {
     let consumers = 1_000_000;
     let mut g = c.benchmark_group("locate_real");
@@ -354,9 +354,8 @@ fn locate_real(c: &mut Criterion) {
     }
     for (name, b, lat, lng) in &sets {
         let locator = Locator::new(b, Resolution::Eight);
-        let cells = micromarket::index::assign_cells(lat, lng, Resolution::Eight);
         g.bench_function(BenchmarkId::new("micromarket/locate", name), |bench| {
-            bench.iter(|| black_box(locator.locate_in_cells(lat, lng, &cells)));
+            bench.iter(|| black_box(locator.locate_points(lat, lng)));
         });
     }
     g.finish();

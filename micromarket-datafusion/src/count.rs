@@ -235,18 +235,16 @@ pub async fn count_consumers(
 
     progress.stage("ingest and count");
     let started = Instant::now();
-    // The cell first, then the zone from it: each consumer's cell is computed once.
+    let zone =
+        Locate::udf(BoundarySet::of(config), Some(boundaries)).call(vec![col("lat"), col("lng")]);
     let resolution = i64::from(u8::from(config.params.resolution));
     let cell = H3Cell::udf().call(vec![col("lat"), col("lng"), lit(resolution)]);
-    let mut with_cells = vec![cell.alias("h3")];
-    with_cells.extend(spec.schema().fields().iter().map(|f| col(f.name())));
-    let zone = Locate::udf(BoundarySet::of(config), Some(boundaries)).call(vec![
-        col("lat"),
-        col("lng"),
-        col("h3"),
-    ]);
     let record_key = RecordKey::udf(key).call(vec![col("id_hash")]);
-    let mut projection = vec![zone.alias("zone"), col("h3"), record_key.alias("key")];
+    let mut projection = vec![
+        zone.alias("zone"),
+        cell.alias("h3"),
+        record_key.alias("key"),
+    ];
     let mut groups = vec![col("zone"), col("h3")];
     for d in 0..spec.dimensions().len() {
         projection.push(col(dimension_column(d)));
@@ -265,7 +263,6 @@ pub async fn count_consumers(
     }
     let batches = collect(
         ctx.read_table(table())
-            .and_then(|df| df.select(with_cells))
             .and_then(|df| df.select(projection))
             .and_then(|df| df.aggregate(groups, aggregates)),
     )

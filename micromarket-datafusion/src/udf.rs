@@ -1,14 +1,14 @@
 //! Scalar functions over Arrow arrays that call micromarket's own code: the H3 cell, the zone
 //! (city, rest of a region, or outside) and the record key of each consumer.
 
-use arrow::array::{Array, ArrayRef, AsArray, UInt32Array, UInt64Array, new_null_array};
+use arrow::array::{Array, ArrayRef, AsArray, UInt32Array, UInt64Array};
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Float64Type, UInt64Type};
-use datafusion::common::{DataFusionError, Result, ScalarValue, exec_datafusion_err, exec_err};
+use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use h3o::{CellIndex, Resolution};
+use h3o::Resolution;
 use micromarket::AnalyzeConfig;
 use micromarket::boundary::{Boundaries, BoundaryError, BoundaryOptions, BoundaryText, Locator};
 use micromarket::perturb::PrivacyKey;
@@ -170,12 +170,11 @@ fn shared_cell(identity: [u8; 32]) -> Arc<LoadedCell> {
     cell
 }
 
-/// `mm_locate(lat, lng, h3)`: each point's zone (UInt32) in a boundary set: its city's index,
-/// else the number of cities plus its region's index, else the zone outside every region
+/// `mm_locate(lat, lng)`: each point's zone (UInt32) in a boundary set: its city's index, else
+/// the number of cities plus its region's index, else the zone outside every region
 /// ([`Zones`]). Points are located by micromarket's `Locator` (exact, boundary inclusive, first
-/// feature wins) from their H3 cell (`mm_h3_cell`, computed once for both). The set travels
-/// with the function (serialised once per plan); a process builds its locator at the first
-/// call and shares it.
+/// feature wins). The set travels with the function (serialised once per plan); a process
+/// builds its locator at the first call and shares it.
 pub struct Locate {
     signature: Signature,
     set: Arc<BoundarySet>,
@@ -216,7 +215,7 @@ impl Locate {
         }
         ScalarUDF::new_from_impl(Locate {
             signature: Signature::exact(
-                vec![DataType::Float64, DataType::Float64, DataType::UInt64],
+                vec![DataType::Float64, DataType::Float64],
                 Volatility::Immutable,
             ),
             set: Arc::new(set),
@@ -251,33 +250,17 @@ impl ScalarUDFImpl for Locate {
             Err(message) => return exec_err!("mm_locate: {message}"),
         };
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let nulls = nulls(&arrays);
-        let raw = arrays[2].as_primitive::<UInt64Type>().values();
-        // A null point's cell is no cell: it takes a valid row's, and its zone stays null.
-        let valid = |r: usize| nulls.as_ref().is_none_or(|n| n.is_valid(r));
-        let Some(stand_in) = (0..raw.len()).find(|&r| valid(r)) else {
-            return Ok(ColumnarValue::Array(new_null_array(
-                &DataType::UInt32,
-                raw.len(),
-            )));
-        };
-        let cell = |r: usize| CellIndex::try_from(raw[r]);
-        let stand_in = cell(stand_in).map_err(|e| exec_datafusion_err!("mm_locate: {e}"))?;
-        let cells: Vec<CellIndex> = (0..raw.len())
-            .map(|r| if valid(r) { cell(r) } else { Ok(stand_in) })
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| exec_datafusion_err!("mm_locate: {e}"))?;
-        let (region, city) =
-            loaded
-                .locator
-                .locate_in_cells(floats(&arrays[0]), floats(&arrays[1]), &cells);
+        let (region, city) = loaded
+            .locator
+            .locate_points(floats(&arrays[0]), floats(&arrays[1]));
         let zones = region
             .iter()
             .zip(&city)
             .map(|(&region, &city)| loaded.zones.of(region, city))
             .collect();
         Ok(ColumnarValue::Array(Arc::new(UInt32Array::new(
-            zones, nulls,
+            zones,
+            nulls(&arrays),
         ))))
     }
 }

@@ -130,8 +130,8 @@ impl IndexedPolygon {
     /// The band of latitude `y` (a monotone function of `y`, clamped to the bands).
     fn band(&self, y: f64) -> usize {
         let last = self.band_start.len() - 2;
-        let b = ((y - self.bbox.lower()[1]) * self.bands_per_degree).floor();
-        if b <= 0.0 { 0 } else { (b as usize).min(last) }
+        // The conversion saturates below at 0 and truncates, so it is the floor, clamped.
+        (((y - self.bbox.lower()[1]) * self.bands_per_degree) as usize).min(last)
     }
 
     /// The bands overlapping the latitudes `low..=high`.

@@ -673,8 +673,8 @@ impl CellCentres {
     ///
     /// # Runtime
     ///
-    /// One `grid_disk` per occupied cell and one exact point-in-polygon test per distinct cell of
-    /// their union: O(occupied cells × ring size), never O(area).
+    /// One `grid_disk` per occupied cell and one located centre per distinct cell of their union
+    /// ([`Locator::locate_points`]): O(occupied cells × ring size), never O(area).
     pub fn new(locator: &Locator, occupied: &[CellIndex], rings: u32) -> Self {
         let mut cells: Vec<CellIndex> = occupied
             .par_iter()
@@ -682,13 +682,15 @@ impl CellCentres {
             .collect();
         cells.par_sort_unstable();
         cells.dedup();
-        let located = cells
+        let (lat, lng): (Vec<f64>, Vec<f64>) = cells
             .par_iter()
             .map(|&c| {
                 let centre = h3o::LatLng::from(c);
-                locator.locate_point(centre.lat(), centre.lng())
+                (centre.lat(), centre.lng())
             })
-            .collect();
+            .unzip();
+        let (region, city) = locator.locate_points(&lat, &lng);
+        let located = region.into_iter().zip(city).collect();
         CellCentres {
             cells,
             located,
