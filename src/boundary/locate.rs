@@ -456,6 +456,19 @@ mod tests {
         }
     }
 
+    /// Boundaries of regions alone, from GeoJSON text.
+    fn regions_only(regions: &str) -> Boundaries {
+        Boundaries::load(
+            Some(BoundaryText {
+                file: "r",
+                text: regions,
+            }),
+            None,
+            &BoundaryOptions::default(),
+        )
+        .expect("valid")
+    }
+
     #[test]
     fn tile_edges_and_the_poles_agree_with_plain_point_in_polygon() {
         // Edges on tile lines (multiples of 1/16°), a polygon up to the south pole, and one
@@ -472,15 +485,7 @@ mod tests {
             a = 2.0 * t,
             b = 3.0 * t
         );
-        let b = Boundaries::load(
-            Some(BoundaryText {
-                file: "r",
-                text: &regions,
-            }),
-            None,
-            &BoundaryOptions::default(),
-        )
-        .expect("valid");
+        let b = regions_only(&regions);
         let mut points = Vec::new();
         for i in -2..=6 {
             for j in -2..=6 {
@@ -541,15 +546,7 @@ mod tests {
             ring_json(&island),
             ring_json(&neighbour)
         );
-        let b = Boundaries::load(
-            Some(BoundaryText {
-                file: "r",
-                text: &regions,
-            }),
-            None,
-            &BoundaryOptions::default(),
-        )
-        .expect("valid");
+        let b = regions_only(&regions);
         let mut rng = SplitMix64::new(99);
         let mut unit = || rng.unit();
         let mut points: Vec<(f64, f64)> = Vec::new();
