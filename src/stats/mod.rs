@@ -176,10 +176,36 @@ pub fn round6(x: f64) -> f64 {
 }
 
 /// `x` to 6 significant digits, for p- and q-values (a small p-value rounded to 6 decimals would
-/// read 0).
+/// read 0): the double nearest to the decimal `format!("{x:.5e}")` prints.
+///
+/// Exact without formatting when `|x|` is scaled to six integer digits by a power of ten that is
+/// itself a double (10^-22..10^22) and the scaled value is not within rounding of a tie: the
+/// integer is then the printed digits, and one division (or product) by that power gives the
+/// nearest double, as parsing does. Other values take the formatting path.
 pub fn significant6(x: f64) -> f64 {
+    /// 10^0..10^22, every one exactly a double.
+    const POWERS: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    /// Above every rounding error of the scaled value (its ulp is at most 2^-33).
+    const TIE_MARGIN: f64 = 1e-9;
     if x == 0.0 || !x.is_finite() {
         return x;
+    }
+    let a = x.abs();
+    let shift = 5 - a.log10().floor() as i32;
+    if let Some(&power) = POWERS.get(shift.unsigned_abs() as usize) {
+        let scaled = if shift >= 0 { a * power } else { a / power };
+        let digits = scaled.round();
+        if (1e5..1e6).contains(&scaled) && ((scaled - scaled.trunc()) - 0.5).abs() > TIE_MARGIN {
+            let rounded = if shift >= 0 {
+                digits / power
+            } else {
+                digits * power
+            };
+            return rounded.copysign(x);
+        }
     }
     format!("{x:.5e}").parse().unwrap_or(x)
 }
@@ -798,6 +824,63 @@ pub fn scope_hot_spots(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn printed_and_parsed(x: f64) -> f64 {
+        format!("{x:.5e}").parse().expect("a number")
+    }
+
+    #[test]
+    fn significant6_matches_printing_at_ties_and_powers_of_ten() {
+        for digits in [
+            100_000.0, 123_456.5, 999_999.5, 999_999.4, 314_159.5, 500_000.5,
+        ] {
+            for exponent in -30..30 {
+                for x in [digits * 10f64.powi(exponent), digits / 10f64.powi(exponent)] {
+                    assert_eq!(
+                        significant6(x).to_bits(),
+                        printed_and_parsed(x).to_bits(),
+                        "{x:e}"
+                    );
+                    assert_eq!(significant6(-x).to_bits(), printed_and_parsed(-x).to_bits());
+                }
+            }
+        }
+        for x in [
+            1.0,
+            0.1,
+            1e-300,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            0.999_999_5,
+        ] {
+            assert_eq!(
+                significant6(x).to_bits(),
+                printed_and_parsed(x).to_bits(),
+                "{x:e}"
+            );
+        }
+        assert_eq!(significant6(0.0).to_bits(), 0.0f64.to_bits());
+        assert!(significant6(f64::NAN).is_nan());
+        assert_eq!(
+            significant6(f64::INFINITY).to_bits(),
+            f64::INFINITY.to_bits()
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn significant6_equals_printing_then_parsing(bits in proptest::prelude::any::<u64>()) {
+            let x = f64::from_bits(bits);
+            proptest::prop_assume!(x.is_finite() && x != 0.0);
+            proptest::prop_assert_eq!(significant6(x).to_bits(), printed_and_parsed(x).to_bits());
+        }
+
+        #[test]
+        fn significant6_equals_printing_for_probabilities(x in 1e-40f64..1.0) {
+            proptest::prop_assert_eq!(significant6(x).to_bits(), printed_and_parsed(x).to_bits());
+        }
+    }
 
     #[test]
     fn rates_are_defined_or_none() {
