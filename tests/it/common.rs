@@ -152,7 +152,9 @@ pub fn files_under(root: &Path) -> Vec<String> {
     found
 }
 
-/// The rows of an `index.html` (its embedded JSON data), one object per scope × segment.
+/// The rows of an `index.html`, one object per scope × segment, rebuilt from its embedded JSON
+/// data (scopes, each with its figures per segment as arrays keyed by `fields`) as the page's
+/// script rebuilds them.
 pub fn index_rows(path: &Path) -> Vec<serde_json::Value> {
     let page = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let start = page
@@ -160,5 +162,31 @@ pub fn index_rows(path: &Path) -> Vec<serde_json::Value> {
         .expect("data block");
     let rest = &page[start..];
     let body = &rest[rest.find('>').expect("tag") + 1..rest.find("</script>").expect("end")];
-    serde_json::from_str(body).expect("JSON")
+    let data: serde_json::Value = serde_json::from_str(body).expect("JSON");
+    let fields = data["fields"].as_array().expect("fields");
+    let segments = data["segments"].as_array().expect("segments");
+    let mut rows = Vec::new();
+    for scope in data["scopes"].as_array().expect("scopes") {
+        let figures = scope["figures"].as_array().expect("figures");
+        assert_eq!(figures.len(), segments.len(), "one row per segment");
+        for (segment, values) in segments.iter().zip(figures) {
+            let mut row = serde_json::Map::new();
+            row.insert("kind".into(), scope["kind"].clone());
+            row.insert("scope".into(), scope["scope"].clone());
+            row.insert("segment".into(), segment.clone());
+            let map = format!(
+                "{}/map.html#segment={}",
+                scope["folder"].as_str().expect("folder"),
+                segment.as_str().expect("segment name")
+            );
+            row.insert("map".into(), map.into());
+            let values = values.as_array().expect("values");
+            assert_eq!(values.len(), fields.len(), "one value per field");
+            for (key, value) in fields.iter().zip(values) {
+                row.insert(key.as_str().expect("key").into(), value.clone());
+            }
+            rows.push(row.into());
+        }
+    }
+    rows
 }

@@ -2,7 +2,23 @@
 // embedded data (no network, no library).
 (function () {
   'use strict';
-  var rows = JSON.parse(document.getElementById('mm-data').textContent);
+  // The data holds each scope once with its figures per segment as arrays (keys in `fields`);
+  // one object per scope and segment is rebuilt here.
+  var data = JSON.parse(document.getElementById('mm-data').textContent);
+  var rows = [];
+  data.scopes.forEach(function (scope) {
+    scope.figures.forEach(function (figures, s) {
+      var segment = data.segments[s];
+      var row = {
+        kind: scope.kind,
+        scope: scope.scope,
+        segment: segment,
+        map: scope.folder + '/map.html#segment=' + encodeURIComponent(segment)
+      };
+      data.fields.forEach(function (key, i) { row[key] = figures[i]; });
+      rows.push(row);
+    });
+  });
   var columns = Array.prototype.map.call(document.querySelectorAll('#mm-index th'), function (th) {
     return { key: th.dataset.key, numeric: th.dataset.numeric === 'true', th: th };
   });
