@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end `analyze` on real geography: wall time, peak memory and the manifest's stage times
 # (boundaries, index, locate, Gi* summed over scopes, micro-markets and scope export summed over
-# scopes, total), every output written (maps included), 27 grid segments, resolution 8.
+# scopes, total) and the bytes written (out_mb, 10^6 bytes), every output written (maps included), 27
+# grid segments, resolution 8.
 #
 #   benches/real/run.sh                       # US 200k and 1M, the antimeridian countries 20k,
 #                                             # synth --extent country 200k, the area-scaling table
@@ -49,11 +50,11 @@ print(json.dumps({'type': 'FeatureCollection', 'features': [{'type': 'Feature', 
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
   peak_kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
   rm -f "$log"
-  python3 - "$out/manifest.json" "$w" "$wall" "$peak_kb" "$(du -sm "$out" | cut -f1)" <<'PY'
+  python3 - "$out/manifest.json" "$w" "$wall" "$peak_kb" "$(du -sb "$out" | cut -f1)" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))["timings_ms"]
-w, wall, peak, size = sys.argv[2], float(sys.argv[3]), int(sys.argv[4]) / 1024, sys.argv[5]
+w, wall, peak, size = sys.argv[2], float(sys.argv[3]), int(sys.argv[4]) / 1024, int(sys.argv[5]) / 1e6
 print(f"{w:<22} {wall:8.2f} {peak:8.0f} {m['boundaries']:8} {m['boundary_index']:8} {m['locate']:8} "
-      f"{m['hot_spots_summed_over_scopes']:8} {m['campaigns_and_scope_export_summed_over_scopes']:10} {m['total']:10} {size:>8}")
+      f"{m['hot_spots_summed_over_scopes']:8} {m['campaigns_and_scope_export_summed_over_scopes']:10} {m['total']:10} {size:8.1f}")
 PY
 done
