@@ -106,7 +106,7 @@ pub(super) fn write_cells(
     }
     let mut outputs = formats
         .iter()
-        .map(|format| open_layer(folder, format, analysis))
+        .map(|format| open_layer(folder, format, analysis, shown.len()))
         .collect::<Result<Vec<Output>, ExportError>>()?;
     let big_n = counts.total_population();
     let big_k: Vec<u64> = (0..segments).map(|s| counts.total_members(s)).collect();
@@ -157,11 +157,12 @@ pub(super) fn write_cells(
         .collect()
 }
 
-/// Opens the layer of `format` in `folder`.
+/// Opens the layer of `format` in `folder`, for `cells` rows.
 fn open_layer(
     folder: &Path,
     format: Format,
     analysis: &ScopeAnalysis<'_>,
+    cells: usize,
 ) -> Result<Output, ExportError> {
     let names = analysis.segment_names;
     let (kind, name, rows_per_cell) = match format {
@@ -175,7 +176,7 @@ fn open_layer(
     let layer: io::Result<Box<dyn CellLayer>> = match format {
         Format::Geojson => LeanGeojson::create(&path, names, false).map(|l| Box::new(l) as _),
         Format::Geojsonseq => LeanGeojson::create(&path, names, true).map(|l| Box::new(l) as _),
-        Format::Parquet => CellsParquet::create(&path, names).map(|l| Box::new(l) as _),
+        Format::Parquet => CellsParquet::create(&path, names, cells).map(|l| Box::new(l) as _),
         Format::Csv => CellsCsv::create(&path, names).map(|l| Box::new(l) as _),
         Format::Fgb => CellsFgb::create(&path, names).map(|l| Box::new(l) as _),
     };
@@ -342,7 +343,7 @@ struct CellsParquet {
 }
 
 impl CellsParquet {
-    fn create(path: &Path, names: &[String]) -> io::Result<Self> {
+    fn create(path: &Path, names: &[String], rows: usize) -> io::Result<Self> {
         let mut fields = vec![
             Field::new("hex_id", DataType::Utf8, false),
             Field::new("h3", DataType::UInt64, false),
@@ -368,7 +369,7 @@ impl CellsParquet {
             ));
         }
         Ok(CellsParquet {
-            file: GeoParquet::create(path, fields)?,
+            file: GeoParquet::create(path, fields, rows)?,
             hex_id: StringBuilder::new(),
             h3: UInt64Builder::new(),
             regions: StringBuilder::new(),
