@@ -56,6 +56,34 @@ fn prepared_parts(geometry: &MultiPolygon<f64>) -> Parts {
         .collect()
 }
 
+/// Writes a position's coordinate `x` exactly as `Display` would (the shortest decimal that reads
+/// back as `x`), quickly when `x` is a whole number of millionths as [`round6`] leaves it: that
+/// decimal is then the millionths with trailing zeros dropped, since no other decimal of at most
+/// six places lies within half a unit in the last place of a coordinate. Printing integers costs
+/// a fraction of the shortest-digits search.
+fn write_degrees(w: &mut (impl Write + ?Sized), x: f64) -> io::Result<()> {
+    let micros = (x * 1e6).round();
+    if micros == 0.0
+        || !micros.is_finite()
+        || micros.abs() >= 1e15
+        || (micros / 1e6).to_bits() != x.to_bits()
+    {
+        return write!(w, "{x}");
+    }
+    let micros = micros as i64;
+    let sign = if micros < 0 { "-" } else { "" };
+    let (whole, mut fraction) = (micros.abs() / 1_000_000, micros.abs() % 1_000_000);
+    if fraction == 0 {
+        return write!(w, "{sign}{whole}");
+    }
+    let mut places = 6;
+    while fraction % 10 == 0 {
+        fraction /= 10;
+        places -= 1;
+    }
+    write!(w, "{sign}{whole}.{fraction:0places$}")
+}
+
 /// Writes `geometry` as a GeoJSON Polygon (one part) or MultiPolygon.
 ///
 /// # Errors
@@ -74,7 +102,11 @@ pub fn write_multipolygon(w: &mut impl Write, geometry: &MultiPolygon<f64>) -> i
                 if j > 0 {
                     w.write_all(b",")?;
                 }
-                write!(w, "[{x},{y}]")?;
+                w.write_all(b"[")?;
+                write_degrees(w, *x)?;
+                w.write_all(b",")?;
+                write_degrees(w, *y)?;
+                w.write_all(b"]")?;
             }
             w.write_all(b"]")?;
         }
@@ -158,6 +190,51 @@ pub(crate) fn write_wkb(out: &mut Vec<u8>, geometry: &MultiPolygon<f64>) -> ([f6
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn degrees(x: f64) -> String {
+        let mut buf = Vec::new();
+        write_degrees(&mut buf, x).expect("write");
+        String::from_utf8(buf).expect("UTF-8")
+    }
+
+    #[test]
+    fn degrees_print_as_display_does() {
+        for x in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.1,
+            0.000_001,
+            -0.000_001,
+            180.0,
+            -180.0,
+            12.5,
+            47.314_992,
+            8.587_837,
+            1e-7,
+            1e20,
+            123.456_789_123,
+            f64::NAN,
+        ] {
+            assert_eq!(degrees(x), format!("{x}"), "{x:e}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rounded_degrees_print_as_display_does(micros in -180_000_000i64..=180_000_000) {
+            let x = round6(micros as f64 / 1e6);
+            proptest::prop_assert_eq!(degrees(x), format!("{x}"));
+        }
+
+        #[test]
+        fn any_degrees_print_as_display_does(x in -180.0f64..180.0) {
+            proptest::prop_assert_eq!(degrees(x), format!("{x}"));
+            let rounded = round6(x);
+            proptest::prop_assert_eq!(degrees(rounded), format!("{rounded}"));
+        }
+    }
 
     fn render(cell: CellIndex) -> serde_json::Value {
         let mut buf = Vec::new();
