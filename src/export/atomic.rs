@@ -2,7 +2,7 @@
 
 use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -23,12 +23,19 @@ pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '
     }
 }
 
+/// Bytes gathered before they are hashed and written in one go.
+const BUFFER_BYTES: usize = 1 << 20;
+
 /// A file being written; it appears under its final name only after [`AtomicFile::commit`].
 /// Dropped without commit, the temporary file is removed.
+///
+/// Writes gather in a buffer that is hashed and written whole when full, so the many small
+/// writes of a layer (a comma, a key, a number) cost a copy each, not a hash update each.
 pub struct AtomicFile {
     final_path: PathBuf,
     temp_path: PathBuf,
-    writer: Option<BufWriter<File>>,
+    file: Option<File>,
+    buffer: Vec<u8>,
     hasher: Sha256,
     bytes: u64,
 }
@@ -58,7 +65,8 @@ impl AtomicFile {
         Ok(AtomicFile {
             final_path: path.to_path_buf(),
             temp_path,
-            writer: Some(BufWriter::with_capacity(1 << 20, file)),
+            file: Some(file),
+            buffer: Vec::with_capacity(BUFFER_BYTES),
             hasher: Sha256::new(),
             bytes: 0,
         })
@@ -83,11 +91,18 @@ impl AtomicFile {
         self.finish(true)
     }
 
+    /// Hashes and writes the buffered bytes.
+    fn write_buffer(&mut self) -> io::Result<()> {
+        self.hasher.update(&self.buffer);
+        let file = self.file.as_mut().expect("not yet committed");
+        file.write_all(&self.buffer)?;
+        self.buffer.clear();
+        Ok(())
+    }
+
     fn finish(mut self, synced: bool) -> io::Result<Written> {
-        let writer = self.writer.take().expect("committed once");
-        let file = writer
-            .into_inner()
-            .map_err(io::IntoInnerError::into_error)?;
+        self.write_buffer()?;
+        let file = self.file.take().expect("committed once");
         if synced {
             file.sync_all()?;
         }
@@ -140,24 +155,31 @@ pub fn hex(bytes: &[u8]) -> String {
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self
-            .writer
-            .as_mut()
-            .expect("not yet committed")
-            .write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
+        if self.buffer.len() + buf.len() > BUFFER_BYTES {
+            self.write_buffer()?;
+        }
+        if buf.len() >= BUFFER_BYTES {
+            self.hasher.update(buf);
+            self.file
+                .as_mut()
+                .expect("not yet committed")
+                .write_all(buf)?;
+        } else {
+            self.buffer.extend_from_slice(buf);
+        }
+        self.bytes += buf.len() as u64;
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.writer.as_mut().expect("not yet committed").flush()
+        self.write_buffer()?;
+        self.file.as_mut().expect("not yet committed").flush()
     }
 }
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.writer.take().is_some() {
+        if self.file.take().is_some() {
             let _ = std::fs::remove_file(&self.temp_path);
         }
     }
@@ -204,6 +226,34 @@ mod tests {
         g.write_all(b"partial").expect("write");
         drop(g);
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+
+    #[test]
+    fn writes_of_every_size_keep_their_order_and_hash() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mixed.bin");
+        let mut f = AtomicFile::create(&path).expect("create");
+        let mut expected = Vec::new();
+        for (i, size) in [
+            3,
+            BUFFER_BYTES - 1,
+            5,
+            BUFFER_BYTES,
+            1,
+            3 * BUFFER_BYTES + 7,
+            2,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let piece: Vec<u8> = (0..size).map(|j| (i * 31 + j) as u8).collect();
+            f.write_all(&piece).expect("write");
+            expected.extend_from_slice(&piece);
+        }
+        let written = f.commit().expect("commit");
+        assert_eq!(std::fs::read(&path).expect("read"), expected);
+        assert_eq!(written.bytes, expected.len() as u64);
+        assert_eq!(written.sha256, hex(&Sha256::digest(&expected)));
     }
 
     #[test]
