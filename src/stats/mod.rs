@@ -510,7 +510,12 @@ fn count_zones(
             local
         })
         .collect();
+    // The partitions' groups, concatenated into one allocation.
+    let groups: usize = partitions.iter().map(ZoneCounts::len).sum();
     let mut all = ZoneCounts::new(width, 0);
+    all.keys.reserve_exact(groups);
+    all.counts.reserve_exact(groups * width);
+    all.record_keys.reserve_exact(groups * width);
     for part in partitions {
         all.keys.extend(part.keys);
         all.counts.extend(part.counts);
@@ -600,36 +605,42 @@ pub fn aggregate_scope(
 }
 
 /// The counts of one scope from the zone `keys` (positions in `zones.keys`, sorted by cell) that
-/// make it up: the keys of one cell (one per zone) are summed.
+/// make it up: the keys of one cell (one per zone) are summed. Most cells lie in one zone, so the
+/// first key's counts are copied and only the others added.
 fn collect_scope(scope: Scope, zones: &ZoneCounts, segments: usize, keys: &[usize]) -> ScopeCounts {
     let width = 1 + segments;
-    let order: Vec<(CellIndex, usize)> = keys.iter().map(|&g| (zones.keys[g].1, g)).collect();
-    debug_assert!(order.is_sorted_by_key(|k| k.0));
+    let cell_of = |g: usize| zones.keys[g].1;
+    debug_assert!(keys.is_sorted_by_key(|&g| cell_of(g)));
+    let cells = keys.chunk_by(|&a, &b| cell_of(a) == cell_of(b)).count();
     let mut out = ScopeCounts {
         scope,
-        cells: Vec::with_capacity(order.len()),
-        population: Vec::with_capacity(order.len()),
-        members: Vec::with_capacity(order.len() * segments),
+        cells: Vec::with_capacity(cells),
+        population: Vec::with_capacity(cells),
+        members: Vec::with_capacity(cells * segments),
         segments,
-        population_key: Vec::with_capacity(order.len()),
-        members_key: Vec::with_capacity(order.len() * segments),
+        population_key: Vec::with_capacity(cells),
+        members_key: Vec::with_capacity(cells * segments),
         protection: None,
     };
-    for run in order.chunk_by(|a, b| a.0 == b.0) {
-        out.cells.push(run[0].0);
+    for run in keys.chunk_by(|&a, &b| cell_of(a) == cell_of(b)) {
+        let group = |g: usize| {
+            let at = g * width..(g + 1) * width;
+            (&zones.counts[at.clone()], &zones.record_keys[at])
+        };
+        let (counts, record_keys) = group(run[0]);
         let start = out.members.len();
-        out.members.resize(start + segments, 0);
-        out.members_key.resize(start + segments, 0);
-        let (mut population, mut population_key) = (0, 0u32);
-        for &(_, g) in run {
-            let counts = &zones.counts[g * width..(g + 1) * width];
-            let keys = &zones.record_keys[g * width..(g + 1) * width];
+        out.cells.push(cell_of(run[0]));
+        out.members.extend_from_slice(&counts[1..]);
+        out.members_key.extend_from_slice(&record_keys[1..]);
+        let (mut population, mut population_key) = (counts[0], record_keys[0]);
+        for &g in &run[1..] {
+            let (counts, record_keys) = group(g);
             population += counts[0];
-            population_key = population_key.wrapping_add(keys[0]);
+            population_key = population_key.wrapping_add(record_keys[0]);
             for (total, &k) in out.members[start..].iter_mut().zip(&counts[1..]) {
                 *total += k;
             }
-            for (total, &k) in out.members_key[start..].iter_mut().zip(&keys[1..]) {
+            for (total, &k) in out.members_key[start..].iter_mut().zip(&record_keys[1..]) {
                 *total = total.wrapping_add(k);
             }
         }
