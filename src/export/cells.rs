@@ -3,7 +3,7 @@
 
 use super::atomic::{AtomicFile, ExportError, Written, io_error};
 use super::format::Format;
-use super::geometry::{cell_geometry, prepared_geometry, write_multipolygon};
+use super::geometry::Shape;
 use super::geoparquet::{GeoParquet, ROW_GROUP_ROWS};
 use super::manifest::OutputRecord;
 use super::relative;
@@ -14,6 +14,7 @@ use arrow_array::ArrayRef;
 use arrow_array::builder::{BooleanBuilder, Float64Builder, StringBuilder, UInt64Builder};
 use arrow_schema::{DataType, Field};
 use h3o::CellIndex;
+use std::cell::OnceCell;
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -66,6 +67,15 @@ struct CellRow<'a> {
     figures: &'a [CellFigures],
     /// Per segment: the cell is part of one of its micro-markets.
     in_market: &'a [bool],
+    /// The cell's shape, built by the first layer that writes it.
+    shape: OnceCell<Shape>,
+}
+
+impl CellRow<'_> {
+    /// The cell's shape, built once for all the layers of the row.
+    fn shape(&self) -> &Shape {
+        self.shape.get_or_init(|| Shape::of_cell(self.cell))
+    }
 }
 
 /// A layer being written.
@@ -138,6 +148,7 @@ pub(super) fn write_cells(
             population: u64::from(counts.population[c]),
             figures: &figures,
             in_market: &in_market,
+            shape: OnceCell::new(),
         };
         for output in &mut outputs {
             output.layer.row(&row).map_err(io_error(&output.path))?;
@@ -262,7 +273,7 @@ impl CellLayer for LeanGeojson {
             }
         }
         w.write_all(b"},\"geometry\":")?;
-        write_multipolygon(w, &cell_geometry(row.cell))?;
+        row.shape().write_geojson(w)?;
         w.write_all(if self.sequence { b"}\n" } else { b"}" })?;
         self.features += 1;
         Ok(())
@@ -431,7 +442,7 @@ impl CellLayer for CellsParquet {
             columns.hot.append_value(figures.hot);
             columns.micromarket.append_value(*in_market);
         }
-        self.file.push_geometry(&cell_geometry(row.cell));
+        self.file.push_geometry(row.shape());
         self.pending += 1;
         if self.pending == ROW_GROUP_ROWS {
             self.flush()?;
@@ -519,7 +530,7 @@ impl CellsFgb {
 impl CellLayer for CellsFgb {
     fn row(&mut self, row: &CellRow<'_>) -> io::Result<()> {
         use geozero::{ColumnValue, PropertyProcessor};
-        let geometry = geo::Geometry::MultiPolygon(prepared_geometry(&cell_geometry(row.cell)));
+        let geometry = geo::Geometry::MultiPolygon(row.shape().to_geo());
         let hex_id = row.cell.to_string();
         let columns = &self.columns;
         let mut failed = None;

@@ -35,27 +35,6 @@ fn prepare_ring(ring: &LineString<f64>, counter_clockwise: bool) -> Option<Vec<(
     Some(out)
 }
 
-/// A geometry's polygons as prepared rings (exterior first), parts that collapse left out.
-type Parts = Vec<Vec<Vec<(f64, f64)>>>;
-
-/// The polygons of `geometry` with their rings rounded, closed and oriented.
-fn prepared_parts(geometry: &MultiPolygon<f64>) -> Parts {
-    geometry
-        .iter()
-        .filter_map(|polygon| {
-            let exterior = prepare_ring(polygon.exterior(), true)?;
-            let mut rings = vec![exterior];
-            rings.extend(
-                polygon
-                    .interiors()
-                    .iter()
-                    .filter_map(|r| prepare_ring(r, false)),
-            );
-            Some(rings)
-        })
-        .collect()
-}
-
 /// Writes a position's coordinate `x` exactly as `Display` would (the shortest decimal that reads
 /// back as `x`), quickly when `x` is a whole number of millionths as [`round6`] leaves it: that
 /// decimal is then the millionths with trailing zeros dropped, since no other decimal of at most
@@ -84,107 +63,142 @@ fn write_degrees(w: &mut (impl Write + ?Sized), x: f64) -> io::Result<()> {
     write!(w, "{sign}{whole}.{fraction:0places$}")
 }
 
+/// A geometry as its layers write it: polygons of rings rounded to millionths, deduplicated,
+/// closed and oriented (exterior first), parts that collapse left out. Built once per feature
+/// and written to every layer.
+pub(crate) struct Shape(Vec<Vec<Vec<(f64, f64)>>>);
+
+impl Shape {
+    /// The shape of `geometry`.
+    pub(crate) fn new(geometry: &MultiPolygon<f64>) -> Self {
+        Shape(
+            geometry
+                .iter()
+                .filter_map(|polygon| {
+                    let exterior = prepare_ring(polygon.exterior(), true)?;
+                    let mut rings = vec![exterior];
+                    rings.extend(
+                        polygon
+                            .interiors()
+                            .iter()
+                            .filter_map(|r| prepare_ring(r, false)),
+                    );
+                    Some(rings)
+                })
+                .collect(),
+        )
+    }
+
+    /// The shape of a cell's hexagon (or pentagon), split at the antimeridian.
+    pub(crate) fn of_cell(cell: CellIndex) -> Self {
+        Shape::new(&cell_geometry(cell))
+    }
+
+    /// The shape as geo types, for writers that take them.
+    pub(crate) fn to_geo(&self) -> MultiPolygon<f64> {
+        let ring = |points: &Vec<(f64, f64)>| LineString::from(points.clone());
+        MultiPolygon::new(
+            self.0
+                .iter()
+                .map(|rings| {
+                    geo::Polygon::new(ring(&rings[0]), rings[1..].iter().map(ring).collect())
+                })
+                .collect(),
+        )
+    }
+
+    /// Writes the shape as a GeoJSON Polygon (one part) or MultiPolygon.
+    pub(crate) fn write_geojson(&self, w: &mut impl Write) -> io::Result<()> {
+        let parts = &self.0;
+        let write_polygon = |w: &mut dyn Write, rings: &[Vec<(f64, f64)>]| -> io::Result<()> {
+            w.write_all(b"[")?;
+            for (i, ring) in rings.iter().enumerate() {
+                if i > 0 {
+                    w.write_all(b",")?;
+                }
+                w.write_all(b"[")?;
+                for (j, (x, y)) in ring.iter().enumerate() {
+                    if j > 0 {
+                        w.write_all(b",")?;
+                    }
+                    w.write_all(b"[")?;
+                    write_degrees(w, *x)?;
+                    w.write_all(b",")?;
+                    write_degrees(w, *y)?;
+                    w.write_all(b"]")?;
+                }
+                w.write_all(b"]")?;
+            }
+            w.write_all(b"]")
+        };
+        if parts.len() == 1 {
+            w.write_all(br#"{"type":"Polygon","coordinates":"#)?;
+            write_polygon(w, &parts[0])?;
+        } else {
+            w.write_all(br#"{"type":"MultiPolygon","coordinates":["#)?;
+            for (i, part) in parts.iter().enumerate() {
+                if i > 0 {
+                    w.write_all(b",")?;
+                }
+                write_polygon(w, part)?;
+            }
+            w.write_all(b"]")?;
+        }
+        w.write_all(b"}")
+    }
+
+    /// Appends the shape to `out` as little-endian WKB (ISO 19125), the same rings as its
+    /// GeoJSON: a Polygon for one part, else a MultiPolygon. Returns its bounds
+    /// `[xmin, ymin, xmax, ymax]` and whether it was a MultiPolygon.
+    pub(crate) fn write_wkb(&self, out: &mut Vec<u8>) -> ([f64; 4], bool) {
+        let parts = &self.0;
+        let mut bounds = [
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        let header = |out: &mut Vec<u8>, kind: u32, len: usize| {
+            out.push(1);
+            out.extend_from_slice(&kind.to_le_bytes());
+            out.extend_from_slice(&(len as u32).to_le_bytes());
+        };
+        let multi = parts.len() != 1;
+        if multi {
+            header(out, 6, parts.len());
+        }
+        for rings in parts {
+            header(out, 3, rings.len());
+            for ring in rings {
+                out.extend_from_slice(&(ring.len() as u32).to_le_bytes());
+                for &(x, y) in ring {
+                    out.extend_from_slice(&x.to_le_bytes());
+                    out.extend_from_slice(&y.to_le_bytes());
+                    bounds = [
+                        bounds[0].min(x),
+                        bounds[1].min(y),
+                        bounds[2].max(x),
+                        bounds[3].max(y),
+                    ];
+                }
+            }
+        }
+        (bounds, multi)
+    }
+}
+
 /// Writes `geometry` as a GeoJSON Polygon (one part) or MultiPolygon.
 ///
 /// # Errors
 ///
 /// The writer's I/O error.
 pub fn write_multipolygon(w: &mut impl Write, geometry: &MultiPolygon<f64>) -> io::Result<()> {
-    let parts = prepared_parts(geometry);
-    let write_polygon = |w: &mut dyn Write, rings: &[Vec<(f64, f64)>]| -> io::Result<()> {
-        w.write_all(b"[")?;
-        for (i, ring) in rings.iter().enumerate() {
-            if i > 0 {
-                w.write_all(b",")?;
-            }
-            w.write_all(b"[")?;
-            for (j, (x, y)) in ring.iter().enumerate() {
-                if j > 0 {
-                    w.write_all(b",")?;
-                }
-                w.write_all(b"[")?;
-                write_degrees(w, *x)?;
-                w.write_all(b",")?;
-                write_degrees(w, *y)?;
-                w.write_all(b"]")?;
-            }
-            w.write_all(b"]")?;
-        }
-        w.write_all(b"]")
-    };
-    if parts.len() == 1 {
-        w.write_all(br#"{"type":"Polygon","coordinates":"#)?;
-        write_polygon(w, &parts[0])?;
-    } else {
-        w.write_all(br#"{"type":"MultiPolygon","coordinates":["#)?;
-        for (i, part) in parts.iter().enumerate() {
-            if i > 0 {
-                w.write_all(b",")?;
-            }
-            write_polygon(w, part)?;
-        }
-        w.write_all(b"]")?;
-    }
-    w.write_all(b"}")
+    Shape::new(geometry).write_geojson(w)
 }
 
 /// The hexagon (or pentagon) of a cell in degrees, split at the antimeridian when it crosses it.
 pub fn cell_geometry(cell: CellIndex) -> MultiPolygon<f64> {
     MultiPolygon::from(cell)
-}
-
-/// `geometry` with the same rings as its GeoJSON (rounded, closed, oriented), for writers that
-/// take geo types.
-pub(crate) fn prepared_geometry(geometry: &MultiPolygon<f64>) -> MultiPolygon<f64> {
-    let ring = |points: Vec<(f64, f64)>| LineString::from(points);
-    MultiPolygon::new(
-        prepared_parts(geometry)
-            .into_iter()
-            .map(|mut rings| {
-                let exterior = ring(rings.remove(0));
-                geo::Polygon::new(exterior, rings.into_iter().map(ring).collect())
-            })
-            .collect(),
-    )
-}
-
-/// Appends `geometry` to `out` as little-endian WKB (ISO 19125), the same rings as its GeoJSON:
-/// a Polygon for one part, else a MultiPolygon. Returns its bounds `[xmin, ymin, xmax, ymax]`
-/// and whether it was a MultiPolygon.
-pub(crate) fn write_wkb(out: &mut Vec<u8>, geometry: &MultiPolygon<f64>) -> ([f64; 4], bool) {
-    let parts = prepared_parts(geometry);
-    let mut bounds = [
-        f64::INFINITY,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::NEG_INFINITY,
-    ];
-    let header = |out: &mut Vec<u8>, kind: u32, len: usize| {
-        out.push(1);
-        out.extend_from_slice(&kind.to_le_bytes());
-        out.extend_from_slice(&(len as u32).to_le_bytes());
-    };
-    let multi = parts.len() != 1;
-    if multi {
-        header(out, 6, parts.len());
-    }
-    for rings in &parts {
-        header(out, 3, rings.len());
-        for ring in rings {
-            out.extend_from_slice(&(ring.len() as u32).to_le_bytes());
-            for &(x, y) in ring {
-                out.extend_from_slice(&x.to_le_bytes());
-                out.extend_from_slice(&y.to_le_bytes());
-                bounds = [
-                    bounds[0].min(x),
-                    bounds[1].min(y),
-                    bounds[2].max(x),
-                    bounds[3].max(y),
-                ];
-            }
-        }
-    }
-    (bounds, multi)
 }
 
 #[cfg(test)]

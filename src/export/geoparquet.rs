@@ -2,7 +2,7 @@
 //! zstd-compressed (Snappy when small), written a row group at a time and hashed on the way.
 
 use super::atomic::{AtomicFile, Written};
-use super::geometry::write_wkb;
+use super::geometry::Shape;
 use arrow_array::builder::{BinaryBuilder, Float64Builder};
 use arrow_array::{
     ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, StructArray, UInt64Array,
@@ -111,9 +111,9 @@ impl GeoParquet {
     }
 
     /// Adds the geometry of the next row.
-    pub(crate) fn push_geometry(&mut self, geometry: &MultiPolygon<f64>) {
+    pub(crate) fn push_geometry(&mut self, shape: &Shape) {
         self.wkb.clear();
-        let (bounds, multi) = write_wkb(&mut self.wkb, geometry);
+        let (bounds, multi) = shape.write_wkb(&mut self.wkb);
         self.geometry.append_value(&self.wkb);
         for (i, builder) in self.bbox.iter_mut().enumerate() {
             builder.append_value(bounds[i]);
@@ -222,7 +222,7 @@ pub(crate) fn write_features(
             })
             .collect();
         for (_, geometry) in chunk {
-            file.push_geometry(geometry);
+            file.push_geometry(&Shape::new(geometry));
         }
         file.write(arrays)?;
     }
