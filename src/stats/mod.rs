@@ -420,6 +420,9 @@ impl ZoneCounts {
     }
 }
 
+/// A (zone, cell) key of [`ZoneCounts`].
+type ZoneKey = (u32, CellIndex);
+
 /// Hash partitions of the (zone, cell) keys in [`count_zones`].
 const PARTITIONS: usize = 256;
 
@@ -455,23 +458,72 @@ fn membership_rows(rows: usize, segments: &[Segment]) -> (Vec<u64>, usize) {
 }
 
 /// Counts `[n, k_1, ..., k_S]` per (zone, cell), as a radix-partitioned hash aggregation: rows
-/// are scattered in parallel into [`PARTITIONS`] buckets by the hash of their key, then each
-/// partition is counted on its own with a table small enough to stay in cache. (One table per
-/// task merged into one of millions of keys, as before, spent most of its time on cache
-/// misses: 2.9 s for 10 M consumers around US towns.) Keys come out grouped by partition, each
-/// in the order its rows first appear, whatever the thread count.
+/// are scattered in parallel into [`PARTITIONS`] buckets by the hash of their key, each
+/// partition numbers its keys with a table small enough to stay in cache, and then adds its
+/// rows into its own range of one table of counts. (One table per task merged into one of
+/// millions of keys, as before, spent most of its time on cache misses: 2.9 s for 10 M
+/// consumers around US towns.) The table is allocated once, at its final size: on a virtual
+/// machine the first write to each fresh 4 KiB page costs a few microseconds, so partitions
+/// that counted into tables of their own and were then copied into one paid that twice. Keys
+/// come out grouped by partition, each in the order its rows first appear, whatever the thread
+/// count.
 fn count_zones(
     cells: &[CellIndex],
     record_keys: &[u32],
     zone_of: impl Fn(usize) -> u32 + Sync,
     segments: &[Segment],
 ) -> ZoneCounts {
-    use std::hash::BuildHasher;
     let width = 1 + segments.len();
-    let rows = cells.len();
-    let (masks, words) = membership_rows(rows, segments);
+    let (masks, words) = membership_rows(cells.len(), segments);
+    let buckets = scatter(cells, zone_of);
+    let partition = |p: usize| buckets.iter().flat_map(move |b| &b[p]);
+    // Per partition: its keys, and the group of each of its rows in bucket order.
+    let numbered: Vec<(Vec<ZoneKey>, Vec<u32>)> = (0..PARTITIONS)
+        .into_par_iter()
+        .map(|p| number_keys(partition(p), buckets.iter().map(|b| b[p].len()).sum()))
+        .collect();
+    let groups: usize = numbered.iter().map(|(keys, _)| keys.len()).sum();
+    let mut all = ZoneCounts::new(width, 0);
+    all.counts = vec![0; groups * width];
+    all.record_keys = vec![0; groups * width];
+    let mut ranges = Vec::with_capacity(PARTITIONS);
+    let (mut counts, mut sums) = (all.counts.as_mut_slice(), all.record_keys.as_mut_slice());
+    for (keys, _) in &numbered {
+        let (these, rest) = counts.split_at_mut(keys.len() * width);
+        let (these_sums, rest_sums) = sums.split_at_mut(keys.len() * width);
+        ranges.push((these, these_sums));
+        (counts, sums) = (rest, rest_sums);
+    }
+    ranges.into_par_iter().zip(&numbered).enumerate().for_each(
+        |(p, ((counts, sums), (_, groups)))| {
+            for (entry, &group) in partition(p).zip(groups) {
+                let at = group as usize * width;
+                let key = record_keys[entry.row as usize];
+                counts[at] += 1;
+                sums[at] = sums[at].wrapping_add(key);
+                let row = entry.row as usize * words;
+                for (w, &mask) in masks[row..row + words].iter().enumerate() {
+                    let mut bits = mask;
+                    while bits != 0 {
+                        let s = at + 1 + w * 64 + bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        counts[s] += 1;
+                        sums[s] = sums[s].wrapping_add(key);
+                    }
+                }
+            }
+        },
+    );
+    all.keys = numbered.into_iter().flat_map(|(keys, _)| keys).collect();
+    all
+}
+
+/// The rows' entries in [`PARTITIONS`] buckets by the hash of their (zone, cell) key, per task
+/// of [`ROWS_PER_TASK`] rows.
+fn scatter(cells: &[CellIndex], zone_of: impl Fn(usize) -> u32 + Sync) -> Vec<Vec<Vec<Entry>>> {
+    use std::hash::BuildHasher;
     let hasher = std::hash::BuildHasherDefault::<crate::index::CellHasher>::default();
-    let buckets: Vec<Vec<Vec<Entry>>> = cells
+    cells
         .par_chunks(ROWS_PER_TASK)
         .enumerate()
         .map(|(task, chunk)| {
@@ -487,41 +539,27 @@ fn count_zones(
             }
             buckets
         })
-        .collect();
-    let partitions: Vec<ZoneCounts> = (0..PARTITIONS)
-        .into_par_iter()
-        .map(|p| {
-            let entries = buckets.iter().map(|b| b[p].len()).sum::<usize>();
-            let mut local = ZoneCounts::new(width, entries / 2);
-            for entry in buckets.iter().flat_map(|b| &b[p]) {
-                let at = local.slot((entry.zone, entry.cell));
-                let key = record_keys[entry.row as usize];
-                local.add(at, key);
-                let row = entry.row as usize * words;
-                for (w, &mask) in masks[row..row + words].iter().enumerate() {
-                    let mut bits = mask;
-                    while bits != 0 {
-                        let s = w * 64 + bits.trailing_zeros() as usize;
-                        bits &= bits - 1;
-                        local.add(at + 1 + s, key);
-                    }
-                }
-            }
-            local
-        })
-        .collect();
-    // The partitions' groups, concatenated into one allocation.
-    let groups: usize = partitions.iter().map(ZoneCounts::len).sum();
-    let mut all = ZoneCounts::new(width, 0);
-    all.keys.reserve_exact(groups);
-    all.counts.reserve_exact(groups * width);
-    all.record_keys.reserve_exact(groups * width);
-    for part in partitions {
-        all.keys.extend(part.keys);
-        all.counts.extend(part.counts);
-        all.record_keys.extend(part.record_keys);
+        .collect()
+}
+
+/// The distinct keys of the `len` `entries` in order of first appearance, and each entry's
+/// position among them.
+fn number_keys<'a>(
+    entries: impl Iterator<Item = &'a Entry>,
+    len: usize,
+) -> (Vec<ZoneKey>, Vec<u32>) {
+    let mut index: CellMap<ZoneKey, u32> = CellMap::default();
+    let (mut keys, mut groups) = (Vec::new(), Vec::with_capacity(len));
+    for entry in entries {
+        let key = (entry.zone, entry.cell);
+        let next = keys.len() as u32;
+        let group = *index.entry(key).or_insert(next);
+        if group == next {
+            keys.push(key);
+        }
+        groups.push(group);
     }
-    all
+    (keys, groups)
 }
 
 /// Aggregates consumers into counts per scope × cell × segment.
