@@ -931,6 +931,64 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Every scope's counts and record-key sums per cell equal a count row by row, with
+        /// enough distinct (zone, cell) keys to fill every partition of `count_zones`.
+        #[test]
+        fn aggregate_equals_counting_row_by_row(
+            rows in proptest::collection::vec(
+                (0usize..721, 0u8..3, 0u8..4, proptest::prelude::any::<u32>()),
+                0..3000,
+            ),
+        ) {
+            use std::collections::BTreeMap;
+            let (b, _, occupied) = hand_made();
+            let pool: Vec<CellIndex> = occupied[0].grid_disk(15);
+            let located = Located {
+                cell: rows.iter().map(|r| pool[r.0]).collect(),
+                region: rows.iter().map(|r| if r.1 == 2 { NO_AREA } else { 0 }).collect(),
+                city: rows.iter().map(|r| if r.1 == 0 { 0 } else { NO_AREA }).collect(),
+            };
+            let record_keys: Vec<u32> = rows.iter().map(|r| r.3).collect();
+            let segments: Vec<Segment> = (0..2u8)
+                .map(|s| Segment {
+                    name: format!("s{s}"),
+                    filter: String::new(),
+                    members: crate::segment::Bitset::from_predicate(&rows, |r| r.2 >> s & 1 == 1),
+                })
+                .collect();
+            let counts = aggregate(&b, &located, &segments, &record_keys);
+            for scope in &counts {
+                // cell → [n, k_0, k_1] and their record-key sums.
+                let mut expected: BTreeMap<CellIndex, ([u32; 3], [u32; 3])> = BTreeMap::new();
+                for (i, r) in rows.iter().enumerate() {
+                    let inside = match (scope.scope.kind, scope.scope.area) {
+                        (ScopeKind::Region, Some(_)) => located.region[i] == 0,
+                        (ScopeKind::City, Some(_)) => located.city[i] == 0,
+                        _ => true,
+                    };
+                    if !inside {
+                        continue;
+                    }
+                    let entry = expected.entry(located.cell[i]).or_default();
+                    for (j, counted) in [true, r.2 & 1 == 1, r.2 & 2 == 2].into_iter().enumerate() {
+                        if counted {
+                            entry.0[j] += 1;
+                            entry.1[j] = entry.1[j].wrapping_add(r.3);
+                        }
+                    }
+                }
+                proptest::prop_assert_eq!(&scope.cells, &expected.keys().copied().collect::<Vec<_>>());
+                for (c, (n, keys)) in expected.values().enumerate() {
+                    proptest::prop_assert_eq!(scope.population[c], n[0]);
+                    proptest::prop_assert_eq!(scope.population_key[c], keys[0]);
+                    proptest::prop_assert_eq!(&scope.members[c * 2..c * 2 + 2], &n[1..]);
+                    proptest::prop_assert_eq!(&scope.members_key[c * 2..c * 2 + 2], &keys[1..]);
+                }
+            }
+        }
+    }
+
     #[test]
     fn rates_are_defined_or_none() {
         assert_eq!(penetration(2, 5), Some(0.4));
