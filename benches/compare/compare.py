@@ -5,15 +5,16 @@
 
 DATA_DIR holds consumers.csv, regions.geojson and cities.geojson: `micromarket synth` output,
 or the real US counties and states of benches/real (run.sh --real). The job: read the
-consumers, give each its H3 cell at resolution 8, find its city (point in polygon, boundary
-inclusive), and count every city x cell x segment of the 27-segment grid (discipline x level x
-gender); then Gi* hot spots for every city and segment. Each tool runs in its own process under
+consumers, give each its H3 cell at resolution 8, find its city and its region (point in polygon,
+boundary inclusive, first in file order), and count every city, region and `all` x cell x
+segment of the 27-segment grid (discipline x level x gender), as micromarket does for its
+scopes; then Gi* hot spots for every city and segment. Each tool runs in its own process under
 /usr/bin/time (wall time, peak memory) and reports its stage times; the answers are checked
 against micromarket's (counts equal; Gi* equal to esda's to 1e-6), and one table is printed.
 
 Peers: GeoPandas + h3-py (counting), esda's G_Local (hot spots, on the same data-driven study
 areas, built here with h3-py and GeoPandas, and the same weights), DuckDB with its spatial extension loaded from the pip package's bundled file
-(counting per city x segment; it has no H3, so the cell stage is marked as not possible).
+(counting per city, region and `all` x segment; it has no H3, so the cell stage is marked as not possible).
 """
 import csv
 import json
@@ -60,21 +61,30 @@ def peer_geopandas(data, work):
         geometry=gpd.points_from_xy(df["lon"], df["lat"]),
         crs="EPSG:4326",
     )
-    cities = gpd.read_file(os.path.join(data, "cities.geojson"))[["name", "geometry"]]
-    joined = gpd.sjoin(points, cities, predicate="intersects", how="inner")
-    # A point in two cities belongs to the first in file order, as in micromarket.
-    joined = joined.sort_values("index_right", kind="stable")
-    joined = joined[~joined.index.duplicated(keep="first")]
+    areas = {}
+    for kind in ("cities", "regions"):
+        polygons = gpd.read_file(os.path.join(data, f"{kind}.geojson"))[["name", "geometry"]]
+        joined = gpd.sjoin(points, polygons, predicate="intersects", how="inner")
+        # A point in two areas belongs to the first in file order, as in micromarket.
+        joined = joined.sort_values("index_right", kind="stable")
+        areas[kind] = joined[~joined.index.duplicated(keep="first")]
     stages["locate"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    counts = joined.groupby(["name", "cell", *GRID], observed=True).size()
+    counts = {
+        kind: joined.groupby(["name", "cell", *GRID], observed=True).size()
+        for kind, joined in areas.items()
+    }
+    counts["all"] = df.groupby(["cell", *GRID], observed=True).size()
     stages["count"] = time.perf_counter() - t
 
     with open(os.path.join(work, "geopandas_counts.csv"), "w", newline="") as f:
         w = csv.writer(f)
-        for (city, cell, d, l, g), n in counts.items():
-            w.writerow([city, cell, segment_name(d, l, g), n])
+        for kind in ("cities", "regions"):
+            for (name, cell, d, l, g), n in counts[kind].items():
+                w.writerow([kind, name, cell, segment_name(d, l, g), n])
+        for (cell, d, l, g), n in counts["all"].items():
+            w.writerow(["all", "", cell, segment_name(d, l, g), n])
     report(stages)
 
 
@@ -99,29 +109,41 @@ def peer_duckdb(data, work):
     stages["read"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    con.execute(
-        "CREATE TABLE cities AS SELECT row_number() OVER () AS k, name, geom FROM ST_Read(?)",
-        [os.path.join(data, "cities.geojson")],
-    )
-    con.execute(
-        """CREATE TABLE located AS
-           SELECT c.discipline, c.level, c.gender, min(cities.k) AS k
-           FROM c JOIN cities ON ST_Intersects(cities.geom, ST_Point(c.lon, c.lat))
-           GROUP BY c.id, c.discipline, c.level, c.gender"""
-    )
+    for kind in ("cities", "regions"):
+        con.execute(
+            f"CREATE TABLE {kind} AS SELECT row_number() OVER () AS k, name, geom FROM ST_Read(?)",
+            [os.path.join(data, f"{kind}.geojson")],
+        )
+        # A point in two areas belongs to the first in file order, as in micromarket.
+        con.execute(
+            f"""CREATE TABLE in_{kind} AS
+               SELECT c.id, min({kind}.k) AS k
+               FROM c JOIN {kind} ON ST_Intersects({kind}.geom, ST_Point(c.lon, c.lat))
+               GROUP BY c.id"""
+        )
     stages["locate"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    rows = con.execute(
-        """SELECT cities.name, discipline, level, gender, count(*)
-           FROM located JOIN cities USING (k) GROUP BY ALL"""
-    ).fetchall()
+    rows = [
+        (kind, *row)
+        for kind in ("cities", "regions")
+        for row in con.execute(
+            f"""SELECT {kind}.name, discipline, level, gender, count(*)
+               FROM c JOIN in_{kind} USING (id) JOIN {kind} USING (k) GROUP BY ALL"""
+        ).fetchall()
+    ]
+    rows += [
+        ("all", "", *row)
+        for row in con.execute(
+            "SELECT discipline, level, gender, count(*) FROM c GROUP BY ALL"
+        ).fetchall()
+    ]
     stages["count"] = time.perf_counter() - t
 
     with open(os.path.join(work, "duckdb_counts.csv"), "w", newline="") as f:
         w = csv.writer(f)
-        for city, d, l, g, n in rows:
-            w.writerow([city, segment_name(d, l, g), n])
+        for kind, name, d, l, g, n in rows:
+            w.writerow([kind, name, segment_name(d, l, g), n])
     report(stages, {"cannot": ["h3"]})
 
 
@@ -138,8 +160,9 @@ def peer_esda(data, work):
     warnings.simplefilter("ignore")
     counts = {}
     with open(os.path.join(work, "geopandas_counts.csv")) as f:
-        for city, cell, segment, n in csv.reader(f):
-            counts[(city, cell, segment)] = int(n)
+        for kind, city, cell, segment, n in csv.reader(f):
+            if kind == "cities":
+                counts[(city, cell, segment)] = int(n)
     cities = gpd.read_file(os.path.join(data, "cities.geojson"))[["name", "geometry"]]
     segments = sorted({s for (_, _, s) in counts})
     occupied = {}
@@ -246,29 +269,31 @@ def main(data, work, binary):
     dk = peer("duckdb", data, work)
     es = peer("esda", data, work)
 
-    # Answers agree: counts per city x cell x segment, per city x segment, Gi* to 1e-6.
-    ours, ours_city, ours_gi = {}, {}, {}
+    # Answers agree: counts per area x cell x segment (cities, regions, all) and per area x
+    # segment; Gi* to 1e-6.
+    kinds = {"city": "cities", "region": "regions", "all": "all"}
+    ours, ours_area, ours_gi = {}, {}, {}
     for scope in manifest["scopes"]:
-        if scope["kind"] != "city":
-            continue
-        # A city without consumers has no cell layer (nothing to compare).
+        kind = kinds[scope["kind"]]
+        # An area without consumers has no cell layer (nothing to compare).
         path = next((o["path"] for o in scope["outputs"] if o["kind"] == "cells_csv"), None)
         if path is None:
             continue
         with open(os.path.join(out, path)) as f:
             for row in csv.DictReader(f):
-                key = (row["city"], row["hex_id"], row["segment"])
-                ours_gi[key] = float(row["gi"])
+                name = {"cities": row["city"], "regions": row["region"], "all": ""}[kind]
+                if kind == "cities":
+                    ours_gi[(name, row["hex_id"], row["segment"])] = float(row["gi"])
                 if int(row["count"]) > 0:
-                    ours[key] = int(row["count"])
-                    k = (row["city"], row["segment"])
-                    ours_city[k] = ours_city.get(k, 0) + int(row["count"])
+                    ours[(kind, name, row["hex_id"], row["segment"])] = int(row["count"])
+                    k = (kind, name, row["segment"])
+                    ours_area[k] = ours_area.get(k, 0) + int(row["count"])
     with open(os.path.join(work, "geopandas_counts.csv")) as f:
-        theirs = {(c, cell, s): int(n) for c, cell, s, n in csv.reader(f)}
+        theirs = {(kind, a, cell, s): int(n) for kind, a, cell, s, n in csv.reader(f)}
     assert theirs == ours, f"GeoPandas counts differ on {len(set(theirs.items()) ^ set(ours.items()))} keys"
     with open(os.path.join(work, "duckdb_counts.csv")) as f:
-        duck = {(c, s): int(n) for c, s, n in csv.reader(f)}
-    assert duck == ours_city, "DuckDB city x segment counts differ"
+        duck = {(kind, a, s): int(n) for kind, a, s, n in csv.reader(f)}
+    assert duck == ours_area, "DuckDB area x segment counts differ"
     worst, compared = 0.0, 0
     with open(os.path.join(work, "esda_gi.csv")) as f:
         for city, cell, segment, z in csv.reader(f):
@@ -295,7 +320,7 @@ def main(data, work, binary):
     row("H3 cell", g["h3"], None, "(one pass)")
     row("point in polygon", g["locate"], d["locate"], "(one pass)")
     row("H3 + point in polygon", g["h3"] + g["locate"], None, mm["h3+locate"])
-    row("count city x cell x segment", g["count"], d["count"], mm["count"])
+    row("count area x cell x segment", g["count"], d["count"], mm["count"])
     gp_job = sum(g.values())
     dk_job = sum(d.values())
     mm_job = mm["read"] + mm["h3+locate"] + mm["count"]
@@ -307,8 +332,8 @@ def main(data, work, binary):
     print("\nProcess wall: the peers' processes run the counting job (and interpreter start); "
           "micromarket's is its whole analyze run with --min-count 1 --privacy none (counting, Gi* and "
           "micro-markets for every scope, every cell of every scope exported), so no ratio.")
-    print(f"Answers agree: {len(ours):,} city x cell x segment counts equal GeoPandas'; "
-          f"{len(ours_city)} city x segment counts equal DuckDB's; Gi* equals esda's on "
+    print(f"Answers agree: {len(ours):,} area x cell x segment counts (cities, regions, all) "
+          f"equal GeoPandas'; {len(ours_area):,} area x segment counts equal DuckDB's; Gi* equals esda's on "
           f"{compared:,} cells x segments (largest difference {worst:.1e}).")
 
 
