@@ -107,6 +107,7 @@ fn ingest_once(
     let mut merged = Merged::new(&plan, &header);
     let mut seen: Vec<FingerprintSet> = (0..ID_SHARDS).map(|_| FingerprintSet::default()).collect();
     let chunk_bytes = (block_bytes / (rayon::current_num_threads() * 4)).max(1 << 16);
+    let mut read_bytes = header_end as u64;
     loop {
         if let Some(error) = eof.then(|| unclosed_quote(&file, &buf, line)).flatten() {
             return Err(error);
@@ -123,9 +124,10 @@ fn ingest_once(
         }
         let outs: Vec<ChunkOut> = chunks
             .par_iter()
-            .zip(starts.par_iter())
-            .map(|(&(s, e), &first_line)| {
-                parse_chunk(&buf[s..e], first_line, &plan, options.keep_ids)
+            .zip(starts.par_iter().zip(&newlines))
+            .map(|(&(s, e), (&first_line, &lines))| {
+                let rows = lines as usize + 1;
+                parse_chunk(&buf[s..e], (first_line, rows), &plan, options.keep_ids)
             })
             .collect();
         if let Some(col) = outs.iter().find_map(|o| o.retype) {
@@ -141,6 +143,10 @@ fn ingest_once(
         if let Some(progress) = &options.progress {
             progress.set_rows(merged.rows());
         }
+        if read_bytes == header_end as u64 && !eof {
+            reserve_file_rows(&mut merged, source, read_bytes + consumed as u64, options);
+        }
+        read_bytes += consumed as u64;
         buf.drain(..consumed);
         if eof {
             break;
@@ -248,6 +254,21 @@ fn infer_kinds(
                 AttributeKind::Categorical
             };
         }
+    }
+}
+
+/// Makes room in `merged` for the rows of the whole file, estimated from the rows of its first
+/// `read_bytes` (a compressed file's stored size underestimates them: its columns then grow as
+/// usual past the estimate).
+fn reserve_file_rows(
+    merged: &mut Merged,
+    source: &Source,
+    read_bytes: u64,
+    options: &IngestOptions,
+) {
+    if let Some(total) = source.stored_len() {
+        let estimate = merged.rows() as f64 * total as f64 / read_bytes as f64;
+        merged.reserve_total((estimate * 1.01) as usize, options.keep_ids);
     }
 }
 
@@ -428,8 +449,14 @@ fn record_text(bytes: &[u8]) -> String {
     reject_text(&bytes[..end])
 }
 
-fn parse_chunk(bytes: &[u8], first_line: u64, plan: &Plan, keep_ids: bool) -> ChunkOut {
-    let mut out = ChunkOut::new(plan);
+/// Parses the rows of one chunk, which starts on line `first_line` and holds at most `rows`.
+fn parse_chunk(
+    bytes: &[u8],
+    (first_line, rows): (u64, usize),
+    plan: &Plan,
+    keep_ids: bool,
+) -> ChunkOut {
+    let mut out = ChunkOut::with_capacity(plan, rows, keep_ids);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)

@@ -141,6 +141,14 @@ impl Source {
         Ok(n == 4 && &magic == b"PAR1")
     }
 
+    /// The size of the input as stored (compressed, for gzip), when known.
+    pub(super) fn stored_len(&self) -> Option<u64> {
+        match self {
+            Source::Path(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            Source::Bytes { data, .. } => Some(data.len() as u64),
+        }
+    }
+
     pub(super) fn open(&self) -> io::Result<Box<dyn Read + Send>> {
         let mut raw: Box<dyn Read + Send> = match self {
             Source::Path(p) => Box::new(std::fs::File::open(p)?),

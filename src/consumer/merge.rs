@@ -104,25 +104,31 @@ impl ChunkOut {
         self.spans.push(origin);
     }
 
-    /// An empty chunk with the columns of `plan`.
-    pub(super) fn new(plan: &Plan) -> Self {
+    /// An empty chunk with the columns of `plan`, with room for `rows` rows (a bound known from
+    /// the chunk's line count or row group size, so accepting rows never grows a vector).
+    pub(super) fn with_capacity(plan: &Plan, rows: usize, keep_ids: bool) -> Self {
+        // Ids spread evenly over the shards: a quarter more than the even share is room enough
+        // for all but the smallest chunks.
+        let per_shard = rows / ID_SHARDS + rows / (4 * ID_SHARDS) + 8;
         ChunkOut {
-            lat: Vec::new(),
-            lng: Vec::new(),
-            fingerprints: Vec::new(),
-            ids: Vec::new(),
-            shard_rows: vec![Vec::new(); ID_SHARDS],
-            spans: Vec::new(),
+            lat: Vec::with_capacity(rows),
+            lng: Vec::with_capacity(rows),
+            fingerprints: Vec::with_capacity(rows),
+            ids: Vec::with_capacity(if keep_ids { rows } else { 0 }),
+            shard_rows: (0..ID_SHARDS)
+                .map(|_| Vec::with_capacity(per_shard))
+                .collect(),
+            spans: Vec::with_capacity(rows),
             columns: plan
                 .attrs
                 .iter()
                 .map(|a| match a.kind {
                     AttributeKind::Categorical => LocalColumn::Categorical {
-                        codes: Vec::new(),
+                        codes: Vec::with_capacity(rows),
                         dictionary: Vec::new(),
                         lookup: HashMap::new(),
                     },
-                    AttributeKind::Numeric => LocalColumn::Numeric(Vec::new()),
+                    AttributeKind::Numeric => LocalColumn::Numeric(Vec::with_capacity(rows)),
                 })
                 .collect(),
             rejects: Vec::new(),
@@ -226,6 +232,25 @@ impl Merged {
             },
             lookups: plan.attrs.iter().map(|_| HashMap::new()).collect(),
             rejects: Vec::new(),
+        }
+    }
+
+    /// Makes room for `rows` rows in all (and their ids when kept), so that appending up to that
+    /// many copies each value once instead of growing (and copying) the columns by doubling.
+    pub(super) fn reserve_total(&mut self, rows: usize, keep_ids: bool) {
+        let table = &mut self.table;
+        let more = rows.saturating_sub(table.len());
+        table.lat.reserve_exact(more);
+        table.lng.reserve_exact(more);
+        table.id_hashes.reserve_exact(more);
+        if keep_ids {
+            table.ids.reserve_exact(more);
+        }
+        for attribute in &mut table.attributes {
+            match &mut attribute.column {
+                Column::Numeric(values) => values.reserve_exact(more),
+                Column::Categorical { codes, .. } => codes.reserve_exact(more),
+            }
         }
     }
 

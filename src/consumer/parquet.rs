@@ -235,6 +235,7 @@ pub(super) fn ingest(source: &Source, options: &IngestOptions) -> Result<Ingeste
         .map(|g| g.num_rows() as u64)
         .sum();
     let mut merged = Merged::new(&plan, &read_header);
+    merged.reserve_total(rows as usize, options.keep_ids);
     let mut seen: Vec<FingerprintSet> = (0..ID_SHARDS).map(|_| FingerprintSet::default()).collect();
     let block = rayon::current_num_threads() * 2;
     let all: Vec<usize> = read_groups.collect();
@@ -654,7 +655,8 @@ fn coordinates(
 /// Parses one row group's batches into a chunk; `first_row` is the 1-based number of its first
 /// row in the file.
 fn parse_group(group: &Group<'_>, plan: &Plan, position: Position, keep_ids: bool) -> ChunkOut {
-    let mut out = ChunkOut::new(plan);
+    let rows = group.batches.iter().map(RecordBatch::num_rows).sum();
+    let mut out = ChunkOut::with_capacity(plan, rows, keep_ids);
     let mut row_number = group.first_row;
     for (b, batch) in group.batches.iter().enumerate() {
         let ids = as_text(batch.column(plan.id));
