@@ -25,6 +25,7 @@ use crate::perturb::perturb;
 use crate::synth::SplitMix64;
 use h3o::CellIndex;
 use rayon::prelude::*;
+use std::sync::OnceLock;
 
 /// Prior weight `a` of the local expected share in the overdispersion estimate.
 pub const LOCAL_PRIOR: f64 = 50.0;
@@ -268,7 +269,7 @@ pub fn beta_binomial_sf(k: u64, n: u64, mean: f64, rho: f64) -> f64 {
         return 1.0;
     }
     let nf = n as f64;
-    let lc = |x: f64| libm::lgamma(nf + 1.0) - libm::lgamma(x + 1.0) - libm::lgamma(nf - x + 1.0);
+    let lc = |x: f64| ln_factorial(nf) - ln_factorial(x) - ln_factorial(nf - x);
     if rho <= 0.0 {
         let (lq, lr) = (mean.ln(), (1.0 - mean).ln());
         shorter_tail(
@@ -291,6 +292,21 @@ pub fn beta_binomial_sf(k: u64, n: u64, mean: f64, rho: f64) -> f64 {
             |x| (nf - x) * (x + a) / ((x + 1.0) * (nf - x - 1.0 + b)),
         )
     }
+}
+
+/// `ln(x!)` for a whole `x ≥ 0`: from a table up to [`EXACT_MAX_POPULATION`] (the windows tested
+/// exactly), filled by the same `lgamma` as beyond it, so the values are the same either way.
+fn ln_factorial(x: f64) -> f64 {
+    static TABLE: OnceLock<Vec<f64>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        (0..=EXACT_MAX_POPULATION)
+            .map(|i| libm::lgamma(i as f64 + 1.0))
+            .collect()
+    });
+    table
+        .get(x as usize)
+        .copied()
+        .unwrap_or_else(|| libm::lgamma(x + 1.0))
 }
 
 /// `P(X ≥ k)` from a log pmf and the ratio `pmf(x + 1) / pmf(x)`: the upper tail summed from k
@@ -493,6 +509,19 @@ mod tests {
                 .exp()
             })
             .sum()
+    }
+
+    #[test]
+    fn ln_factorials_are_lgamma_bit_for_bit_inside_and_beyond_the_table() {
+        for x in (0..=EXACT_MAX_POPULATION + 5).chain([5_000, 123_457]) {
+            let x = x as f64;
+            assert_eq!(
+                ln_factorial(x).to_bits(),
+                libm::lgamma(x + 1.0).to_bits(),
+                "{x}"
+            );
+        }
+        assert_eq!(ln_factorial(0.0).to_bits(), 0f64.to_bits());
     }
 
     #[test]
