@@ -379,20 +379,24 @@ impl CellsParquet {
                 false,
             ));
         }
+        // Builders sized for a row group at once, instead of grown by doubling from 1,024.
+        let capacity = rows.min(ROW_GROUP_ROWS);
+        let hex_ids = || StringBuilder::with_capacity(capacity, capacity * 15);
+        let names_of = || StringBuilder::with_capacity(capacity, capacity * 8);
         Ok(CellsParquet {
             file: GeoParquet::create(path, fields, rows)?,
-            hex_id: StringBuilder::new(),
-            h3: UInt64Builder::new(),
-            regions: StringBuilder::new(),
-            cities: StringBuilder::new(),
-            population: UInt64Builder::new(),
+            hex_id: hex_ids(),
+            h3: UInt64Builder::with_capacity(capacity),
+            regions: names_of(),
+            cities: names_of(),
+            population: UInt64Builder::with_capacity(capacity),
             segments: names
                 .iter()
                 .map(|_| SegmentColumns {
-                    count: UInt64Builder::new(),
-                    floats: std::array::from_fn(|_| Float64Builder::new()),
-                    hot: BooleanBuilder::new(),
-                    micromarket: BooleanBuilder::new(),
+                    count: UInt64Builder::with_capacity(capacity),
+                    floats: std::array::from_fn(|_| Float64Builder::with_capacity(capacity)),
+                    hot: BooleanBuilder::with_capacity(capacity),
+                    micromarket: BooleanBuilder::with_capacity(capacity),
                 })
                 .collect(),
             pending: 0,
