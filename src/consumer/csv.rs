@@ -143,6 +143,7 @@ fn ingest_once(
         if let Some(progress) = &options.progress {
             progress.set_rows(merged.rows());
         }
+        // After the first block, the whole file's rows can be estimated from its bytes per row.
         if read_bytes == header_end as u64 && !eof {
             reserve_file_rows(&mut merged, source, read_bytes + consumed as u64, options);
         }
