@@ -14,13 +14,17 @@ command -v /usr/bin/time >/dev/null || { echo "needs GNU time (apt-get install -
 
 cargo build --release --quiet
 bin=target/release/micromarket
+# Previous outputs are deleted only after the last run (see benches/real/run.sh).
+mkdir -p target
+aside=$(mktemp -d target/bench-out-old.XXXXXX)
+trap 'rm -rf "$aside"' EXIT
 formats=(${FORMATS:+--formats "$FORMATS"})
 printf '%-12s %10s %12s %14s %12s\n' consumers wall_s peak_mb bytes_per_row written_mb
 for n in "${sizes[@]}"; do
   data="target/bench-data/$n-20-cities"
   [ -f "$data/consumers.csv" ] || "$bin" -q synth --seed 42 --consumers "$n" --cities 20 --out "$data"
   log=$(mktemp)
-  rm -rf "target/bench-out/$n"
+  [ ! -e "target/bench-out/$n" ] || mv "target/bench-out/$n" "$aside/$n"
   /usr/bin/time -v "$bin" -q analyze --consumers "$data/consumers.csv" \
     --regions "$data/regions.geojson" --cities "$data/cities.geojson" \
     --segments "$data/segments.toml" "${formats[@]}" --out "target/bench-out/$n" 2>"$log"

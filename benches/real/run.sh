@@ -20,11 +20,16 @@ sizes=()
 for w in "${work[@]}"; do case ${w%%:*} in us|world) sizes+=("${w#*:}") ;; esac; done
 benches/real/fetch.sh "${sizes[@]}"
 bin=target/release/micromarket
+# A previous output is moved aside and deleted only after the last run: on ext4, creating files
+# right after deleting thousands (a previous run's output) is slow for a while, which would be
+# measured as our export time.
+aside=$(mktemp -d target/real-out-old.XXXXXX)
+trap 'rm -rf "$aside"' EXIT
 printf '%-22s %8s %8s %8s %8s %8s %8s %10s %10s %8s\n' workload wall_s peak_mb bounds index locate gi_sum export_sum total_ms out_mb
 for w in "${work[@]}"; do
   kind=${w%%:*} n=${w#*:}
   out="target/real-out/$kind-$n"
-  rm -rf "$out"
+  [ ! -e "$out" ] || mv "$out" "$aside/$(basename "$out")"
   case $kind in
     us) args=(--consumers "$root/us/$n/consumers.csv" --regions "$root/us/regions.geojson" --cities "$root/us/cities.geojson") ;;
     world) args=(--consumers "$root/world/$n/consumers.csv" --regions "$root/world/regions.geojson") ;;
