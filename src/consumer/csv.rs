@@ -5,13 +5,14 @@
 //! The input is read in blocks of `block_bytes`. Each block is cut at record boundaries (a newline
 //! outside double quotes, so quoted fields may hold newlines) into chunks parsed in parallel by the
 //! `csv` crate. Each chunk dictionary-encodes its text values locally; the chunks are then merged in
-//! input order, so codes and rejects are the same whatever the thread count. Duplicate ids are found
-//! with 128-bit fingerprints in sharded hash sets, first occurrence kept; ids are not stored.
+//! input order, so codes and rejects are the same whatever the thread count. While a block is
+//! parsed, the one before it is merged and the one after it read. Duplicate ids are found with
+//! 128-bit fingerprints in sharded hash sets, first occurrence kept; ids are not stored.
 //!
 //! Only the attribute columns asked for ([`IngestOptions::attributes`]) are parsed. Memory stays
-//! within two blocks and the longest row: a row longer than [`MAX_RECORD_BYTES`] (a quote never
-//! closed, most likely) stops the ingest, and a quote still open at the end of the file is an
-//! error naming its line.
+//! within three blocks (merged, parsed, read) and the longest row: a row longer than
+//! [`MAX_RECORD_BYTES`] (a quote never closed, most likely) stops the ingest, and a quote still
+//! open at the end of the file is an error naming its line.
 //!
 //! Attribute kinds come from the schema when declared, else from the first 10,000 data rows: a
 //! column is numeric when every non-missing value there is a finite number. If a later value of an
@@ -73,96 +74,180 @@ fn ingest_once(
         buf.drain(..3);
     }
 
-    // Header.
-    let mut header_reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(&buf[..]);
-    let mut header_record = csv::ByteRecord::new();
-    if !header_reader
-        .read_byte_record(&mut header_record)
-        .unwrap_or(false)
-    {
-        return Err(IngestError::Empty { file });
-    }
-    let header_end = header_reader.position().byte() as usize;
-    let mut line = header_reader.position().line();
-    let header: Vec<String> = header_record
-        .iter()
-        .map(|f| std::str::from_utf8(f).map(|s| s.trim().to_string()))
-        .collect::<Result<_, _>>()
-        .map_err(|_| IngestError::HeaderEncoding { file: file.clone() })?;
-    let mut plan = resolve_columns(&file, &header, options, forced)?;
-    infer_kinds(&buf[header_end..], &mut plan, forced, &header);
-    for PlannedAttribute {
-        field: i,
-        kind,
-        declared: is_declared,
-    } in &mut plan.attrs
-    {
-        *is_declared = declared.contains(&header[*i]) && forced.get(&header[*i]) == Some(kind);
-    }
+    let Header {
+        names: header,
+        plan,
+        end: header_end,
+        mut line,
+    } = read_header(&file, &buf, options, (forced, declared))?;
     buf.drain(..header_end);
 
     let mut merged = Merged::new(&plan, &header);
     let mut seen: Vec<FingerprintSet> = (0..ID_SHARDS).map(|_| FingerprintSet::default()).collect();
     let chunk_bytes = (block_bytes / (rayon::current_num_threads() * 4)).max(1 << 16);
     let mut read_bytes = header_end as u64;
+    // The block parsed last, merged while the next one is read and parsed.
+    let mut pending: Option<ParsedBlock> = None;
     loop {
         if let Some(error) = eof.then(|| unclosed_quote(&file, &buf, line)).flatten() {
             return Err(error);
         }
         let (chunks, consumed) = split_records(&buf, chunk_bytes, eof);
-        let mut starts = Vec::with_capacity(chunks.len());
-        let newlines: Vec<u64> = chunks
-            .par_iter()
-            .map(|&(s, e)| count_byte(&buf[s..e], b'\n'))
-            .collect();
-        for nl in &newlines {
-            starts.push(line);
-            line += nl;
+        let lines = chunk_lines(&buf, &chunks, &mut line);
+        // What is left is the start of one row, which begins the next block: memory stays
+        // within two blocks and one such row.
+        let mut next = Vec::new();
+        if !eof {
+            let rest = buf.len() - consumed;
+            if rest > MAX_RECORD_BYTES {
+                return Err(IngestError::RecordTooLong { file, line });
+            }
+            next.reserve_exact(rest + block_bytes);
+            next.extend_from_slice(&buf[consumed..]);
+            next.resize(rest + block_bytes, 0);
+            buf.truncate(consumed);
         }
-        let outs: Vec<ChunkOut> = chunks
-            .par_iter()
-            .zip(starts.par_iter().zip(&newlines))
-            .map(|(&(s, e), (&first_line, &lines))| {
-                let rows = lines as usize + 1;
-                parse_chunk(&buf[s..e], (first_line, rows), &plan, options.keep_ids)
-            })
-            .collect();
+        let (read, outs) = rayon::join(
+            || {
+                if let Some(block) = pending.take() {
+                    merge_block(&mut merged, block, options);
+                }
+                let rest = next.len().saturating_sub(block_bytes);
+                (!eof)
+                    .then(|| read_full(&mut reader, &mut next[rest..]).map(|n| rest + n))
+                    .transpose()
+            },
+            || -> Vec<ChunkOut> {
+                chunks
+                    .par_iter()
+                    .zip(&lines)
+                    .map(|(&(s, e), &lines)| {
+                        parse_chunk(&buf[s..e], lines, &plan, options.keep_ids)
+                    })
+                    .collect()
+            },
+        );
         if let Some(col) = outs.iter().find_map(|o| o.retype) {
             return Ok(Pass::Retype(header[plan.attrs[col].field].clone()));
         }
         let dups = find_duplicates(&outs, &mut seen);
-        for (c, out) in outs.into_iter().enumerate() {
-            let bytes = &buf[chunks[c].0..chunks[c].1];
-            merged.append(out, &dups[c], &|o| {
-                record_text(&bytes[o.start as usize..o.end as usize])
-            });
-        }
-        if let Some(progress) = &options.progress {
-            progress.set_rows(merged.rows());
-        }
         // After the first block, the whole file's rows can be estimated from its bytes per row.
         if read_bytes == header_end as u64 && !eof {
-            reserve_file_rows(&mut merged, source, read_bytes + consumed as u64, options);
+            let rows = outs.iter().map(ChunkOut::rows_read).sum();
+            reserve_file_rows(
+                &mut merged,
+                source,
+                (rows, read_bytes + consumed as u64),
+                options,
+            );
         }
         read_bytes += consumed as u64;
-        buf.drain(..consumed);
-        if eof {
-            break;
+        pending = Some(ParsedBlock {
+            bytes: std::mem::replace(&mut buf, next),
+            chunks,
+            outs,
+            dups,
+        });
+        match read.map_err(io_err)? {
+            None => break,
+            Some(filled) => {
+                eof = filled < buf.len();
+                buf.truncate(filled);
+            }
         }
-        // What is left is the start of one row: memory stays within a block and one such row.
-        if buf.len() > MAX_RECORD_BYTES {
-            return Err(IngestError::RecordTooLong { file, line });
-        }
-        let old = buf.len();
-        buf.resize(old + block_bytes, 0);
-        let n = read_full(&mut reader, &mut buf[old..]).map_err(io_err)?;
-        buf.truncate(old + n);
-        eof = n < block_bytes;
+    }
+    if let Some(block) = pending {
+        merge_block(&mut merged, block, options);
     }
     Ok(Pass::Done(merged.finish()))
+}
+
+/// Per chunk of `data`, its first line and a bound on its rows (its line feeds plus one),
+/// counting on from `line`, which ends past the last chunk.
+fn chunk_lines(data: &[u8], chunks: &[(usize, usize)], line: &mut u64) -> Vec<(u64, usize)> {
+    let newlines: Vec<u64> = chunks
+        .par_iter()
+        .map(|&(s, e)| count_byte(&data[s..e], b'\n'))
+        .collect();
+    newlines
+        .into_iter()
+        .map(|n| {
+            let first = *line;
+            *line += n;
+            (first, n as usize + 1)
+        })
+        .collect()
+}
+
+/// The header of a consumers file and the plan read from it.
+struct Header {
+    names: Vec<String>,
+    plan: Plan,
+    /// The header's length in bytes.
+    end: usize,
+    /// The line the data starts on.
+    line: u64,
+}
+
+/// Reads the header at the start of `first_block`, resolves the columns and infers the kinds of
+/// attributes neither declared nor `forced`.
+fn read_header(
+    file: &str,
+    first_block: &[u8],
+    options: &IngestOptions,
+    (forced, declared): (&BTreeMap<String, AttributeKind>, &HashSet<String>),
+) -> Result<Header, IngestError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(first_block);
+    let mut record = csv::ByteRecord::new();
+    if !reader.read_byte_record(&mut record).unwrap_or(false) {
+        return Err(IngestError::Empty { file: file.into() });
+    }
+    let end = reader.position().byte() as usize;
+    let names: Vec<String> = record
+        .iter()
+        .map(|f| std::str::from_utf8(f).map(|s| s.trim().to_string()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| IngestError::HeaderEncoding { file: file.into() })?;
+    let mut plan = resolve_columns(file, &names, options, forced)?;
+    infer_kinds(&first_block[end..], &mut plan, forced, &names);
+    for PlannedAttribute {
+        field: i,
+        kind,
+        declared: is_declared,
+    } in &mut plan.attrs
+    {
+        *is_declared = declared.contains(&names[*i]) && forced.get(&names[*i]) == Some(kind);
+    }
+    Ok(Header {
+        names,
+        plan,
+        end,
+        line: reader.position().line(),
+    })
+}
+
+/// A block's bytes and what its chunks parsed to, with their duplicate ids, before the merge.
+struct ParsedBlock {
+    bytes: Vec<u8>,
+    chunks: Vec<(usize, usize)>,
+    outs: Vec<ChunkOut>,
+    dups: Vec<Vec<bool>>,
+}
+
+/// Appends a parsed block to `merged`, chunk by chunk in input order.
+fn merge_block(merged: &mut Merged, block: ParsedBlock, options: &IngestOptions) {
+    for ((out, dups), &(start, end)) in block.outs.into_iter().zip(&block.dups).zip(&block.chunks) {
+        let bytes = &block.bytes[start..end];
+        merged.append(out, dups, &|o| {
+            record_text(&bytes[o.start as usize..o.end as usize])
+        });
+    }
+    if let Some(progress) = &options.progress {
+        progress.set_rows(merged.rows());
+    }
 }
 
 fn resolve_columns(
@@ -258,17 +343,17 @@ fn infer_kinds(
     }
 }
 
-/// Makes room in `merged` for the rows of the whole file, estimated from the rows of its first
+/// Makes room in `merged` for the rows of the whole file, estimated from the `rows` of its first
 /// `read_bytes` (a compressed file's stored size underestimates them: its columns then grow as
 /// usual past the estimate).
 fn reserve_file_rows(
     merged: &mut Merged,
     source: &Source,
-    read_bytes: u64,
+    (rows, read_bytes): (u64, u64),
     options: &IngestOptions,
 ) {
     if let Some(total) = source.stored_len() {
-        let estimate = merged.rows() as f64 * total as f64 / read_bytes as f64;
+        let estimate = rows as f64 * total as f64 / read_bytes as f64;
         merged.reserve_total((estimate * 1.01) as usize, options.keep_ids);
     }
 }
@@ -735,13 +820,18 @@ mod tests {
                 i % 90
             )
             .expect("write");
+            if i == 2500 {
+                csv.push_str("bad,north,1,k1,1\n");
+            }
         }
         csv.push_str("i3,1,1,k1,1\n");
         let big = run(&csv, 1 << 24);
         let small = run(&csv, 1 << 10);
         assert_eq!(big.table, small.table);
         assert_eq!(big.rejects, small.rejects);
-        assert_eq!(big.rejects[0].line, 5002);
+        let lines: Vec<u64> = big.rejects.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2503, 5003]);
+        assert_eq!(big.rows.read, 5002);
         assert_eq!(
             big.table.attributes[1].column.kind(),
             AttributeKind::Numeric

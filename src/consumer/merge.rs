@@ -104,6 +104,11 @@ impl ChunkOut {
         self.spans.push(origin);
     }
 
+    /// Rows of the chunk read so far, accepted and rejected.
+    pub(super) fn rows_read(&self) -> u64 {
+        (self.lat.len() + self.rejects.len()) as u64
+    }
+
     /// An empty chunk with the columns of `plan`, with room for `rows` rows (a bound known from
     /// the chunk's line count or row group size, so accepting rows never grows a vector).
     pub(super) fn with_capacity(plan: &Plan, rows: usize, keep_ids: bool) -> Self {
