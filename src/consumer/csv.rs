@@ -95,7 +95,7 @@ fn ingest_once(
         let (chunks, consumed) = split_records(&buf, chunk_bytes, eof);
         let lines = chunk_lines(&buf, &chunks, &mut line);
         // What is left is the start of one row, which begins the next block: memory stays
-        // within two blocks and one such row.
+        // within three blocks and one such row.
         let mut next = Vec::new();
         if !eof {
             let rest = buf.len() - consumed;
