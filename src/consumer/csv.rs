@@ -98,13 +98,11 @@ fn ingest_once(
         // within three blocks and one such row.
         let mut next = Vec::new();
         if !eof {
-            let rest = buf.len() - consumed;
-            if rest > MAX_RECORD_BYTES {
+            if buf.len() - consumed > MAX_RECORD_BYTES {
                 return Err(IngestError::RecordTooLong { file, line });
             }
-            next.reserve_exact(rest + block_bytes);
+            next.reserve_exact(buf.len() - consumed + block_bytes);
             next.extend_from_slice(&buf[consumed..]);
-            next.resize(rest + block_bytes, 0);
             buf.truncate(consumed);
         }
         let (read, outs) = rayon::join(
@@ -112,9 +110,12 @@ fn ingest_once(
                 if let Some(block) = pending.take() {
                     merge_block(&mut merged, block, options);
                 }
-                let rest = next.len().saturating_sub(block_bytes);
+                let rest = next.len();
                 (!eof)
-                    .then(|| read_full(&mut reader, &mut next[rest..]).map(|n| rest + n))
+                    .then(|| {
+                        next.resize(rest + block_bytes, 0);
+                        read_full(&mut reader, &mut next[rest..]).map(|n| rest + n)
+                    })
                     .transpose()
             },
             || -> Vec<ChunkOut> {
