@@ -332,7 +332,7 @@ impl Rates {
 }
 
 /// The figures of one cell × segment as published.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct CellFigures {
     /// `k_c`, unless hidden.
     pub count: Option<u64>,

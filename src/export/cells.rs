@@ -14,7 +14,7 @@ use arrow_array::ArrayRef;
 use arrow_array::builder::{BooleanBuilder, Float64Builder, StringBuilder, UInt64Builder};
 use arrow_schema::{DataType, Field};
 use h3o::CellIndex;
-use std::cell::OnceCell;
+use rayon::prelude::*;
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -58,6 +58,11 @@ const TYPED_FLOATS: [&str; 9] = [
     "q_value",
 ];
 
+/// Shown cells whose rows are built together (figures and shapes in parallel) before every
+/// layer writes them, each layer on its own thread: a scope as large as the whole study area
+/// keeps both cores busy, and a chunk's rows stay a few megabytes.
+const CHUNK_CELLS: usize = 2048;
+
 /// One shown cell with every segment's figures as published.
 struct CellRow<'a> {
     cell: CellIndex,
@@ -67,19 +72,21 @@ struct CellRow<'a> {
     figures: &'a [CellFigures],
     /// Per segment: the cell is part of one of its micro-markets.
     in_market: &'a [bool],
-    /// The cell's shape, built by the first layer that writes it.
-    shape: OnceCell<Shape>,
+    /// The cell's shape, built once for all the layers that draw it (none for CSV alone).
+    shape: Option<Shape>,
 }
 
 impl CellRow<'_> {
-    /// The cell's shape, built once for all the layers of the row.
+    /// The cell's shape.
     fn shape(&self) -> &Shape {
-        self.shape.get_or_init(|| Shape::of_cell(self.cell))
+        self.shape
+            .as_ref()
+            .expect("built for every layer that draws cells")
     }
 }
 
 /// A layer being written.
-trait CellLayer {
+trait CellLayer: Send {
     /// Appends one cell.
     fn row(&mut self, row: &CellRow<'_>) -> io::Result<()>;
     /// Completes the file; returns what was written.
@@ -125,34 +132,42 @@ pub(super) fn write_cells(
         .iter()
         .flat_map(|m| m.cells.iter().map(move |&c| (c, m.segment)))
         .collect();
-    let mut figures = Vec::with_capacity(segments);
-    let mut in_market = vec![false; segments];
-    for &c in &shown {
-        let cell = counts.cells[c];
-        figures.clear();
-        figures.extend(
-            (0..segments)
-                .map(|s| privacy.cell(counts, &analysis.hot_spots, (c, s), (big_k[s], big_n))),
-        );
-        for (s, flag) in in_market.iter_mut().enumerate() {
-            *flag = market_cells.contains(&(cell, s));
-        }
-        let place = options
-            .places
-            .map_or((scope.region.as_str(), scope.city.as_str()), |places| {
-                places.names(counts, cell, options.boundaries)
-            });
-        let row = CellRow {
-            cell,
-            place,
-            population: u64::from(counts.population[c]),
-            figures: &figures,
-            in_market: &in_market,
-            shape: OnceCell::new(),
-        };
-        for output in &mut outputs {
-            output.layer.row(&row).map_err(io_error(&output.path))?;
-        }
+    let needs_shape = formats.iter().any(|f| f != Format::Csv);
+    let mut figures = Vec::new();
+    let mut in_market = Vec::new();
+    for chunk in shown.chunks(CHUNK_CELLS) {
+        figures.resize(chunk.len() * segments, CellFigures::default());
+        in_market.resize(chunk.len() * segments, false);
+        let rows: Vec<CellRow<'_>> = chunk
+            .par_iter()
+            .zip(figures.par_chunks_mut(segments))
+            .zip(in_market.par_chunks_mut(segments))
+            .map(|((&c, figures), in_market)| {
+                let cell = counts.cells[c];
+                for (s, (f, flag)) in figures.iter_mut().zip(in_market.iter_mut()).enumerate() {
+                    *f = privacy.cell(counts, &analysis.hot_spots, (c, s), (big_k[s], big_n));
+                    *flag = market_cells.contains(&(cell, s));
+                }
+                let place = options
+                    .places
+                    .map_or((scope.region.as_str(), scope.city.as_str()), |places| {
+                        places.names(counts, cell, options.boundaries)
+                    });
+                CellRow {
+                    cell,
+                    place,
+                    population: u64::from(counts.population[c]),
+                    figures,
+                    in_market,
+                    shape: needs_shape.then(|| Shape::of_cell(cell)),
+                }
+            })
+            .collect();
+        outputs.par_iter_mut().try_for_each(|output| {
+            rows.iter()
+                .try_for_each(|row| output.layer.row(row))
+                .map_err(io_error(&output.path))
+        })?;
     }
     outputs
         .into_iter()
@@ -206,6 +221,8 @@ fn open_layer(
 /// feature.
 struct LeanGeojson {
     file: AtomicFile,
+    /// The feature being formatted, written to the file whole.
+    line: Vec<u8>,
     /// `,"<segment>_<suffix>":` per segment and [`LEAN_PROPERTIES`] entry, escaped once.
     keys: Vec<[String; 4]>,
     sequence: bool,
@@ -227,6 +244,7 @@ impl LeanGeojson {
         }
         Ok(LeanGeojson {
             file,
+            line: Vec::new(),
             keys,
             sequence,
             features: 0,
@@ -236,7 +254,8 @@ impl LeanGeojson {
 
 impl CellLayer for LeanGeojson {
     fn row(&mut self, row: &CellRow<'_>) -> io::Result<()> {
-        let w = &mut self.file;
+        let w = &mut self.line;
+        w.clear();
         if self.sequence {
             w.write_all(b"\x1e")?;
         } else if self.features > 0 {
@@ -276,7 +295,7 @@ impl CellLayer for LeanGeojson {
         row.shape().write_geojson(w)?;
         w.write_all(if self.sequence { b"}\n" } else { b"}" })?;
         self.features += 1;
-        Ok(())
+        self.file.write_all(&self.line)
     }
 
     fn commit(mut self: Box<Self>) -> io::Result<Written> {

@@ -109,8 +109,7 @@ impl Shape {
 
     /// Writes the shape as a GeoJSON Polygon (one part) or MultiPolygon.
     pub(crate) fn write_geojson(&self, w: &mut impl Write) -> io::Result<()> {
-        let parts = &self.0;
-        let write_polygon = |w: &mut dyn Write, rings: &[Vec<(f64, f64)>]| -> io::Result<()> {
+        fn write_polygon(w: &mut impl Write, rings: &[Vec<(f64, f64)>]) -> io::Result<()> {
             w.write_all(b"[")?;
             for (i, ring) in rings.iter().enumerate() {
                 if i > 0 {
@@ -130,7 +129,8 @@ impl Shape {
                 w.write_all(b"]")?;
             }
             w.write_all(b"]")
-        };
+        }
+        let parts = &self.0;
         if parts.len() == 1 {
             w.write_all(br#"{"type":"Polygon","coordinates":"#)?;
             write_polygon(w, &parts[0])?;
