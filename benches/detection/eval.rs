@@ -23,6 +23,10 @@ pub struct WorldFigures {
     pub markets_rho0: usize,
     /// Per plant: its SNR and whether one micro-market holds ≥ 50% of its members.
     pub plants: Vec<(f64, bool)>,
+    /// Micro-markets found with ρ̂ refitted without the selected windows ([`refit_without_selected`]).
+    pub markets_refit: usize,
+    /// Per plant, the same with ρ̂ refitted.
+    pub plants_refit: Vec<(f64, bool)>,
     /// Members in micro-market cells, and of those in cells whose true lift ≥ λ0.
     pub precision: (u64, u64),
     /// The same for Gi* hot cells (the old definition).
@@ -96,6 +100,14 @@ pub fn world(
         markets: found.iter().map(|s| s.components.len()).sum(),
         ..WorldFigures::default()
     };
+    let refit: Vec<market::SegmentMarkets> = found
+        .iter()
+        .enumerate()
+        .map(|(s, segment)| {
+            refit_without_selected(&counts, &disks, s, &segment.found, &detector, min)
+        })
+        .collect();
+    figures.markets_refit = refit.iter().map(|s| s.components.len()).sum();
     for (s, segment) in found.iter().enumerate() {
         let k = market::segment_members(&counts, s);
         let mut rho0 = stats::concentration(
@@ -148,19 +160,70 @@ pub fn world(
             }
         }
     }
-    figures.plants = plant_power(
-        &world,
-        &table.lat,
-        &table.lng,
-        &located.cell,
-        &segments,
-        &counts,
-        &found,
-        &truth,
-        params.min_lift,
-    );
+    for (markets, plants) in [
+        (&found, &mut figures.plants),
+        (&refit, &mut figures.plants_refit),
+    ] {
+        *plants = plant_power(
+            &world,
+            &table.lat,
+            &table.lng,
+            &located.cell,
+            &segments,
+            &counts,
+            markets,
+            &truth,
+            params.min_lift,
+        );
+    }
     figures.campaign = campaign_on_truth(&counts, &truth, privacy, budget_share);
     figures
+}
+
+/// The detector again with ρ̂ estimated (by the written moments) over the cells outside the best
+/// windows of the centres `first` selected, so that the spots found do not count as
+/// overdispersion: an alternative to the written ρ̂, measured beside it, not what runs use.
+fn refit_without_selected(
+    counts: &ScopeCounts,
+    disks: &Disks,
+    s: usize,
+    first: &stats::SegmentConcentration,
+    detector: &stats::ConcentrationOptions,
+    min: u64,
+) -> market::SegmentMarkets {
+    let k = market::segment_members(counts, s);
+    let mut inside = vec![false; counts.cells.len()];
+    for centre in &first.selected {
+        for &j in disks.disk(centre.cell as usize, centre.radius) {
+            inside[j as usize] = true;
+        }
+    }
+    let rho = stats::overdispersion(
+        (0..counts.cells.len()).filter(|&c| !inside[c]).map(|c| {
+            let ring: u64 = disks
+                .disk(c, 2)
+                .iter()
+                .map(|&j| u64::from(k[j as usize]))
+                .sum();
+            (
+                u64::from(k[c]),
+                disks.population(c, 0),
+                ring,
+                disks.population(c, 2),
+            )
+        }),
+        first.base_rate,
+    );
+    let found = stats::concentration(
+        &k,
+        market::published_windows(counts, disks, s),
+        disks,
+        detector,
+        Some(first.base_rate),
+        Some(rho),
+    );
+    let components = market::segment_components(&counts.cells, &k, disks, &found, detector, min);
+    market::SegmentMarkets { found, components }
 }
 
 /// Per plant of `world`: its SNR and whether one micro-market of its segment holds at least half
@@ -299,6 +362,10 @@ pub struct Summary {
     pub medium: (usize, usize),
     /// Plants with SNR below 4: (found, all).
     pub weak: (usize, usize),
+    /// Null worlds with any micro-market, ρ̂ refitted without the selected windows.
+    pub null_positive_refit: usize,
+    /// Plants with SNR ≥ 8 and in [4, 8), ρ̂ refitted: (found, all).
+    pub refit: [(usize, usize); 2],
     /// Member-weighted precision of micro-markets and of Gi* hot cells.
     pub precision: (f64, f64),
     /// Campaigns: shrunken and raw greedy as shares of the optimum bound.
@@ -331,6 +398,7 @@ pub fn summary(
         null_worlds: null,
         null_positive: nulls.iter().filter(|w| w.markets > 0).count(),
         null_positive_rho0: nulls.iter().filter(|w| w.markets_rho0 > 0).count(),
+        null_positive_refit: nulls.iter().filter(|w| w.markets_refit > 0).count(),
         ..Summary::default()
     };
     let (mut precision, mut precision_gi, mut campaign) = ((0, 0), (0, 0), (0.0, 0.0, 0.0));
@@ -345,6 +413,13 @@ pub fn summary(
             };
             bin.0 += usize::from(found);
             bin.1 += 1;
+        }
+        for &(snr, found) in &w.plants_refit {
+            if snr >= 4.0 {
+                let bin = &mut out.refit[usize::from(snr < 8.0)];
+                bin.0 += usize::from(found);
+                bin.1 += 1;
+            }
         }
         precision = (precision.0 + w.precision.0, precision.1 + w.precision.1);
         precision_gi = (

@@ -22,6 +22,10 @@ fn error_rates(method: micromarket::disclosure::PrivacyMethod) {
     assert!(s.null_positive <= 1, "{s:?}");
     // Forcing ρ̂ to 0 never makes the test stricter.
     assert!(s.null_positive_rho0 >= s.null_positive, "{s:?}");
+    // The refitted ρ̂ (measured beside the written one) keeps the null worlds clean and is
+    // scored on the same plants.
+    assert!(s.null_positive_refit <= 1, "{s:?}");
+    assert_eq!(s.refit.map(|bin| bin.1), [s.strong.1, s.medium.1], "{s:?}");
     let rate = |(found, all): (usize, usize)| found as f64 / all.max(1) as f64;
     assert!(s.strong.1 >= 10 && rate(s.strong) >= 0.7, "{s:?}");
     assert!(s.precision.0 >= 0.7, "{s:?}");
