@@ -1,20 +1,23 @@
 //! GeoParquet 1.1 files: WKB polygons with a `bbox` covering column and the `geo` metadata,
-//! zstd-compressed (Snappy when small), written a row group at a time and hashed on the way.
+//! zstd-compressed (Snappy when small), written a row group at a time, its columns encoded and
+//! compressed in parallel, and hashed on the way.
 
 use super::atomic::{AtomicFile, Written};
 use super::geometry::Shape;
 use arrow_array::builder::{BinaryBuilder, Float64Builder};
-use arrow_array::{
-    ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, StructArray, UInt64Array,
-};
+use arrow_array::{ArrayRef, BooleanArray, Float64Array, StringArray, StructArray, UInt64Array};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use geo::MultiPolygon;
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_writer::ArrowWriterOptions;
+use parquet::arrow::arrow_writer::{
+    ArrowColumnChunk, ArrowRowGroupWriterFactory, ArrowWriterOptions, compute_leaves,
+};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
+use rayon::prelude::*;
 use serde_json::{Map, Value};
 use std::io;
 use std::path::Path;
@@ -35,7 +38,10 @@ const BBOX: [&str; 4] = ["xmin", "ymin", "xmax", "ymax"];
 
 /// A GeoParquet file being written: the caller's attribute columns, then `geometry` and `bbox`.
 pub(crate) struct GeoParquet {
-    writer: ArrowWriter<AtomicFile>,
+    writer: SerializedFileWriter<AtomicFile>,
+    /// Column writers for each row group, encoded apart and spliced into the file in order.
+    columns: ArrowRowGroupWriterFactory,
+    row_groups: usize,
     schema: SchemaRef,
     bbox_fields: Fields,
     geometry: BinaryBuilder,
@@ -90,10 +96,14 @@ impl GeoParquet {
         let options = ArrowWriterOptions::new()
             .with_properties(properties)
             .with_skip_arrow_metadata(true);
-        let writer = ArrowWriter::try_new_with_options(file, Arc::clone(&schema), options)
-            .map_err(parquet_error)?;
+        let (writer, columns) =
+            ArrowWriter::try_new_with_options(file, Arc::clone(&schema), options)
+                .and_then(ArrowWriter::into_serialized_writer)
+                .map_err(parquet_error)?;
         Ok(GeoParquet {
             writer,
+            columns,
+            row_groups: 0,
             schema,
             bbox_fields,
             geometry: BinaryBuilder::new(),
@@ -140,9 +150,32 @@ impl GeoParquet {
         attributes.push(Arc::new(
             StructArray::try_new(self.bbox_fields.clone(), bbox, None).map_err(io::Error::other)?,
         ));
-        let batch =
-            RecordBatch::try_new(Arc::clone(&self.schema), attributes).map_err(io::Error::other)?;
-        self.writer.write(&batch).map_err(parquet_error)
+        let mut leaves = Vec::new();
+        for (field, array) in self.schema.fields().iter().zip(&attributes) {
+            leaves.extend(compute_leaves(field, array).map_err(parquet_error)?);
+        }
+        let writers = self
+            .columns
+            .create_column_writers(self.row_groups)
+            .map_err(parquet_error)?;
+        let chunks = writers
+            .into_par_iter()
+            .zip(leaves)
+            .map(|(mut writer, leaf)| {
+                writer.write(&leaf)?;
+                writer.close()
+            })
+            .collect::<Result<Vec<ArrowColumnChunk>, _>>()
+            .map_err(parquet_error)?;
+        let mut group = self.writer.next_row_group().map_err(parquet_error)?;
+        for chunk in chunks {
+            chunk
+                .append_to_row_group(&mut group)
+                .map_err(parquet_error)?;
+        }
+        group.close().map_err(parquet_error)?;
+        self.row_groups += 1;
+        Ok(())
     }
 
     /// Adds the `geo` metadata, closes the file and gives it its final name.
