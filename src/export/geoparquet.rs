@@ -138,8 +138,9 @@ impl GeoParquet {
         self.polygons |= !multi;
     }
 
-    /// Writes the rows given since the last batch: `attributes` in schema order, one value per
-    /// geometry pushed.
+    /// Writes the rows given since the last batch as one row group (callers give at most
+    /// [`ROW_GROUP_ROWS`]): `attributes` in schema order, one value per geometry pushed. Each
+    /// column is encoded and compressed on its own thread.
     pub(crate) fn write(&mut self, mut attributes: Vec<ArrayRef>) -> io::Result<()> {
         attributes.push(Arc::new(self.geometry.finish()));
         let bbox: Vec<ArrayRef> = self
