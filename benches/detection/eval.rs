@@ -198,17 +198,16 @@ fn refit_without_selected(
             inside[j as usize] = true;
         }
     }
+    // The windows the written ρ̂ and the test use (each disk as published for a protected table).
+    let windows = market::published_windows(counts, disks, s)
+        .unwrap_or_else(|| disks.sums(|j| u64::from(k[j])));
+    let width = windows.len() / counts.cells.len().max(1);
     let rho = stats::overdispersion(
         (0..counts.cells.len()).filter(|&c| !inside[c]).map(|c| {
-            let ring: u64 = disks
-                .disk(c, 2)
-                .iter()
-                .map(|&j| u64::from(k[j as usize]))
-                .sum();
             (
-                u64::from(k[c]),
+                windows[c * width],
                 disks.population(c, 0),
-                ring,
+                windows[c * width + 2],
                 disks.population(c, 2),
             )
         }),
@@ -216,7 +215,7 @@ fn refit_without_selected(
     );
     let found = stats::concentration(
         &k,
-        market::published_windows(counts, disks, s),
+        Some(windows),
         disks,
         detector,
         Some(first.base_rate),
