@@ -14,7 +14,8 @@
 //! each polygon, so the answer at its centre is the answer for all its consumers; a tile that
 //! meets an edge keeps the list of polygons whose boxes meet it, and its consumers are tested
 //! exactly against those alone, without a tree query. Nothing is built for a tile no consumer
-//! is in.
+//! is in. The locator keeps the tiles it classified, so a caller that passes its consumers in
+//! batches pays for each tile once, not once per batch.
 //!
 //! # Boundary semantics
 //!
@@ -35,6 +36,7 @@ use rayon::prelude::*;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, Envelope, RTree};
 use std::ops::ControlFlow;
+use std::sync::{Arc, PoisonError, RwLock};
 
 /// Index of "no region" or "no city" in [`Located`].
 pub const NO_AREA: u32 = u32::MAX;
@@ -176,7 +178,7 @@ enum Answer {
 }
 
 /// Classified tiles: the regions' and cities' answers per tile.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct TileAnswers {
     tiles: CellMap<Tile, [Answer; 2]>,
     candidates: Vec<(u32, u32)>,
@@ -233,6 +235,9 @@ pub struct Locator {
     regions: AreaIndex,
     cities: AreaIndex,
     city_region: Vec<u32>,
+    /// The tiles classified so far, by every call. Calls take a snapshot and never hold the
+    /// lock while they work, so calls may run at once, even nested in one another's tasks.
+    tiles: RwLock<Arc<TileAnswers>>,
 }
 
 /// Where each consumer is: its cell at the analysis resolution, region and city ([`NO_AREA`] if
@@ -268,6 +273,7 @@ impl Locator {
                 .iter()
                 .map(|c| c.region.map_or(NO_AREA, |r| r as u32))
                 .collect(),
+            tiles: RwLock::default(),
         }
     }
 
@@ -313,9 +319,9 @@ impl Locator {
         Located { cell, region, city }
     }
 
-    /// Classifies the tiles holding the points (each once, in parallel) against the
-    /// polygons the tree gives.
-    fn classify_tiles(&self, lat: &[f64], lng: &[f64]) -> TileAnswers {
+    /// Classifies the tiles holding the points that no earlier call classified (each once, in
+    /// parallel) against the polygons the tree gives; returns every tile classified so far.
+    fn classify_tiles(&self, lat: &[f64], lng: &[f64]) -> Arc<TileAnswers> {
         let distinct: Vec<(i32, i32)> = lat
             .par_chunks(ROWS_PER_TASK)
             .zip(lng.par_chunks(ROWS_PER_TASK))
@@ -331,7 +337,16 @@ impl Locator {
             })
             .into_iter()
             .collect();
-        let classified: Vec<(Tile, [Classified; 2])> = distinct
+        let known = Arc::clone(&self.tiles.read().unwrap_or_else(PoisonError::into_inner));
+        let missing: Vec<(i32, i32)> = distinct
+            .into_iter()
+            .filter(|&tile| !known.tiles.contains_key(&pack(tile)))
+            .collect();
+        if missing.is_empty() {
+            return known;
+        }
+        drop(known);
+        let classified: Vec<(Tile, [Classified; 2])> = missing
             .par_iter()
             .map_init(Scratch::default, |scratch, &tile| {
                 let envelope = tile_box(tile);
@@ -342,21 +357,26 @@ impl Locator {
                 )
             })
             .collect();
-        let mut answers = TileAnswers::default();
+        let mut shared = self.tiles.write().unwrap_or_else(PoisonError::into_inner);
+        // A copy only while another call holds a snapshot.
+        let answers = Arc::make_mut(&mut shared);
         answers.tiles.reserve(classified.len());
         for (tile, pair) in classified {
-            answers.insert(tile, pair);
+            // Another call may have classified it meanwhile, the same way.
+            if !answers.tiles.contains_key(&tile) {
+                answers.insert(tile, pair);
+            }
         }
-        answers
+        Arc::clone(&shared)
     }
 
     /// Region and city of every point, in parallel.
     ///
     /// # Runtime
     ///
-    /// One classification per distinct tile holding points, then a hash lookup per point, and
-    /// for the points of tiles that meet an edge the exact test against that tile's candidate
-    /// polygons only.
+    /// One classification per distinct tile holding points that no earlier call met, then a hash
+    /// lookup per point, and for the points of tiles that meet an edge the exact test against
+    /// that tile's candidate polygons only.
     pub fn locate_points(&self, lat: &[f64], lng: &[f64]) -> (Vec<u32>, Vec<u32>) {
         let answers = self.classify_tiles(lat, lng);
         lat.par_iter()
@@ -452,6 +472,24 @@ mod tests {
                     locator.locate_point(lat[i], lng[i]),
                     (located.region[i], city)
                 );
+            }
+            // In batches, at once, on a locator that already met most tiles and meets some
+            // anew (the points offset by a tile), the answers are the same.
+            let batches: Vec<_> = lat
+                .par_chunks(997)
+                .zip(lng.par_chunks(997))
+                .map(|(lat, lng)| locator.locate_points(lat, lng))
+                .collect();
+            let (region, city): (Vec<u32>, Vec<u32>) = batches
+                .into_iter()
+                .flat_map(|(r, c)| r.into_iter().zip(c))
+                .unzip();
+            assert_eq!((region, city), (located.region, located.city));
+            let shifted: Vec<f64> = lng.iter().map(|l| l + 1.0 / TILES_PER_DEGREE).collect();
+            let (region, city) = locator.locate_points(&lat, &shifted);
+            for i in 0..lat.len() {
+                assert_eq!(city[i], plain(&b.cities, lat[i], shifted[i]));
+                assert_eq!(region[i], plain(&b.regions, lat[i], shifted[i]));
             }
         }
     }

@@ -14,10 +14,11 @@
 //! centre, at resolutions 0 and 1) and checked against the spacing. When the point is more
 //! than [`FACE_MARGIN`] nearer its face than the next one and more than [`MARGIN`] lattice units
 //! inside its hexagon, both computations pick the same face and lattice point, so the cell is
-//! the one `to_cell` gave any earlier point of that hexagon: each thread keeps those in a small
-//! direct-mapped table keyed by resolution, face and lattice point, empty at the start of each
-//! call. Points that miss a margin, or lie within [`NEAR_CENTRE_RAD`] of a face centre (where
-//! h3o's `acos` of a distance near 1 loses digits), are computed by `to_cell`. Where points
+//! the one `to_cell` gave any earlier point of that hexagon: each thread keeps those in a
+//! direct-mapped table keyed by resolution, face and lattice point, kept from call to call (a
+//! caller passing its points in batches still finds the hexagons met before). Points that miss
+//! a margin, or lie within [`NEAR_CENTRE_RAD`] of a face centre (where h3o's `acos` of a
+//! distance near 1 loses digits), are computed by `to_cell`. Where points
 //! seldom share a hexagon (fewer than one in [`MIN_HIT_SHARE`] found in the table over a block of
 //! [`BLOCK`]), the table rests for a number of blocks that doubles while it keeps missing, so
 //! scattered points cost what `to_cell` costs.
@@ -40,9 +41,8 @@ const MARGIN: f64 = 1e-4;
 const FACE_MARGIN: f64 = 1e-12;
 /// Points nearer a face centre than this many radians go to `to_cell`.
 const NEAR_CENTRE_RAD: f64 = 1e-3;
-/// Bounds on the bits of the per-thread table's slot index: a table has about one slot per
-/// eight points of the call, up to 2¹⁷ slots (2 MiB).
-const SLOT_BITS: (u32, u32) = (10, 17);
+/// Bits of the per-thread table's slot index: 2¹⁷ slots (2 MiB), allocated once per thread.
+const SLOT_BITS: u32 = 17;
 /// Points per parallel task.
 const CHUNK: usize = 1 << 14;
 
@@ -286,7 +286,7 @@ impl Lattice {
     }
 }
 
-/// Counts `assign_cells` calls, so each starts with empty tables.
+/// Counts `assign_cells` calls, so each starts its tables' pauses afresh.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Points per block: the table's worth is judged after each block that went through it.
@@ -296,7 +296,7 @@ const MIN_HIT_SHARE: usize = 8;
 /// The longest pause, in blocks.
 const MAX_PAUSE: u32 = 64;
 
-/// One thread's table for one `assign_cells` call.
+/// One thread's table, kept from one `assign_cells` call to the next.
 struct Table {
     /// The call it serves.
     generation: u64,
@@ -319,11 +319,14 @@ impl Table {
         face: 0,
     };
 
-    /// Empties the table for the call `generation`, reusing its memory.
-    fn reset(&mut self, generation: u64, bits: u32, placeholder: CellIndex) {
+    /// Readies the table for the call `generation`: its pause ends, and its slots are
+    /// allocated on the thread's first call. Kept slots stay valid: a key names the
+    /// resolution, face and lattice point, which decide the cell.
+    fn reset(&mut self, generation: u64, placeholder: CellIndex) {
         self.generation = generation;
-        self.slots.clear();
-        self.slots.resize(1 << bits, (0, placeholder));
+        if self.slots.is_empty() {
+            self.slots.resize(1 << SLOT_BITS, (0, placeholder));
+        }
         (self.paused, self.next_pause) = (0, 1);
     }
 
@@ -402,15 +405,13 @@ pub fn assign_cells(lat: &[f64], lng: &[f64], resolution: Resolution) -> Vec<Cel
     };
     let lattice = Lattice::new(faces, resolution);
     let generation = GENERATION.fetch_add(1, Ordering::Relaxed) + 1;
-    let bits =
-        (usize::BITS - lat.len().leading_zeros()).clamp(SLOT_BITS.0 + 3, SLOT_BITS.1 + 3) - 3;
     cells
         .par_chunks_mut(CHUNK)
         .zip(lat.par_chunks(CHUNK).zip(lng.par_chunks(CHUNK)))
         .for_each(|(out, (lat, lng))| {
             TABLE.with_borrow_mut(|table| {
                 if table.generation != generation {
-                    table.reset(generation, bits, placeholder);
+                    table.reset(generation, placeholder);
                 }
                 table.assign(&lattice, out, lat, lng);
             });
@@ -632,7 +633,7 @@ mod tests {
         let lattice = Lattice::new(faces().expect("measured"), Resolution::Ten);
         let placeholder = exact(0.0, 0.0, Resolution::Ten);
         let mut table = Table::EMPTY;
-        table.reset(1, 12, placeholder);
+        table.reset(1, placeholder);
         let mut cells = vec![placeholder; lat.len()];
         table.assign(&lattice, &mut cells, &lat, &lng);
         assert_eq!(table.next_pause, MAX_PAUSE, "the table kept missing");
@@ -646,6 +647,22 @@ mod tests {
         assert_eq!(table.next_pause, 1);
         for (i, cell) in cells.iter().enumerate() {
             assert_eq!(*cell, exact(lat[i], lng[i], Resolution::Ten));
+        }
+    }
+
+    #[test]
+    fn calls_in_batches_at_several_resolutions_match_to_cell() {
+        // The tables outlive a call: later calls, at another resolution or over the same
+        // hexagons again, must find only their own cells.
+        let points = around(47.3, 8.5, 0.2, 50_000);
+        for resolution in [Resolution::Eight, Resolution::Nine, Resolution::Eight] {
+            for batch in points.chunks(4_096) {
+                let (lat, lng): (Vec<f64>, Vec<f64>) = batch.iter().copied().unzip();
+                let cells = assign_cells(&lat, &lng, resolution);
+                for (i, cell) in cells.iter().enumerate() {
+                    assert_eq!(*cell, exact(lat[i], lng[i], resolution));
+                }
+            }
         }
     }
 
