@@ -9,7 +9,8 @@ use crate::udf::{BoundarySet, H3Cell, Locate, RecordKey};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type, UInt32Type, UInt64Type};
 use datafusion::functions_aggregate::expr_fn::{count, sum};
-use datafusion::prelude::{SessionContext, col, lit, when};
+use datafusion::logical_expr::ExprFunctionExt;
+use datafusion::prelude::{SessionContext, col, lit};
 use futures::{StreamExt, TryStreamExt};
 use micromarket::analyze::{Counted, analyze_counted, input_record};
 use micromarket::boundary::{Boundaries, slugify};
@@ -256,10 +257,13 @@ pub async fn count_consumers(
     for s in 0..spec.named() {
         let member = col(segment_column(s));
         projection.push(member.clone());
-        let one = when(member.clone(), lit(1u64)).otherwise(lit(0u64));
-        let key = when(member, col("key")).otherwise(lit(0u32));
-        aggregates.push(sum(one.map_err(|e| options.error(e))?).alias(format!("k_{s}")));
-        aggregates.push(sum(key.map_err(|e| options.error(e))?).alias(format!("k_key_{s}")));
+        // Filtered aggregates: DataFusion masks its accumulators, with no CASE to evaluate. The
+        // sum of no keys is null, where the count is 0.
+        let members = count(lit(1)).filter(member.clone()).build();
+        let keys = sum(col("key")).filter(member).build();
+        let error = |e| options.error(e);
+        aggregates.push(members.map_err(error)?.alias(format!("k_{s}")));
+        aggregates.push(keys.map_err(error)?.alias(format!("k_key_{s}")));
     }
     let batches = collect(
         ctx.read_table(table())
@@ -324,7 +328,7 @@ async fn record_key(
         ..spec.input.clone()
     };
     let candidates = Arc::new(ConsumersTable::new(Arc::new(ScanSpec::new(input, None)?)));
-    if repeated_ids(ctx, options, candidates, parts).await?.0 > 0 {
+    if any_repeated_id(ctx, options, candidates).await? {
         id_pass(ctx, options, whole(), parts, given).await?;
     }
     Ok(key)
@@ -361,6 +365,24 @@ async fn id_pass(
         });
     }
     Ok(ids)
+}
+
+/// Whether any two of `table`'s rows share an id. The reports are left out (a part that cannot
+/// be read says so in the counting plan), so the groups are keyed by the id alone, which
+/// DataFusion groups fastest.
+async fn any_repeated_id(
+    ctx: &SessionContext,
+    options: &EngineOptions,
+    table: Arc<ConsumersTable>,
+) -> Result<bool, Error> {
+    let batches = collect(ctx.read_table(table).and_then(|df| {
+        df.filter(col(REPORT).is_null())?
+            .aggregate(vec![col("id_hash")], vec![count(lit(1)).alias("rows")])?
+            .filter(col("rows").gt(lit(1i64)))
+    }))
+    .await
+    .map_err(|e| options.error(e))?;
+    Ok(batches.iter().any(|b| b.num_rows() > 0))
 }
 
 /// How many rows of `table` repeat an id of an earlier row (within a part the reader already
@@ -570,18 +592,22 @@ fn zone_counts(
         // The file reports' groups (the report column not null) are not counts.
         let report = batch.column(2 + dims);
         let at = 3 + dims;
-        let n = batch.column(at).as_primitive::<Int64Type>();
-        let sums: Vec<_> = (at + 1..batch.num_columns())
-            .map(|c| batch.column(c).as_primitive::<UInt64Type>())
+        // Counts (Int64) and key sums (UInt64) alternate: everyone's, then each segment's.
+        let count_column = |c: usize| batch.column(at + 2 * c).as_primitive::<Int64Type>();
+        let key_column = |c: usize| batch.column(at + 1 + 2 * c).as_primitive::<UInt64Type>();
+        let (n, n_key) = (count_column(0), key_column(0));
+        let members: Vec<_> = (1..=named)
+            .map(|s| (count_column(s), key_column(s)))
             .collect();
         for row in (0..batch.num_rows()).filter(|&r| report.is_null(r)) {
             counts.fill(0);
             keys.fill(0);
             counts[0] = n.value(row) as u32;
-            keys[0] = sums[0].value(row) as u32;
-            for s in 0..named {
-                counts[1 + s] = sums[1 + 2 * s].value(row) as u32;
-                keys[1 + s] = sums[2 + 2 * s].value(row) as u32;
+            keys[0] = n_key.value(row) as u32;
+            for (s, (count, key)) in members.iter().enumerate() {
+                counts[1 + s] = count.value(row) as u32;
+                // A null sum (no member) is worth 0, whatever its slot holds.
+                keys[1 + s] = key.value(row) as u32 * u32::from(counts[1 + s] > 0);
             }
             let mut combination = Some(0usize);
             for (d, values) in dimensions.iter().enumerate() {

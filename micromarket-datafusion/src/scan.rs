@@ -10,9 +10,10 @@
 
 use arrow::array::AsArray;
 use arrow::array::{
-    ArrayRef, BooleanArray, DictionaryArray, Float64Array, LargeStringArray, UInt32Array,
+    ArrayRef, BooleanArray, Float64Array, LargeStringArray, StringViewArray, UInt32Array,
     UInt64Array, new_null_array,
 };
+use arrow::buffer::BooleanBuffer;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
 use arrow::record_batch::RecordBatch;
 use datafusion::catalog::{Session, TableProvider};
@@ -124,8 +125,8 @@ impl ScanSpec {
         self.segments.segment.len()
     }
 
-    /// The grid's dimensions: a dictionary-encoded text column each (`dimension_0`, ...), so
-    /// grid segments are counted by grouping on them.
+    /// The grid's dimensions: a text column each (`dimension_0`, ...; string views, which
+    /// DataFusion groups column by column), so grid segments are counted by grouping on them.
     pub fn dimensions(&self) -> &[String] {
         self.segments
             .grid
@@ -146,13 +147,10 @@ impl ScanSpec {
         fields.extend(
             (0..self.named()).map(|i| Field::new(segment_column(i), DataType::Boolean, true)),
         );
-        fields.extend((0..self.dimensions().len()).map(|i| {
-            Field::new(
-                dimension_column(i),
-                DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8)),
-                true,
-            )
-        }));
+        fields.extend(
+            (0..self.dimensions().len())
+                .map(|i| Field::new(dimension_column(i), DataType::Utf8View, true)),
+        );
         fields.push(Field::new(REPORT, DataType::LargeUtf8, true));
         Arc::new(Schema::new(fields))
     }
@@ -637,8 +635,8 @@ impl FileRows {
             Arc::new(UInt64Array::from(t.id_hashes[start..end].to_vec())),
         ];
         for members in &self.named {
-            let values: BooleanArray = (start..end).map(|r| Some(members.contains(r))).collect();
-            columns.push(Arc::new(values));
+            let values = BooleanBuffer::collect_bool(end - start, |r| members.contains(start + r));
+            columns.push(Arc::new(BooleanArray::new(values, None)));
         }
         for &a in &self.dimensions {
             let Column::Categorical { codes, dictionary } = &t.attributes[a].column else {
@@ -648,10 +646,8 @@ impl FileRows {
                 .iter()
                 .map(|&c| (c != MISSING).then_some(c))
                 .collect();
-            let values = Arc::new(arrow::array::StringArray::from_iter_values(dictionary));
-            columns.push(Arc::new(DictionaryArray::<UInt32Type>::try_new(
-                keys, values,
-            )?));
+            let values = StringViewArray::from_iter_values(dictionary);
+            columns.push(arrow::compute::take(&values, &keys, None)?);
         }
         columns.push(new_null_array(&DataType::LargeUtf8, end - start));
         Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
