@@ -9,6 +9,8 @@ use ballista_core::extension::SessionStateExt;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use micromarket::Error;
@@ -26,17 +28,33 @@ pub const MAX_MESSAGE_BYTES: usize = 512 << 20;
 /// [`Error::Engine`] when the cluster cannot be reached or started.
 pub async fn context(options: &EngineOptions) -> Result<SessionContext, Error> {
     let partitions = options.partitions.max(1);
+    let runtime = runtime(options).map_err(|e| options.error(e))?;
     let Some(cluster) = &options.ballista else {
-        return Ok(SessionContext::new_with_config(
+        return Ok(SessionContext::new_with_config_rt(
             SessionConfig::new().with_target_partitions(partitions),
+            runtime,
         ));
     };
-    let state = ballista_state(partitions);
+    let state = SessionStateBuilder::new_from_existing(ballista_state(partitions))
+        .with_runtime_env(runtime)
+        .build();
     match cluster {
         Ballista::Remote(url) => SessionContext::remote_with_state(url, state).await,
         Ballista::Standalone(executors) => standalone(state, partitions, *executors).await,
     }
     .map_err(|e| options.error(e))
+}
+
+/// The runtime of this process's plans: with [`EngineOptions::memory_limit`], a pool of that
+/// many bytes shared fairly by the operators that spill (aggregations), so they spill to disk
+/// beyond it.
+fn runtime(options: &EngineOptions) -> Result<Arc<RuntimeEnv>> {
+    let builder = RuntimeEnvBuilder::new();
+    match options.memory_limit {
+        Some(bytes) => builder.with_memory_pool(Arc::new(FairSpillPool::new(bytes))),
+        None => builder,
+    }
+    .build_arc()
 }
 
 /// A session state for Ballista with micromarket's codec, for a client or a standalone cluster.
@@ -143,6 +161,7 @@ pub async fn run_executor(
     scheduler: (String, u16),
     slots: usize,
     work_dir: Option<String>,
+    memory_limit: Option<usize>,
 ) -> Result<(), Error> {
     let config = ballista_executor::executor_process::ExecutorProcessConfig {
         bind_host: options.bind.ip().to_string(),
@@ -154,6 +173,7 @@ pub async fn run_executor(
         scheduler_connect_timeout_seconds: 30,
         vcores: slots.max(1),
         work_dir,
+        memory_pool_size: memory_limit.map(|bytes| bytes as u64),
         grpc_max_decoding_message_size: MAX_MESSAGE_BYTES as u32,
         grpc_max_encoding_message_size: MAX_MESSAGE_BYTES as u32,
         override_logical_codec: Some(Arc::new(Codec::default())),

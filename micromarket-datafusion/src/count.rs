@@ -39,6 +39,9 @@ pub struct EngineOptions {
     pub part_rows: u64,
     /// Run on a Ballista cluster instead of in this process.
     pub ballista: Option<Ballista>,
+    /// Bytes the plan's operators may hold in this process (DataFusion, or a Ballista cluster
+    /// started here) before they spill to disk; `None`: no limit.
+    pub memory_limit: Option<usize>,
 }
 
 /// [`EngineOptions::part_rows`]'s default: about 200 MB of consumers in a task.
@@ -60,6 +63,7 @@ impl Default for EngineOptions {
             partitions: std::thread::available_parallelism().map_or(2, usize::from),
             part_rows: PART_ROWS,
             ballista: None,
+            memory_limit: None,
         }
     }
 }
@@ -393,8 +397,8 @@ async fn repeated_ids(
     table: Arc<ConsumersTable>,
     parts: &[Part],
 ) -> Result<(u64, Vec<FileSummary>), Error> {
-    // Grouped by id and report (hash-partitioned across the engine's partitions and spilled to
-    // disk under memory pressure), keeping only the repeated ids and the reports. A consumer's
+    // Grouped by id and report (hash-partitioned across the engine's partitions, and spilled to
+    // disk beyond `EngineOptions::memory_limit`), keeping only the repeated ids and the reports. A consumer's
     // report is null; a report row's id_hash is its part's number, a group of its own. The
     // report is a key, not an aggregate: a `max` of text over ten million groups took most of
     // the pass.

@@ -25,6 +25,7 @@ fn options(args: &cli::EngineArgs, ballista: bool) -> EngineOptions {
     if let Some(rows) = args.part_rows {
         options.part_rows = rows;
     }
+    options.memory_limit = args.memory_limit;
     if ballista {
         options.ballista = Some(match &args.scheduler {
             Some(url) => Ballista::Remote(url.clone()),
@@ -64,6 +65,10 @@ struct ExecutorArgs {
     /// Folder for shuffle files [default: a temporary folder].
     #[arg(long, value_name = "DIR")]
     work_dir: Option<String>,
+    /// Memory the tasks' operators may hold, shared by the slots, in bytes or with a unit (512M,
+    /// 4G); beyond it they spill to disk [default: 70% of the machine's, Ballista's own rule].
+    #[arg(long, value_name = "BYTES", value_parser = cli::parse_bytes)]
+    memory_limit: Option<usize>,
 }
 
 /// Runs `process` to its end on a runtime of its own; its error is the exit code.
@@ -120,6 +125,7 @@ fn executor(matches: &clap::ArgMatches) -> ExitCode {
         scheduler,
         slots,
         args.work_dir,
+        args.memory_limit,
     ))
 }
 

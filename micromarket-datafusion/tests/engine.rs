@@ -353,6 +353,42 @@ fn a_synth_world_in_parquet_parts_counts_as_its_one_file() {
     }
 }
 
+/// Under a memory limit the plan runs within it (spilling groups to disk when they outgrow
+/// it), and the outputs stay the same.
+#[test]
+fn a_memory_limit_spills_and_counts_the_same() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (world, parts) = synth_parquet_parts(dir.path());
+    let single = world.join("consumers.parquet").display().to_string();
+    let parts = parts.display().to_string();
+    assert_eq!(
+        analyze_synth(dir.path(), &world, "local", &single, "local", &[]).0,
+        0
+    );
+    let key = dir.path().join("secret.key").display().to_string();
+    let limited = [
+        "--privacy-key",
+        &key,
+        "--memory-limit",
+        "8M",
+        "--partitions",
+        "3",
+        "--part-rows",
+        "5000",
+    ];
+    let (code, err) = analyze_from(
+        dir.path(),
+        &world,
+        "datafusion",
+        &parts,
+        "limited",
+        &limited,
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_same_outputs(&dir.path().join("local"), &dir.path().join("limited"));
+}
+
 #[test]
 fn a_bad_row_in_one_part_is_rejected_with_its_file_and_line() {
     for engine in ["datafusion", "ballista"] {

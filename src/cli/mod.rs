@@ -70,6 +70,27 @@ pub struct Engine {
     pub run: EngineRun,
 }
 
+/// A size in bytes: a whole number, optionally followed by K, M or G (powers of 1,024).
+pub fn parse_bytes(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let (number, shift) = match text.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&text[..i], 10),
+        Some((i, 'M' | 'm')) => (&text[..i], 20),
+        Some((i, 'G' | 'g')) => (&text[..i], 30),
+        _ => (text, 0),
+    };
+    number
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| {
+            format!(
+                "{text:?} is not a size: write bytes, or a whole number with K, M or G (512M, 4G)"
+            )
+        })
+}
+
 /// What `analyze` was told about where another engine runs.
 #[derive(Debug, Clone, Default)]
 #[allow(dead_code, reason = "only the micromarket-datafusion binary reads it")]
@@ -82,6 +103,8 @@ pub struct EngineArgs {
     pub scheduler: Option<String>,
     /// `--executors`: executors of a Ballista cluster started in the process.
     pub executors: Option<usize>,
+    /// `--memory-limit`, in bytes.
+    pub memory_limit: Option<usize>,
 }
 
 /// How an [`Engine`] runs an analysis: the configuration, the engine's arguments, the progress.
@@ -314,4 +337,20 @@ fn message(error: &anyhow::Error) -> String {
         }
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes_read_in_bytes_or_binary_units() {
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert_eq!(parse_bytes("256K"), Ok(256 << 10));
+        assert_eq!(parse_bytes("512m"), Ok(512 << 20));
+        assert_eq!(parse_bytes(" 4G "), Ok(4 << 30));
+        for bad in ["", "0", "G", "1.5G", "-1M", "4GB", "99999999999999999999G"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
+    }
 }

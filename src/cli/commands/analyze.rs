@@ -89,6 +89,11 @@ pub struct Args {
     /// Executors of the cluster --engine ballista starts in this process [default: 2].
     #[arg(long, value_name = "N", conflicts_with = "scheduler")]
     executors: Option<usize>,
+    /// Memory the counting plan's operators may hold in this process (DataFusion, or the
+    /// Ballista cluster started here), in bytes or with a unit (512M, 4G); beyond it the
+    /// groups of the id pass and of the counts spill to disk [default: no limit].
+    #[arg(long, value_name = "BYTES", value_parser = crate::cli::parse_bytes, conflicts_with = "scheduler")]
+    memory_limit: Option<usize>,
 }
 
 /// What a campaign budget buys.
@@ -153,9 +158,12 @@ pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
         ))
         .into());
     }
-    if engine.is_none() && (args.partitions.is_some() || args.part_rows.is_some()) {
+    if engine.is_none()
+        && (args.partitions.is_some() || args.part_rows.is_some() || args.memory_limit.is_some())
+    {
         return Err(Invalid(
-            "--partitions and --part-rows are for --engine datafusion or ballista".into(),
+            "--partitions, --part-rows and --memory-limit are for --engine datafusion or ballista"
+                .into(),
         )
         .into());
     }
@@ -167,6 +175,7 @@ pub fn run(args: &Args, global: &Global) -> Result<ExitStatus> {
         part_rows: args.part_rows,
         scheduler: args.scheduler.clone(),
         executors: args.executors,
+        memory_limit: args.memory_limit,
     };
     let manifest = global
         .with_progress(|progress| match engine {
