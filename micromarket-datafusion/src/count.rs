@@ -398,10 +398,10 @@ async fn repeated_ids(
     parts: &[Part],
 ) -> Result<(u64, Vec<FileSummary>), Error> {
     // Grouped by id and report (hash-partitioned across the engine's partitions, and spilled to
-    // disk beyond `EngineOptions::memory_limit`), keeping only the repeated ids and the reports. A consumer's
-    // report is null; a report row's id_hash is its part's number, a group of its own. The
-    // report is a key, not an aggregate: a `max` of text over ten million groups took most of
-    // the pass.
+    // disk beyond `EngineOptions::memory_limit`), keeping only the repeated ids and the
+    // reports. A consumer's report is null; a report row's id_hash is its part's number, a
+    // group of its own. The report is a key, not an aggregate: a `max` of text over ten million
+    // groups took most of the pass.
     let batches = collect(ctx.read_table(table).and_then(|df| {
         df.aggregate(
             vec![col("id_hash"), col(REPORT)],
