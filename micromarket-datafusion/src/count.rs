@@ -728,21 +728,30 @@ pub fn parts_of(files: &[PathBuf], part_rows: u64) -> Result<Vec<Part>, Error> {
     let mut parts = Vec::with_capacity(files.len());
     for file in files {
         let groups = micromarket::consumer::parquet_row_groups(file)?;
-        cut(file, groups, part_rows, &mut parts);
+        cut(file, None, groups, part_rows, &mut parts);
     }
     Ok(parts)
 }
 
 /// Appends `file`'s parts to `parts`: the whole file, or runs of whole row groups of about
-/// `part_rows` rows when its row groups (`groups`, for Parquet) hold more.
-fn cut(file: &Path, groups: Option<Vec<u64>>, part_rows: u64, parts: &mut Vec<Part>) {
+/// `part_rows` rows when its row groups (`groups`, for Parquet) hold more. `e_tag` is an
+/// object's tag as listed.
+fn cut(
+    file: &Path,
+    e_tag: Option<&str>,
+    groups: Option<Vec<u64>>,
+    part_rows: u64,
+    parts: &mut Vec<Part>,
+) {
+    let part = |row_groups| Part {
+        file: file.to_path_buf(),
+        row_groups,
+        e_tag: e_tag.map(str::to_string),
+    };
     let groups = match groups {
         Some(groups) if groups.iter().sum::<u64>() > part_rows => groups,
         _ => {
-            parts.push(Part {
-                file: file.to_path_buf(),
-                row_groups: None,
-            });
+            parts.push(part(None));
             return;
         }
     };
@@ -750,10 +759,7 @@ fn cut(file: &Path, groups: Option<Vec<u64>>, part_rows: u64, parts: &mut Vec<Pa
     for (g, n) in groups.iter().enumerate() {
         rows += n;
         if rows >= part_rows || g + 1 == groups.len() {
-            parts.push(Part {
-                file: file.to_path_buf(),
-                row_groups: Some(start..g + 1),
-            });
+            parts.push(part(Some(start..g + 1)));
             (start, rows) = (g + 1, 0);
         }
     }
@@ -792,6 +798,7 @@ async fn consumer_input(
     for (object, groups) in objects.iter().zip(groups) {
         cut(
             Path::new(object.url.as_str()),
+            object.e_tag.as_deref(),
             groups,
             part_rows,
             &mut parts,
@@ -858,6 +865,7 @@ mod tests {
         let part = |file: &PathBuf, groups: Option<std::ops::Range<usize>>| Part {
             file: file.clone(),
             row_groups: groups,
+            e_tag: None,
         };
         // Groups of 3, 3, 3 and 1 rows.
         assert_eq!(

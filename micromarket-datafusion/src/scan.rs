@@ -54,6 +54,10 @@ pub struct Part {
     pub file: PathBuf,
     /// For part of a Parquet file, its row groups.
     pub row_groups: Option<std::ops::Range<usize>>,
+    /// An object's tag (ETag) when it was listed: a part is read only while its object still
+    /// has it, so every part of a run reads the objects as listed.
+    #[serde(default)]
+    pub e_tag: Option<String>,
 }
 
 /// What a scan reads, as it travels to executors.

@@ -12,7 +12,7 @@ use crate::scan::Part;
 use micromarket::Error;
 use micromarket::consumer::{IngestError, Source};
 use object_store::path::Path as StorePath;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{GetOptions, ObjectStore, ObjectStoreExt};
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use std::collections::HashMap;
 use std::ops::Range;
@@ -128,10 +128,17 @@ pub fn fetch(url: &Url, part: &Part) -> Result<Source, IngestError> {
         let (store, path) = store(url).map_err(Failure::Store)?;
         match &part.row_groups {
             None => {
-                let bytes = store.get(&path).await.map_err(Failure::Store)?;
+                let options = GetOptions {
+                    if_match: part.e_tag.clone(),
+                    ..GetOptions::default()
+                };
+                let bytes = store
+                    .get_opts(&path, options)
+                    .await
+                    .map_err(Failure::Store)?;
                 bytes.bytes().await.map_err(Failure::Store)
             }
-            Some(groups) => row_groups(store.as_ref(), &path, groups.clone()).await,
+            Some(groups) => row_groups(store.as_ref(), &path, groups.clone(), part).await,
         }
     });
     let data = data.map_err(|e| e.naming(url))?;
@@ -142,13 +149,20 @@ pub fn fetch(url: &Url, part: &Part) -> Result<Source, IngestError> {
 }
 
 /// The footer and row groups `groups` of the Parquet object at `path`, in place in a buffer of
-/// the object's size.
+/// the object's size, if the object still has `part`'s tag.
 async fn row_groups(
     store: &dyn ObjectStore,
     path: &StorePath,
     groups: Range<usize>,
+    part: &Part,
 ) -> Result<bytes::Bytes, Failure> {
-    let size = store.head(path).await.map_err(Failure::Store)?.size;
+    let meta = store.head(path).await.map_err(Failure::Store)?;
+    if let Some(listed) = &part.e_tag
+        && meta.e_tag.as_ref() != Some(listed)
+    {
+        return Err(Failure::Changed);
+    }
+    let size = meta.size;
     let (metadata, tail) = footer(store, path, size).await?;
     // The magic bytes at the start (how the reader knows Parquet), then the row groups' columns.
     let ranges: Vec<Range<u64>> = std::iter::once(0..4)
@@ -221,11 +235,21 @@ async fn footer(
 enum Failure {
     Store(object_store::Error),
     Parquet(Box<dyn std::error::Error + Send + Sync>),
+    /// The object's tag is no longer the one listed.
+    Changed,
 }
 
 impl Failure {
     fn naming(self, url: &Url) -> IngestError {
         match self {
+            Failure::Changed | Failure::Store(object_store::Error::Precondition { .. }) => {
+                IngestError::Io {
+                    file: url.to_string(),
+                    source: std::io::Error::other(
+                        "the object changed while the run read it (its ETag is no longer the one listed): run again once it stays put",
+                    ),
+                }
+            }
             Failure::Store(e) => io_error(url, e),
             Failure::Parquet(e) => IngestError::Io {
                 file: url.to_string(),
@@ -272,4 +296,65 @@ fn store(url: &Url) -> Result<(Arc<dyn ObjectStore>, StorePath), object_store::E
     let store: Arc<dyn ObjectStore> = Arc::from(built);
     stores.insert(root, Arc::clone(&store));
     Ok((store, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_object_that_changed_since_it_was_listed_is_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("consumers.csv");
+        std::fs::write(&file, "id,lat,lon\nc1,47.0,8.0\n").expect("write");
+        let url = Url::from_file_path(&file).expect("url");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let objects = runtime.block_on(list(&url)).expect("listed");
+        let part = Part {
+            file: url.as_str().into(),
+            row_groups: None,
+            e_tag: objects[0].e_tag.clone(),
+        };
+        assert!(part.e_tag.is_some(), "a local file has a tag");
+        let _entered = runtime.enter();
+        assert!(fetch(&url, &part).is_ok());
+        std::fs::write(&file, "id,lat,lon\nc1,47.0,8.0\nc2,47.1,8.1\n").expect("write");
+        let error = fetch(&url, &part).expect_err("changed").to_string();
+        assert!(error.contains("consumers.csv"), "{error}");
+        assert!(error.contains("changed while the run read it"), "{error}");
+    }
+
+    #[test]
+    fn row_groups_of_an_object_that_changed_are_refused() {
+        use arrow::array::{ArrayRef, Float64Array, RecordBatch};
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("consumers.parquet");
+        let write = |rows: usize| {
+            let values = Arc::new(Float64Array::from(vec![1.0; rows])) as ArrayRef;
+            let batch = RecordBatch::try_from_iter([("lat", values)]).expect("batch");
+            let properties = parquet::file::properties::WriterProperties::builder()
+                .set_max_row_group_row_count(Some(3))
+                .build();
+            let out = std::fs::File::create(&file).expect("create");
+            let mut writer =
+                parquet::arrow::ArrowWriter::try_new(out, batch.schema(), Some(properties))
+                    .expect("writer");
+            writer.write(&batch).expect("write");
+            writer.close().expect("close");
+        };
+        write(10);
+        let url = Url::from_file_path(&file).expect("url");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let objects = runtime.block_on(list(&url)).expect("listed");
+        let part = Part {
+            file: url.as_str().into(),
+            row_groups: Some(1..2),
+            e_tag: objects[0].e_tag.clone(),
+        };
+        let _entered = runtime.enter();
+        assert!(fetch(&url, &part).is_ok());
+        write(12);
+        let error = fetch(&url, &part).expect_err("changed").to_string();
+        assert!(error.contains("changed while the run read it"), "{error}");
+    }
 }
