@@ -582,7 +582,8 @@ fn zone_counts(
         })
         .collect();
     let mut zones = ZoneCounts::with_segments(width - 1);
-    let (mut counts, mut keys) = (vec![0u32; width], vec![0u32; width]);
+    // A group's non-zero columns: everyone, its members of named segments, its grid segment.
+    let mut entries: Vec<(usize, u32, u32)> = Vec::with_capacity(2 + named);
     let dims = present.len();
     for batch in batches {
         let zone = batch.column(0).as_primitive::<UInt32Type>();
@@ -604,14 +605,14 @@ fn zone_counts(
             .map(|s| (count_column(s), key_column(s)))
             .collect();
         for row in (0..batch.num_rows()).filter(|&r| report.is_null(r)) {
-            counts.fill(0);
-            keys.fill(0);
-            counts[0] = n.value(row) as u32;
-            keys[0] = n_key.value(row) as u32;
+            entries.clear();
+            let everyone = (n.value(row) as u32, n_key.value(row) as u32);
+            entries.push((0, everyone.0, everyone.1));
             for (s, (count, key)) in members.iter().enumerate() {
-                counts[1 + s] = count.value(row) as u32;
-                // A null sum (no member) is worth 0, whatever its slot holds.
-                keys[1 + s] = key.value(row) as u32 * u32::from(counts[1 + s] > 0);
+                // A segment without members here has a count of 0 and a null key sum.
+                if count.value(row) > 0 {
+                    entries.push((1 + s, count.value(row) as u32, key.value(row) as u32));
+                }
             }
             let mut combination = Some(0usize);
             for (d, values) in dimensions.iter().enumerate() {
@@ -624,11 +625,10 @@ fn zone_counts(
                 });
             }
             if let (Some(g), true) = (combination, dims > 0) {
-                counts[1 + named + g] = counts[0];
-                keys[1 + named + g] = keys[0];
+                entries.push((1 + named + g, everyone.0, everyone.1));
             }
             let cell = h3o::CellIndex::try_from(cell.value(row)).map_err(|e| options.error(e))?;
-            zones.add_group((zone.value(row), cell), &counts, &keys);
+            zones.add_group((zone.value(row), cell), &entries);
         }
     }
     Ok(zones)

@@ -330,18 +330,19 @@ impl ZoneCounts {
         Self::new(1 + segments, 0)
     }
 
-    /// Adds the counts `[n, k_1, ..., k_S]` of some consumers of `zone` in `cell` and the sums
-    /// of their record keys (same layout; modulo 2³²) to that group's.
+    /// Adds counts to the group of `zone` in `cell`: each entry is a column (0: every consumer,
+    /// `1 + s`: segment `s`), a count of consumers and the sum of their record keys (modulo 2³²).
+    /// Columns left out add nothing.
     ///
     /// # Panics
     ///
-    /// When `counts` or `keys` is not `1 + S` long.
-    pub fn add_group(&mut self, (zone, cell): (u32, CellIndex), counts: &[u32], keys: &[u32]) {
-        assert!(counts.len() == self.width && keys.len() == self.width);
+    /// When a column is beyond `S`.
+    pub fn add_group(&mut self, (zone, cell): (u32, CellIndex), entries: &[(usize, u32, u32)]) {
         let at = self.slot((zone, cell));
-        for (i, (&n, &k)) in counts.iter().zip(keys).enumerate() {
-            self.counts[at + i] += n;
-            self.record_keys[at + i] = self.record_keys[at + i].wrapping_add(k);
+        for &(column, n, k) in entries {
+            assert!(column < self.width, "column {column} of {}", self.width);
+            self.counts[at + column] += n;
+            self.record_keys[at + column] = self.record_keys[at + column].wrapping_add(k);
         }
     }
 
