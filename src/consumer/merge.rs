@@ -50,11 +50,19 @@ pub(super) struct PlannedAttribute {
 /// 128-bit fingerprint of an id: two keyed SipHash values. A false duplicate would need a 128-bit
 /// collision (probability about n²/2¹²⁹, under 10⁻²⁴ for 10⁸ ids).
 pub(super) fn fingerprint(id: &[u8]) -> u128 {
-    let mut a = DefaultHasher::new();
-    (0u8, id).hash(&mut a);
     let mut b = DefaultHasher::new();
     (1u8, id).hash(&mut b);
-    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+    (u128::from(id_hash(id)) << 64) | u128::from(b.finish())
+}
+
+/// An id's 64-bit hash ([`ConsumerTable::id_hashes`]): the high half of its [`fingerprint`],
+/// computed alone where only it is needed (the candidate ids of a Parquet part).
+///
+/// [`ConsumerTable::id_hashes`]: super::ConsumerTable::id_hashes
+pub(super) fn id_hash(id: &[u8]) -> u64 {
+    let mut a = DefaultHasher::new();
+    (0u8, id).hash(&mut a);
+    a.finish()
 }
 
 /// Attribute values of one chunk, encoded locally.

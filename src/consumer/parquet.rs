@@ -22,7 +22,7 @@ use super::fields::{
 use super::input::{IngestError, IngestOptions, Ingested, Source};
 use super::merge::{
     ChunkOut, FingerprintSet, ID_SHARDS, LocalColumn, Merged, Plan, PlannedAttribute, RowOrigin,
-    SMALL_DICTIONARY, find_duplicates, fingerprint,
+    SMALL_DICTIONARY, find_duplicates, id_hash,
 };
 use super::rejects::{MAX_VALUE_BYTES, Reject, RejectReason, reject_text, too_long};
 use super::table::{AttributeKind, MISSING};
@@ -183,7 +183,7 @@ pub(super) fn candidate_id_hashes(
                         .flatten()
                         .map(str::trim)
                         .filter(|id| !id.is_empty())
-                        .map(|id| (fingerprint(id.as_bytes()) >> 64) as u64),
+                        .map(|id| id_hash(id.as_bytes())),
                 );
             }
             Ok(hashes)
