@@ -875,6 +875,36 @@ pub fn scope_hot_spots(
 mod tests {
     use super::*;
 
+    #[test]
+    fn add_group_adds_only_the_columns_given_and_wraps_key_sums() {
+        let at_place = |lat, lng| {
+            h3o::LatLng::new(lat, lng)
+                .expect("a place")
+                .to_cell(h3o::Resolution::Eight)
+        };
+        let (cell, other) = (at_place(46.5, 6.6), at_place(47.0, 7.0));
+        let mut zones = ZoneCounts::with_segments(3);
+        zones.add_group((0, cell), &[(0, 5, u32::MAX), (2, 2, 7)]);
+        zones.add_group((0, cell), &[(0, 1, 3), (3, 1, 1)]);
+        zones.add_group((1, other), &[(0, 4, 0), (2, 4, 0)]);
+        assert_eq!(zones.len(), 2);
+        assert_eq!(zones.total_members(0), 0);
+        assert_eq!(zones.total_members(1), 6);
+        assert_eq!(zones.total_members(2), 1);
+        let at = zones.slot((0, cell));
+        assert_eq!(&zones.counts[at..at + 4], &[6, 0, 2, 1]);
+        assert_eq!(&zones.record_keys[at..at + 4], &[2, 0, 7, 1]);
+    }
+
+    #[test]
+    #[should_panic(expected = "column 4 of 4")]
+    fn add_group_refuses_a_column_beyond_the_segments() {
+        let cell = h3o::LatLng::new(46.5, 6.6)
+            .expect("a place")
+            .to_cell(h3o::Resolution::Eight);
+        ZoneCounts::with_segments(3).add_group((0, cell), &[(4, 1, 1)]);
+    }
+
     fn printed_and_parsed(x: f64) -> f64 {
         format!("{x:.5e}").parse().expect("a number")
     }
