@@ -7,7 +7,7 @@ use super::geometry::Shape;
 use super::geoparquet::{GeoParquet, ROW_GROUP_ROWS};
 use super::manifest::OutputRecord;
 use super::relative;
-use super::text::{json_text, opt_text};
+use super::text::json_text;
 use crate::disclosure::CellFigures;
 use crate::scope::ScopeAnalysis;
 use arrow_array::ArrayRef;
@@ -233,13 +233,14 @@ fn open_layer(
 /// feature.
 struct LeanGeojson {
     file: AtomicFile,
-    /// The feature being formatted, written to the file whole.
-    line: Vec<u8>,
     /// `,"<segment>_<suffix>":` per segment and [`LEAN_PROPERTIES`] entry, escaped once.
     keys: Vec<[String; 4]>,
     sequence: bool,
     features: u64,
 }
+
+/// Cells whose text (GeoJSON features, CSV rows) one thread formats into one buffer.
+const TEXT_BATCH: usize = 64;
 
 impl LeanGeojson {
     fn create(path: &Path, names: &[String], sequence: bool) -> io::Result<Self> {
@@ -256,21 +257,17 @@ impl LeanGeojson {
         }
         Ok(LeanGeojson {
             file,
-            line: Vec::new(),
             keys,
             sequence,
             features: 0,
         })
     }
-}
 
-impl CellLayer for LeanGeojson {
-    fn row(&mut self, row: &CellRow<'_>) -> io::Result<()> {
-        let w = &mut self.line;
-        w.clear();
+    /// Appends feature number `n` of the layer (from 0), with its separator, to `w`.
+    fn feature(&self, w: &mut Vec<u8>, row: &CellRow<'_>, n: u64) -> io::Result<()> {
         if self.sequence {
             w.write_all(b"\x1e")?;
-        } else if self.features > 0 {
+        } else if n > 0 {
             w.write_all(b",\n")?;
         }
         write!(
@@ -284,7 +281,7 @@ impl CellLayer for LeanGeojson {
         write!(w, ",\"population\":{}", row.population)?;
         // The first feature lists every property, so that readers taking their columns from it
         // (kepler.gl) see them all; later ones leave out nulls and false flags.
-        let every = self.features == 0;
+        let every = n == 0;
         for ((figures, keys), &in_market) in row.figures.iter().zip(&self.keys).zip(row.in_market) {
             if every || figures.count.is_some() {
                 w.write_all(keys[0].as_bytes())?;
@@ -305,9 +302,36 @@ impl CellLayer for LeanGeojson {
         }
         w.write_all(b"},\"geometry\":")?;
         row.shape().write_geojson(w)?;
-        w.write_all(if self.sequence { b"}\n" } else { b"}" })?;
-        self.features += 1;
-        self.file.write_all(&self.line)
+        w.write_all(if self.sequence { b"}\n" } else { b"}" })
+    }
+}
+
+impl CellLayer for LeanGeojson {
+    fn row(&mut self, row: &CellRow<'_>) -> io::Result<()> {
+        self.rows(std::slice::from_ref(row))
+    }
+
+    /// Formats the features in parallel, [`TEXT_BATCH`] to a buffer, and writes the
+    /// buffers in order.
+    fn rows(&mut self, rows: &[CellRow<'_>]) -> io::Result<()> {
+        let first = self.features;
+        let this = &*self;
+        let batches = rows
+            .par_chunks(TEXT_BATCH)
+            .enumerate()
+            .map(|(b, batch)| {
+                let mut w = Vec::new();
+                for (i, row) in batch.iter().enumerate() {
+                    this.feature(&mut w, row, first + (b * TEXT_BATCH + i) as u64)?;
+                }
+                Ok(w)
+            })
+            .collect::<io::Result<Vec<Vec<u8>>>>()?;
+        for batch in &batches {
+            self.file.write_all(batch)?;
+        }
+        self.features += rows.len() as u64;
+        Ok(())
     }
 
     fn commit(mut self: Box<Self>) -> io::Result<Written> {
@@ -320,46 +344,91 @@ impl CellLayer for LeanGeojson {
 
 /// `cells.csv`: a row per cell × segment with every figure.
 struct CellsCsv {
-    csv: csv::Writer<AtomicFile>,
+    file: AtomicFile,
     names: Vec<String>,
 }
 
 impl CellsCsv {
     fn create(path: &Path, names: &[String]) -> io::Result<Self> {
-        let mut csv = csv::Writer::from_writer(AtomicFile::create(path)?);
-        csv.write_record(CSV_HEADER)?;
+        let mut header = csv::Writer::from_writer(Vec::new());
+        header.write_record(CSV_HEADER)?;
+        let mut file = AtomicFile::create(path)?;
+        file.write_all(
+            &header
+                .into_inner()
+                .map_err(csv::IntoInnerError::into_error)?,
+        )?;
         Ok(CellsCsv {
-            csv,
+            file,
             names: names.to_vec(),
         })
+    }
+
+    /// Appends a cell's rows, one per segment, to `csv`; `scratch` holds text between calls.
+    fn cell(
+        &self,
+        csv: &mut csv::Writer<Vec<u8>>,
+        [leading, text]: &mut [String; 2],
+        row: &CellRow<'_>,
+    ) -> io::Result<()> {
+        leading.clear();
+        write!(leading, "{}", row.cell).map_err(io::Error::other)?;
+        let hex_len = leading.len();
+        write!(leading, "{}", row.population).map_err(io::Error::other)?;
+        let (hex_id, population) = leading.split_at(hex_len);
+        for ((figures, name), in_market) in row.figures.iter().zip(&self.names).zip(row.in_market) {
+            for field in [hex_id, row.place.0, row.place.1, name, population] {
+                csv.write_field(field)?;
+            }
+            text.clear();
+            if let Some(count) = figures.count {
+                write!(text, "{count}").map_err(io::Error::other)?;
+            }
+            csv.write_field(&*text)?;
+            for value in figures.floats() {
+                text.clear();
+                if let Some(value) = value {
+                    write!(text, "{value}").map_err(io::Error::other)?;
+                }
+                csv.write_field(&*text)?;
+            }
+            for flag in [figures.hot, *in_market] {
+                csv.write_field(if flag { "true" } else { "false" })?;
+            }
+            csv.write_record(None::<&[u8]>)?;
+        }
+        Ok(())
     }
 }
 
 impl CellLayer for CellsCsv {
     fn row(&mut self, row: &CellRow<'_>) -> io::Result<()> {
-        let hex_id = row.cell.to_string();
-        let population = row.population.to_string();
-        for ((figures, name), in_market) in row.figures.iter().zip(&self.names).zip(row.in_market) {
-            let floats = figures.floats().map(opt_text);
-            let flags = [figures.hot, *in_market].map(|b| if b { "true" } else { "false" });
-            let leading = [hex_id.as_str(), row.place.0, row.place.1, name, &population];
-            let count = opt_text(figures.count);
-            self.csv.write_record(
-                leading
-                    .into_iter()
-                    .chain([count.as_str()])
-                    .chain(floats.iter().map(String::as_str))
-                    .chain(flags),
-            )?;
+        self.rows(std::slice::from_ref(row))
+    }
+
+    /// Formats the rows in parallel, [`TEXT_BATCH`] cells to a buffer, and writes the
+    /// buffers in order.
+    fn rows(&mut self, rows: &[CellRow<'_>]) -> io::Result<()> {
+        let this = &*self;
+        let batches = rows
+            .par_chunks(TEXT_BATCH)
+            .map(|batch| {
+                let mut csv = csv::Writer::from_writer(Vec::new());
+                let mut scratch = [String::new(), String::new()];
+                for row in batch {
+                    this.cell(&mut csv, &mut scratch, row)?;
+                }
+                csv.into_inner().map_err(csv::IntoInnerError::into_error)
+            })
+            .collect::<io::Result<Vec<Vec<u8>>>>()?;
+        for batch in &batches {
+            self.file.write_all(batch)?;
         }
         Ok(())
     }
 
     fn commit(self: Box<Self>) -> io::Result<Written> {
-        self.csv
-            .into_inner()
-            .map_err(csv::IntoInnerError::into_error)?
-            .commit()
+        self.file.commit()
     }
 }
 
@@ -648,5 +717,90 @@ impl CellLayer for CellsFgb {
             .write(&mut file)
             .map_err(|e| io::Error::other(e.to_string()))?;
         file.commit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disclosure::Rates;
+    use h3o::{LatLng, Resolution};
+
+    /// Writes `cells` rows through the layer of `format`, all at once or one call per row;
+    /// returns the file's bytes.
+    fn written(
+        format: Format,
+        cells: &[CellIndex],
+        figures: &[CellFigures],
+        at_once: bool,
+    ) -> Vec<u8> {
+        let names = ["a, b".to_string(), "c".to_string()];
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("layer");
+        let mut layer: Box<dyn CellLayer> = match format {
+            Format::Geojson => {
+                Box::new(LeanGeojson::create(&path, &names, false).expect("created"))
+            }
+            Format::Geojsonseq => {
+                Box::new(LeanGeojson::create(&path, &names, true).expect("created"))
+            }
+            Format::Csv => Box::new(CellsCsv::create(&path, &names).expect("created")),
+            _ => Box::new(CellsParquet::create(&path, &names, cells.len()).expect("created")),
+        };
+        let in_market = [true, false];
+        let rows: Vec<CellRow<'_>> = cells
+            .iter()
+            .zip(figures.chunks(2))
+            .enumerate()
+            .map(|(i, (&cell, figures))| CellRow {
+                cell,
+                place: ("North, East", if i % 3 == 0 { "" } else { "Town" }),
+                population: 10 + i as u64,
+                figures,
+                in_market: &in_market,
+                shape: Some(Shape::of_cell(cell)),
+            })
+            .collect();
+        if at_once {
+            layer.rows(&rows).expect("written");
+        } else {
+            for row in &rows {
+                layer.row(row).expect("written");
+            }
+        }
+        layer.commit().expect("committed");
+        std::fs::read(&path).expect("read")
+    }
+
+    #[test]
+    fn a_layer_writes_the_same_bytes_in_batches_as_row_by_row() {
+        let origin = LatLng::new(48.85, 2.35)
+            .expect("valid")
+            .to_cell(Resolution::Nine);
+        let cells: Vec<CellIndex> = origin.grid_disk::<Vec<_>>(8)[..3 * TEXT_BATCH + 5].to_vec();
+        let figures: Vec<CellFigures> = (0..cells.len() * 2)
+            .map(|i| CellFigures {
+                count: (i % 5 != 0).then_some(i as u64),
+                rates: Rates::of(i as u64 % 7, 20, 30, 400),
+                gi: i as f64 / 10.0,
+                p_value: 0.5,
+                q_value: 0.25,
+                hot: i % 4 == 0,
+                suppressed: i % 5 == 0,
+            })
+            .collect();
+        for format in [
+            Format::Geojson,
+            Format::Geojsonseq,
+            Format::Csv,
+            Format::Parquet,
+        ] {
+            let batched = written(format, &cells, &figures, true);
+            assert!(batched.len() > 1000, "{format}");
+            assert!(
+                batched == written(format, &cells, &figures, false),
+                "{format}"
+            );
+        }
     }
 }
