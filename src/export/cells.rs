@@ -242,6 +242,18 @@ struct LeanGeojson {
 /// Cells whose text (GeoJSON features, CSV rows) one thread formats into one buffer.
 const TEXT_BATCH: usize = 64;
 
+/// A text layer's `rows` formatted on several threads, [`TEXT_BATCH`] cells to a buffer by
+/// `format` (given a batch and the position of its first row), the buffers in order.
+fn format_batches(
+    rows: &[CellRow<'_>],
+    format: impl Fn(&[CellRow<'_>], usize) -> io::Result<Vec<u8>> + Sync,
+) -> io::Result<Vec<Vec<u8>>> {
+    rows.par_chunks(TEXT_BATCH)
+        .enumerate()
+        .map(|(b, batch)| format(batch, b * TEXT_BATCH))
+        .collect()
+}
+
 impl LeanGeojson {
     fn create(path: &Path, names: &[String], sequence: bool) -> io::Result<Self> {
         let key = |name: &str, suffix: &str| {
@@ -311,22 +323,15 @@ impl CellLayer for LeanGeojson {
         self.rows(std::slice::from_ref(row))
     }
 
-    /// Formats the features in parallel, [`TEXT_BATCH`] to a buffer, and writes the
-    /// buffers in order.
     fn rows(&mut self, rows: &[CellRow<'_>]) -> io::Result<()> {
         let first = self.features;
-        let this = &*self;
-        let batches = rows
-            .par_chunks(TEXT_BATCH)
-            .enumerate()
-            .map(|(b, batch)| {
-                let mut w = Vec::new();
-                for (i, row) in batch.iter().enumerate() {
-                    this.feature(&mut w, row, first + (b * TEXT_BATCH + i) as u64)?;
-                }
-                Ok(w)
-            })
-            .collect::<io::Result<Vec<Vec<u8>>>>()?;
+        let batches = format_batches(rows, |batch, at| {
+            let mut w = Vec::new();
+            for (i, row) in batch.iter().enumerate() {
+                self.feature(&mut w, row, first + (at + i) as u64)?;
+            }
+            Ok(w)
+        })?;
         for batch in &batches {
             self.file.write_all(batch)?;
         }
@@ -406,21 +411,15 @@ impl CellLayer for CellsCsv {
         self.rows(std::slice::from_ref(row))
     }
 
-    /// Formats the rows in parallel, [`TEXT_BATCH`] cells to a buffer, and writes the
-    /// buffers in order.
     fn rows(&mut self, rows: &[CellRow<'_>]) -> io::Result<()> {
-        let this = &*self;
-        let batches = rows
-            .par_chunks(TEXT_BATCH)
-            .map(|batch| {
-                let mut csv = csv::Writer::from_writer(Vec::new());
-                let mut scratch = [String::new(), String::new()];
-                for row in batch {
-                    this.cell(&mut csv, &mut scratch, row)?;
-                }
-                csv.into_inner().map_err(csv::IntoInnerError::into_error)
-            })
-            .collect::<io::Result<Vec<Vec<u8>>>>()?;
+        let batches = format_batches(rows, |batch, _| {
+            let mut csv = csv::Writer::from_writer(Vec::new());
+            let mut scratch = [String::new(), String::new()];
+            for row in batch {
+                self.cell(&mut csv, &mut scratch, row)?;
+            }
+            csv.into_inner().map_err(csv::IntoInnerError::into_error)
+        })?;
         for batch in &batches {
             self.file.write_all(batch)?;
         }
