@@ -7,7 +7,7 @@ use super::geometry::Shape;
 use super::geoparquet::{GeoParquet, ROW_GROUP_ROWS};
 use super::manifest::OutputRecord;
 use super::relative;
-use super::text::json_text;
+use super::text::{json_text, write_opt_text};
 use crate::disclosure::CellFigures;
 use crate::scope::ScopeAnalysis;
 use arrow_array::ArrayRef;
@@ -89,12 +89,8 @@ impl CellRow<'_> {
 
 /// A layer being written.
 trait CellLayer: Send {
-    /// Appends one cell.
-    fn row(&mut self, row: &CellRow<'_>) -> io::Result<()>;
-    /// Appends cells in order: [`CellLayer::row`] for each unless a layer does better.
-    fn rows(&mut self, rows: &[CellRow<'_>]) -> io::Result<()> {
-        rows.iter().try_for_each(|row| self.row(row))
-    }
+    /// Appends cells, in order.
+    fn rows(&mut self, rows: &[CellRow<'_>]) -> io::Result<()>;
     /// Completes the file; returns what was written.
     fn commit(self: Box<Self>) -> io::Result<Written>;
 }
@@ -319,10 +315,6 @@ impl LeanGeojson {
 }
 
 impl CellLayer for LeanGeojson {
-    fn row(&mut self, row: &CellRow<'_>) -> io::Result<()> {
-        self.rows(std::slice::from_ref(row))
-    }
-
     fn rows(&mut self, rows: &[CellRow<'_>]) -> io::Result<()> {
         let first = self.features;
         let batches = format_batches(rows, |batch, at| {
@@ -385,16 +377,10 @@ impl CellsCsv {
             for field in [hex_id, row.place.0, row.place.1, name, population] {
                 csv.write_field(field)?;
             }
-            text.clear();
-            if let Some(count) = figures.count {
-                write!(text, "{count}").map_err(io::Error::other)?;
-            }
+            write_opt_text(text, figures.count);
             csv.write_field(&*text)?;
             for value in figures.floats() {
-                text.clear();
-                if let Some(value) = value {
-                    write!(text, "{value}").map_err(io::Error::other)?;
-                }
+                write_opt_text(text, value);
                 csv.write_field(&*text)?;
             }
             for flag in [figures.hot, *in_market] {
@@ -407,10 +393,6 @@ impl CellsCsv {
 }
 
 impl CellLayer for CellsCsv {
-    fn row(&mut self, row: &CellRow<'_>) -> io::Result<()> {
-        self.rows(std::slice::from_ref(row))
-    }
-
     fn rows(&mut self, rows: &[CellRow<'_>]) -> io::Result<()> {
         let batches = format_batches(rows, |batch, _| {
             let mut csv = csv::Writer::from_writer(Vec::new());
@@ -579,10 +561,6 @@ impl CellsParquet {
 }
 
 impl CellLayer for CellsParquet {
-    fn row(&mut self, row: &CellRow<'_>) -> io::Result<()> {
-        self.rows(std::slice::from_ref(row))
-    }
-
     fn rows(&mut self, mut rows: &[CellRow<'_>]) -> io::Result<()> {
         while !rows.is_empty() {
             let (now, later) = rows.split_at(rows.len().min(ROW_GROUP_ROWS - self.pending));
@@ -669,8 +647,9 @@ impl CellsFgb {
     }
 }
 
-impl CellLayer for CellsFgb {
-    fn row(&mut self, row: &CellRow<'_>) -> io::Result<()> {
+impl CellsFgb {
+    /// Appends one cell: the crate's writer takes a feature at a time.
+    fn feature(&mut self, row: &CellRow<'_>) -> io::Result<()> {
         use geozero::{ColumnValue, PropertyProcessor};
         let geometry = geo::Geometry::MultiPolygon(row.shape().to_geo());
         let hex_id = row.cell.to_string();
@@ -708,6 +687,12 @@ impl CellLayer for CellsFgb {
             })
             .map_err(|e| io::Error::other(e.to_string()))?;
         failed.map_or(Ok(()), |e| Err(io::Error::other(e)))
+    }
+}
+
+impl CellLayer for CellsFgb {
+    fn rows(&mut self, rows: &[CellRow<'_>]) -> io::Result<()> {
+        rows.iter().try_for_each(|row| self.feature(row))
     }
 
     fn commit(self: Box<Self>) -> io::Result<Written> {
@@ -764,7 +749,7 @@ mod tests {
             layer.rows(&rows).expect("written");
         } else {
             for row in &rows {
-                layer.row(row).expect("written");
+                layer.rows(std::slice::from_ref(row)).expect("written");
             }
         }
         layer.commit().expect("committed");
