@@ -1,0 +1,112 @@
+//! The export stage of a default run (issue 16's "export stage at 10 M synth consumers with
+//! every default layer ≤ 2 s"): every scope of 10,000,000 synth consumers (20 cities, seed 42,
+//! as `benches/e2e.sh`) is analysed first with the default parameters; the bench then times
+//! what `analyze` writes after the statistics: each scope's default cell layers, micro-markets
+//! and map (scopes in parallel, as the run writes them), the summary, the map assets and the
+//! index. Throughput is in consumers.
+//!
+//! `cargo bench --bench run_export` (CONSUMERS=… changes the 10,000,000 consumers; the setup
+//! takes about a minute and 2 GB at 10 M).
+
+#![allow(
+    clippy::print_stderr,
+    reason = "a bench says on the terminal which data it runs on"
+)]
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use micromarket::boundary::Locator;
+use micromarket::consumer::{IngestOptions, Source, ingest};
+use micromarket::segment::{self, SegmentsFile};
+use micromarket::synth::{MAX_CITIES, SynthOptions, World};
+use micromarket::{AnalysisParams, ScopeAnalysis, export, stats};
+use rayon::prelude::*;
+use std::path::Path;
+
+/// Consumers of the bench world unless `CONSUMERS` says otherwise.
+const CONSUMERS: usize = 10_000_000;
+
+/// Everything `analyze` writes once its scopes are analysed.
+fn write_outputs(
+    out: &Path,
+    analyses: &[ScopeAnalysis<'_>],
+    names: &[String],
+    options: &export::ExportOptions<'_>,
+) {
+    analyses
+        .par_iter()
+        .try_for_each(|analysis| export::write_scope(out, analysis, options).map(drop))
+        .expect("write a scope");
+    let figures: Vec<_> = analyses.iter().map(|a| a.figures.clone()).collect();
+    let method = analyses[0].params.privacy().method;
+    export::write_summary(out, &figures, names, method).expect("write the summary");
+    export::write_map_assets(out).expect("write the map assets");
+    export::write_index(out, &figures, names).expect("write the index");
+}
+
+fn run_export(c: &mut Criterion) {
+    let consumers = std::env::var("CONSUMERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(CONSUMERS);
+    let world = World::new(SynthOptions {
+        seed: 42,
+        consumers,
+        cities: MAX_CITIES,
+        ..SynthOptions::default()
+    });
+    let mut csv = Vec::new();
+    world.write_consumers(&mut csv).expect("in-memory write");
+    let segments_file =
+        SegmentsFile::parse("segments.toml", &World::segments_toml()).expect("valid");
+    let source = Source::Bytes {
+        name: "consumers.csv".into(),
+        data: csv.into(),
+    };
+    let options = IngestOptions {
+        schema: segments_file.schema.clone(),
+        ..IngestOptions::default()
+    };
+    let table = ingest(&source, &options).expect("ingest").table;
+    drop(source);
+    let params = AnalysisParams::default();
+    let areas = world.boundaries();
+    let locator = Locator::new(&areas, params.resolution);
+    let located = locator.locate(&table.lat, &table.lng);
+    let (segments, _) = segment::compile("segments.toml", &segments_file, &table).expect("valid");
+    let (keys, _) = micromarket::perturb::record_keys(None, &table.id_hashes);
+    let counts = stats::aggregate(&areas, &located, &segments, &keys);
+    let names: Vec<String> = segments.iter().map(|s| s.name.clone()).collect();
+    let centres = stats::CellCentres::new(&locator, &counts[0].cells, params.neighbours);
+    let places = stats::CellPlaces::new(&counts);
+    let analyses: Vec<ScopeAnalysis<'_>> = counts
+        .par_iter()
+        .map(|scope| micromarket::analyze_scope(scope, &centres, &params, &names))
+        .collect();
+    eprintln!(
+        "{consumers} consumers: {} scopes, {} cells shown in all, {} micro-markets",
+        analyses.len(),
+        analyses.iter().map(|a| a.figures.cells_shown).sum::<u64>(),
+        analyses.iter().map(|a| a.markets.len()).sum::<usize>()
+    );
+
+    let maps = export::MapOptions::default();
+    let options = export::ExportOptions {
+        maps: Some(&maps),
+        boundaries: &areas,
+        formats: export::Formats::DEFAULT,
+        places: Some(&places),
+    };
+    let out = tempfile::tempdir().expect("tempdir");
+    let mut g = c.benchmark_group("run_export");
+    g.throughput(Throughput::Elements(consumers as u64));
+    g.sample_size(10);
+    g.bench_with_input(
+        BenchmarkId::new("default_layers_and_maps", consumers),
+        &consumers,
+        |b, _| b.iter(|| write_outputs(out.path(), &analyses, &names, &options)),
+    );
+    g.finish();
+}
+
+criterion_group!(benches, run_export);
+criterion_main!(benches);
