@@ -22,6 +22,11 @@ use micromarket::{AnalysisParams, ScopeAnalysis, export, stats};
 use rayon::prelude::*;
 use std::path::Path;
 
+/// The command line's allocator (see `src/cli/mod.rs`), so the bench writes as `analyze` does.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Consumers of the bench world unless `CONSUMERS` says otherwise.
 const CONSUMERS: usize = 10_000_000;
 

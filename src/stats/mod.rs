@@ -190,22 +190,41 @@ pub fn significant6(x: f64) -> f64 {
     ];
     /// Above every rounding error of the scaled value (its ulp is at most 2^-33).
     const TIE_MARGIN: f64 = 1e-9;
+    let a = x.abs();
+    let binary_exponent = i32::try_from(a.to_bits() >> 52).unwrap_or(0) - 1023;
+    // Zero, subnormals, infinities and NaN (exponent field 0 or 2047) take the formatting path.
+    if (-1022..=1023).contains(&binary_exponent) {
+        // floor(binary_exponent · log10 2): the decimal exponent of `a` or one below it.
+        let decimal_exponent = (binary_exponent * 78_913) >> 18;
+        for shift in [5 - decimal_exponent, 4 - decimal_exponent] {
+            let Some(&power) = POWERS.get(shift.unsigned_abs() as usize) else {
+                break;
+            };
+            let scaled = if shift >= 0 { a * power } else { a / power };
+            if scaled >= 1e6 {
+                continue;
+            }
+            // `scaled` is positive and below 2^20: truncation is its floor, without a libm call.
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "0 < scaled < 1e6"
+            )]
+            let (whole, nearest) = ((scaled as u32), ((scaled + 0.5) as u32));
+            if scaled >= 1e5 && ((scaled - f64::from(whole)) - 0.5).abs() > TIE_MARGIN {
+                let digits = f64::from(nearest);
+                let rounded = if shift >= 0 {
+                    digits / power
+                } else {
+                    digits * power
+                };
+                return rounded.copysign(x);
+            }
+            break;
+        }
+    }
     if x == 0.0 || !x.is_finite() {
         return x;
-    }
-    let a = x.abs();
-    let shift = 5 - a.log10().floor() as i32;
-    if let Some(&power) = POWERS.get(shift.unsigned_abs() as usize) {
-        let scaled = if shift >= 0 { a * power } else { a / power };
-        let digits = scaled.round();
-        if (1e5..1e6).contains(&scaled) && ((scaled - scaled.trunc()) - 0.5).abs() > TIE_MARGIN {
-            let rounded = if shift >= 0 {
-                digits / power
-            } else {
-                digits * power
-            };
-            return rounded.copysign(x);
-        }
     }
     format!("{x:.5e}").parse().unwrap_or(x)
 }
