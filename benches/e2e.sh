@@ -24,7 +24,7 @@ for n in "${sizes[@]}"; do
   data="target/bench-data/$n-20-cities"
   [ -f "$data/consumers.csv" ] || "$bin" -q synth --seed 42 --consumers "$n" --cities 20 --out "$data"
   log=$(mktemp)
-  [ ! -e "target/bench-out/$n" ] || mv "target/bench-out/$n" "$aside/$n"
+  [ ! -e "target/bench-out/$n" ] || mv "target/bench-out/$n" "$(mktemp -d "$aside/$n.XXXXXX")"
   /usr/bin/time -v "$bin" -q analyze --consumers "$data/consumers.csv" \
     --regions "$data/regions.geojson" --cities "$data/cities.geojson" \
     --segments "$data/segments.toml" "${formats[@]}" --out "target/bench-out/$n" 2>"$log"

@@ -84,6 +84,7 @@ fn cell_layers(c: &mut Criterion) {
             boundaries: &boundaries,
             formats: export::Formats::of(&[format]),
             places: None,
+            outlines: None,
         };
         g.bench_with_input(
             BenchmarkId::new(format.to_string(), cells),
@@ -99,6 +100,7 @@ fn cell_layers(c: &mut Criterion) {
         boundaries: &boundaries,
         formats: export::Formats::of(&[export::Format::Parquet]),
         places: None,
+        outlines: None,
     };
     g.bench_with_input(
         BenchmarkId::new("parquet_with_micro_markets", cells),

@@ -30,16 +30,22 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// Consumers of the bench world unless `CONSUMERS` says otherwise.
 const CONSUMERS: usize = 10_000_000;
 
-/// Everything `analyze` writes once its scopes are analysed.
+/// Everything `analyze` writes once its scopes are analysed (the cells' outlines included).
 fn write_outputs(
     out: &Path,
     analyses: &[ScopeAnalysis<'_>],
     names: &[String],
     options: &export::ExportOptions<'_>,
 ) {
+    let all = &analyses[0];
+    let outlines = export::CellOutlines::shown_in(&all.counts, all.params.privacy());
+    let options = export::ExportOptions {
+        outlines: Some(&outlines),
+        ..*options
+    };
     analyses
         .par_iter()
-        .try_for_each(|analysis| export::write_scope(out, analysis, options).map(drop))
+        .try_for_each(|analysis| export::write_scope(out, analysis, &options).map(drop))
         .expect("write a scope");
     let figures: Vec<_> = analyses.iter().map(|a| a.figures.clone()).collect();
     let method = analyses[0].params.privacy().method;
@@ -100,6 +106,7 @@ fn run_export(c: &mut Criterion) {
         boundaries: &areas,
         formats: export::Formats::DEFAULT,
         places: Some(&places),
+        outlines: None,
     };
     let out = tempfile::tempdir().expect("tempdir");
     let mut g = c.benchmark_group("run_export");

@@ -221,6 +221,7 @@ fn analysis(
             boundaries: &boundaries,
             formats: export::Formats::of(&[format]),
             places: None,
+            outlines: None,
         };
         g.bench_with_input(
             BenchmarkId::new(format!("export_all_scope_{format}"), size),

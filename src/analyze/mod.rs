@@ -495,11 +495,15 @@ fn write_counts(
         });
     timings.insert("study_area_centres".into(), elapsed_ms(started));
     let places = stats::CellPlaces::new(counts);
+    let outlines = counts
+        .first()
+        .map(|all| export::CellOutlines::shown_in(all, params.privacy()));
     let options = export::ExportOptions {
         maps: config.maps.as_ref(),
         boundaries,
         formats: config.formats,
         places: Some(&places),
+        outlines: outlines.as_ref(),
     };
     let scopes = analyze_and_write_scopes(
         (out, progress),

@@ -602,6 +602,7 @@ fn run_launch(
         boundaries: &plan.boundaries,
         formats: shared.formats,
         places: None,
+        outlines: None,
     };
     let record = export::write_scope(&partial, &analysis, &options)?;
     export::sync_folder(&partial).map_err(export::io_error(&partial))?;

@@ -3,7 +3,7 @@
 
 use super::atomic::{AtomicFile, ExportError, Written, io_error};
 use super::format::Format;
-use super::geometry::Shape;
+use super::geometry::{CellOutlines, Shape};
 use super::geoparquet::{GeoParquet, ROW_GROUP_ROWS};
 use super::manifest::OutputRecord;
 use super::relative;
@@ -15,6 +15,7 @@ use arrow_array::builder::{BooleanBuilder, Float64Builder, StringBuilder, UInt64
 use arrow_schema::{DataType, Field};
 use h3o::CellIndex;
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -75,7 +76,7 @@ struct CellRow<'a> {
     /// Per segment: the cell is part of one of its micro-markets.
     in_market: &'a [bool],
     /// The cell's shape, built once for all the layers that draw it (none for CSV alone).
-    shape: Option<Shape>,
+    shape: Option<Cow<'a, Shape>>,
 }
 
 impl CellRow<'_> {
@@ -169,7 +170,7 @@ pub(super) fn write_cells(
                     population: u64::from(counts.population[c]),
                     figures,
                     in_market,
-                    shape: needs_shape.then(|| Shape::of_cell(cell)),
+                    shape: needs_shape.then(|| CellOutlines::shape(options.outlines, cell)),
                 }
             })
             .collect();
@@ -742,7 +743,7 @@ mod tests {
                 population: 10 + i as u64,
                 figures,
                 in_market: &in_market,
-                shape: Some(Shape::of_cell(cell)),
+                shape: Some(Cow::Owned(Shape::of_cell(cell))),
             })
             .collect();
         if at_once {

@@ -1,9 +1,13 @@
 //! RFC 7946 geometry: [lon, lat] positions rounded to 6 decimals, closed rings, exterior rings
 //! counter-clockwise and holes clockwise, antimeridian-crossing cells split into a MultiPolygon.
 
+use crate::disclosure::Privacy;
+use crate::stats::ScopeCounts;
 use crate::stats::round6;
 use geo::{LineString, MultiPolygon};
 use h3o::CellIndex;
+use rayon::prelude::*;
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 /// Twice the signed area of a ring in the lon/lat plane (positive when counter-clockwise).
@@ -49,23 +53,52 @@ fn write_degrees(w: &mut (impl Write + ?Sized), x: f64) -> io::Result<()> {
     {
         return write!(w, "{x}");
     }
-    let micros = micros as i64;
-    let sign = if micros < 0 { "-" } else { "" };
-    let (whole, mut fraction) = (micros.abs() / 1_000_000, micros.abs() % 1_000_000);
-    if fraction == 0 {
-        return write!(w, "{sign}{whole}");
+    let negative = micros < 0.0;
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a whole number below 1e15 in magnitude"
+    )]
+    let micros = micros.abs() as u64;
+    // The text is built from its end: the fraction's digits without trailing zeros, the
+    // point, the whole degrees, the sign.
+    let mut text = [0u8; 24];
+    let mut at = text.len();
+    let mut push = |byte: u8| {
+        at -= 1;
+        text[at] = byte;
+    };
+    let digit = |n: u64| b"0123456789"[usize::from(u8::try_from(n % 10).unwrap_or_default())];
+    let (mut whole, mut fraction) = (micros / 1_000_000, micros % 1_000_000);
+    if fraction != 0 {
+        let mut places = 6;
+        while fraction % 10 == 0 {
+            fraction /= 10;
+            places -= 1;
+        }
+        for _ in 0..places {
+            push(digit(fraction));
+            fraction /= 10;
+        }
+        push(b'.');
     }
-    let mut places = 6;
-    while fraction % 10 == 0 {
-        fraction /= 10;
-        places -= 1;
+    loop {
+        push(digit(whole));
+        whole /= 10;
+        if whole == 0 {
+            break;
+        }
     }
-    write!(w, "{sign}{whole}.{fraction:0places$}")
+    if negative {
+        push(b'-');
+    }
+    w.write_all(&text[at..])
 }
 
 /// A geometry as its layers write it: polygons of rings rounded to millionths, deduplicated,
 /// closed and oriented (exterior first), parts that collapse left out. Built once per feature
 /// and written to every layer.
+#[derive(Debug, Clone)]
 pub(crate) struct Shape(Vec<Vec<Vec<(f64, f64)>>>);
 
 impl Shape {
@@ -187,6 +220,71 @@ impl Shape {
     }
 }
 
+/// What the layers and maps draw of one cell.
+#[derive(Debug)]
+struct CellOutline {
+    /// The cell's shape in the cell layers.
+    shape: Shape,
+    /// Its centre and vertices as H3 gives them, for the maps.
+    vertices: (h3o::LatLng, h3o::Boundary),
+}
+
+/// The outlines of the cells a run draws, built once (in parallel) for every scope, layer and
+/// map that draws them. The cells a region or city shows are among those the `all` scope shows,
+/// so building the `all` scope's spares computing a hexagon again per scope and per drawing.
+#[derive(Debug, Default)]
+pub struct CellOutlines {
+    /// Ascending.
+    cells: Vec<CellIndex>,
+    outlines: Vec<CellOutline>,
+}
+
+impl CellOutlines {
+    /// The outlines of the cells `privacy` shows in `scope` (the `all` scope, whose shown cells
+    /// hold every other scope's).
+    pub fn shown_in(scope: &ScopeCounts, privacy: Privacy) -> Self {
+        let mut cells: Vec<CellIndex> = privacy
+            .shown_cells(scope)
+            .into_iter()
+            .map(|c| scope.cells[c])
+            .collect();
+        cells.sort_unstable();
+        let outlines = cells
+            .par_iter()
+            .map(|&cell| CellOutline {
+                shape: Shape::of_cell(cell),
+                vertices: (h3o::LatLng::from(cell), cell.boundary()),
+            })
+            .collect();
+        CellOutlines { cells, outlines }
+    }
+
+    fn find(outlines: Option<&Self>, cell: CellIndex) -> Option<&CellOutline> {
+        let outlines = outlines?;
+        let i = outlines.cells.binary_search(&cell).ok()?;
+        Some(&outlines.outlines[i])
+    }
+
+    /// The shape of `cell` in the cell layers, from `outlines` when they hold it.
+    pub(crate) fn shape(outlines: Option<&Self>, cell: CellIndex) -> Cow<'_, Shape> {
+        Self::find(outlines, cell).map_or_else(
+            || Cow::Owned(Shape::of_cell(cell)),
+            |o| Cow::Borrowed(&o.shape),
+        )
+    }
+
+    /// The centre and vertices of `cell` as H3 gives them, from `outlines` when they hold it.
+    pub(crate) fn vertices(
+        outlines: Option<&Self>,
+        cell: CellIndex,
+    ) -> (h3o::LatLng, h3o::Boundary) {
+        Self::find(outlines, cell).map_or_else(
+            || (h3o::LatLng::from(cell), cell.boundary()),
+            |o| o.vertices,
+        )
+    }
+}
+
 /// Writes `geometry` as a GeoJSON Polygon (one part) or MultiPolygon.
 ///
 /// # Errors
@@ -276,6 +374,57 @@ mod tests {
                 .iter()
                 .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
             assert!(max - min < 180.0, "a part wraps the globe: {min}..{max}");
+        }
+    }
+
+    #[test]
+    fn shared_outlines_are_the_cells_own_and_others_are_computed() {
+        use crate::disclosure::{Privacy, PrivacyMethod};
+        use crate::stats::{Scope, ScopeKind};
+        let at = |lat: f64, lng: f64| {
+            h3o::LatLng::new(lat, lng)
+                .expect("ll")
+                .to_cell(h3o::Resolution::Five)
+        };
+        let pentagon = CellIndex::base_cells()
+            .find(|c| c.is_pentagon())
+            .expect("a pentagon")
+            .children(h3o::Resolution::Five)
+            .next()
+            .expect("a child");
+        // An antimeridian cell, a pentagon, a cell below the minimum count.
+        let mut cells = vec![at(10.0, 179.999), pentagon, at(47.0, 8.0)];
+        cells.sort_unstable();
+        let hidden = cells.iter().position(|&c| c == at(47.0, 8.0)).expect("in");
+        let population: Vec<u32> = (0..3).map(|c| if c == hidden { 2 } else { 50 }).collect();
+        let scope = Scope {
+            kind: ScopeKind::All,
+            id: "all".into(),
+            name: "all".into(),
+            region: String::new(),
+            city: String::new(),
+            folder: "all".into(),
+            area: None,
+        };
+        let counts = ScopeCounts::new(scope, cells.clone(), population, vec![1, 1, 1], 1);
+        let privacy = Privacy {
+            min_count: 10,
+            method: PrivacyMethod::Suppress,
+        };
+        let outlines = CellOutlines::shown_in(&counts, privacy);
+        assert_eq!(outlines.cells.len(), 2);
+        for (c, &cell) in cells.iter().enumerate() {
+            let shape = CellOutlines::shape(Some(&outlines), cell);
+            assert_eq!(matches!(shape, Cow::Borrowed(_)), c != hidden);
+            let geojson = |shape: &Shape| {
+                let mut text = Vec::new();
+                shape.write_geojson(&mut text).expect("written");
+                text
+            };
+            assert_eq!(geojson(&shape), geojson(&Shape::of_cell(cell)));
+            let (centre, boundary) = CellOutlines::vertices(Some(&outlines), cell);
+            assert_eq!(centre, h3o::LatLng::from(cell));
+            assert_eq!(boundary, cell.boundary());
         }
     }
 }

@@ -14,7 +14,7 @@ mod text;
 pub(crate) use atomic::io_error;
 pub use atomic::{AtomicFile, ExportError, Written, hex, remove_stale_temporaries, sha256_file};
 pub use format::{Format, Formats};
-pub use geometry::{cell_geometry, write_multipolygon};
+pub use geometry::{CellOutlines, cell_geometry, write_multipolygon};
 pub use manifest::{InputRecord, Manifest, OutputRecord, Parameters, RunStatus, ScopeRecord, Tool};
 use map::{MapInputs, write_map};
 pub use map::{MapOptions, write_index, write_map_assets};
@@ -40,6 +40,9 @@ pub struct ExportOptions<'a> {
     /// The region and city of each cell for the layers' rows; `None` gives every row its
     /// scope's own.
     pub places: Option<&'a crate::stats::CellPlaces>,
+    /// The outlines of the cells drawn, shared by the scopes; `None` computes each where it
+    /// is drawn.
+    pub outlines: Option<&'a CellOutlines>,
 }
 
 /// A scope's path `name` relative to the output root, with `/`.
@@ -93,6 +96,7 @@ pub fn write_scope(
             privacy: analysis.params.privacy(),
             fdr: analysis.params.fdr,
             min_lift: analysis.params.min_lift,
+            outlines: options.outlines,
         };
         outputs.push(write_map(
             &folder,

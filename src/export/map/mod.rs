@@ -13,6 +13,7 @@
 //! at all. Nothing is fetched when the page opens unless `--basemap` names a tile server.
 
 use super::atomic::{AtomicFile, ExportError, io_error};
+use super::geometry::CellOutlines;
 use super::manifest::OutputRecord;
 use crate::boundary::Area;
 use crate::disclosure::Privacy;
@@ -197,6 +198,8 @@ pub(crate) struct MapInputs<'a> {
     pub fdr: f64,
     /// λ0 of the micro-markets, shown in the legend.
     pub min_lift: f64,
+    /// The outlines shared by the scopes, if built.
+    pub outlines: Option<&'a CellOutlines>,
 }
 
 fn html_escape(text: &str) -> String {
@@ -244,17 +247,16 @@ fn render(template: &str, values: &[(&str, &str)], out: &mut impl Write) -> io::
     out.write_all(rest.as_bytes())
 }
 
-fn page_cells(counts: &ScopeCounts, shown: &[usize]) -> PageCells {
+fn page_cells(counts: &ScopeCounts, shown: &[usize], outlines: Option<&CellOutlines>) -> PageCells {
     let mut centre = Vec::with_capacity(shown.len() * 2);
     let mut vertices = Vec::with_capacity(shown.len());
     let mut offsets = Vec::with_capacity(shown.len() * 12);
     let micro = |degrees: f64| (degrees * 1e6).round() as i64;
     for &c in shown {
         let cell = counts.cells[c];
-        let middle = h3o::LatLng::from(cell);
+        let (middle, boundary) = CellOutlines::vertices(outlines, cell);
         let (lat, lng) = (micro(middle.lat()), micro(middle.lng()));
         centre.extend([lat, lng]);
-        let boundary = cell.boundary();
         vertices.push(boundary.len() as i64);
         for vertex in boundary.iter() {
             // Offsets from the centre never wrap: a cell crossing the antimeridian is drawn
@@ -366,7 +368,7 @@ fn map_page(
         min_lift: inputs.min_lift,
         basemap: options.basemap.as_deref(),
         boundary: &boundary,
-        cells: page_cells(counts, &shown),
+        cells: page_cells(counts, &shown, inputs.outlines),
         segments,
         micromarkets,
         campaign,
@@ -722,6 +724,7 @@ mod tests {
             privacy,
             fdr: 0.05,
             min_lift: 1.2,
+            outlines: None,
         };
         let options = MapOptions {
             basemap: basemap.map(str::to_string),
