@@ -380,7 +380,7 @@ mod tests {
     #[test]
     fn shared_outlines_are_the_cells_own_and_others_are_computed() {
         use crate::disclosure::{Privacy, PrivacyMethod};
-        use crate::stats::{Scope, ScopeKind};
+        use crate::stats::Scope;
         let at = |lat: f64, lng: f64| {
             h3o::LatLng::new(lat, lng)
                 .expect("ll")
@@ -397,16 +397,7 @@ mod tests {
         cells.sort_unstable();
         let hidden = cells.iter().position(|&c| c == at(47.0, 8.0)).expect("in");
         let population: Vec<u32> = (0..3).map(|c| if c == hidden { 2 } else { 50 }).collect();
-        let scope = Scope {
-            kind: ScopeKind::All,
-            id: "all".into(),
-            name: "all".into(),
-            region: String::new(),
-            city: String::new(),
-            folder: "all".into(),
-            area: None,
-        };
-        let counts = ScopeCounts::new(scope, cells.clone(), population, vec![1, 1, 1], 1);
+        let counts = ScopeCounts::new(Scope::all(), cells.clone(), population, vec![1, 1, 1], 1);
         let privacy = Privacy {
             min_count: 10,
             method: PrivacyMethod::Suppress,

@@ -110,27 +110,15 @@ pub fn mark_stability(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::{Scope, ScopeKind};
+    use crate::stats::Scope;
     use geo::MultiPolygon;
     use h3o::{LatLng, Resolution};
-
-    fn scope() -> Scope {
-        Scope {
-            kind: ScopeKind::All,
-            id: "all".into(),
-            name: "all".into(),
-            region: String::new(),
-            city: String::new(),
-            folder: "all".into(),
-            area: None,
-        }
-    }
 
     /// A table of one segment whose every cell holds `members` members.
     fn table(mut cells: Vec<CellIndex>, members: u32) -> ScopeCounts {
         cells.sort_unstable();
         let n = cells.len();
-        ScopeCounts::new(scope(), cells, vec![20; n], vec![members; n], 1)
+        ScopeCounts::new(Scope::all(), cells, vec![20; n], vec![members; n], 1)
     }
 
     fn market(segment: usize, mut cells: Vec<CellIndex>, members: u64) -> MicroMarket {

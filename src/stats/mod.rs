@@ -64,6 +64,21 @@ pub struct Scope {
     pub area: Option<usize>,
 }
 
+impl Scope {
+    /// The scope of every consumer, `all`.
+    pub fn all() -> Self {
+        Scope {
+            kind: ScopeKind::All,
+            id: ALL_SLUG.into(),
+            name: "all".into(),
+            region: String::new(),
+            city: String::new(),
+            folder: PathBuf::from(ALL_SLUG),
+            area: None,
+        }
+    }
+}
+
 /// Counts of one scope: per cell (sorted by index) the population and members per segment.
 #[derive(Debug, Clone)]
 pub struct ScopeCounts {
@@ -245,15 +260,7 @@ pub fn lift(k: u64, n: u64, big_k: u64, big_n: u64) -> Option<f64> {
 /// The scopes of a run, in output order: `all`, then each region followed by its cities, then
 /// the cities outside every region.
 pub fn scopes(boundaries: &Boundaries) -> Vec<Scope> {
-    let mut out = vec![Scope {
-        kind: ScopeKind::All,
-        id: ALL_SLUG.into(),
-        name: "all".into(),
-        region: String::new(),
-        city: String::new(),
-        folder: PathBuf::from(ALL_SLUG),
-        area: None,
-    }];
+    let mut out = vec![Scope::all()];
     let city_scope = |index: usize, parent: PathBuf, region: &str| {
         let c = &boundaries.cities[index];
         let folder = parent.join(&c.slug);
