@@ -94,7 +94,7 @@ fn run_export(c: &mut Criterion) {
         .map(|scope| micromarket::analyze_scope(scope, &centres, &params, &names))
         .collect();
     eprintln!(
-        "{consumers} consumers: {} scopes, {} cells shown in all, {} micro-markets",
+        "{consumers} consumers: {} scopes, {} cells shown over the scopes, {} micro-markets",
         analyses.len(),
         analyses.iter().map(|a| a.figures.cells_shown).sum::<u64>(),
         analyses.iter().map(|a| a.markets.len()).sum::<usize>()
