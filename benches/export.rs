@@ -14,47 +14,22 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use h3o::Resolution;
-use micromarket::boundary::{Boundaries, Locator};
-use micromarket::consumer::{IngestOptions, Source, ingest};
 use micromarket::disclosure::PrivacyMethod;
-use micromarket::segment::{self, SegmentsFile};
-use micromarket::synth::{MAX_CITIES, SynthOptions, World};
 use micromarket::{AnalysisParams, export, stats};
+
+mod common;
 
 /// Consumers of the bench world unless `CONSUMERS` says otherwise.
 const CONSUMERS: usize = 1_200_000;
 
 fn cell_layers(c: &mut Criterion) {
-    let consumers = std::env::var("CONSUMERS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(CONSUMERS);
-    let world = World::new(SynthOptions {
-        seed: 42,
+    let common::Counted {
         consumers,
-        cities: MAX_CITIES,
-        ..SynthOptions::default()
-    });
-    let mut csv = Vec::new();
-    world.write_consumers(&mut csv).expect("in-memory write");
-    let segments_file =
-        SegmentsFile::parse("segments.toml", &World::segments_toml()).expect("valid");
-    let source = Source::Bytes {
-        name: "consumers.csv".into(),
-        data: csv.into(),
-    };
-    let options = IngestOptions {
-        schema: segments_file.schema.clone(),
-        ..IngestOptions::default()
-    };
-    let table = ingest(&source, &options).expect("ingest").table;
-    let areas = world.boundaries();
-    let locator = Locator::new(&areas, Resolution::Twelve);
-    let located = locator.locate(&table.lat, &table.lng);
-    let (segments, _) = segment::compile("segments.toml", &segments_file, &table).expect("valid");
-    let (keys, _) = micromarket::perturb::record_keys(None, &table.id_hashes);
-    let counts = stats::aggregate(&areas, &located, &segments, &keys);
-    let names: Vec<String> = segments.iter().map(|s| s.name.clone()).collect();
+        areas,
+        locator,
+        counts,
+        names,
+    } = common::counted(CONSUMERS, Resolution::Twelve);
     let params = AnalysisParams {
         resolution: Resolution::Twelve,
         min_count: 1,
@@ -73,7 +48,6 @@ fn cell_layers(c: &mut Criterion) {
         markets.iter().map(|m| m.cells.len()).sum::<usize>()
     );
 
-    let boundaries = Boundaries::default();
     let out = tempfile::tempdir().expect("tempdir");
     let mut g = c.benchmark_group("cell_layers");
     g.throughput(Throughput::Elements(cells as u64));
@@ -81,7 +55,7 @@ fn cell_layers(c: &mut Criterion) {
     for format in export::Format::ALL {
         let options = export::ExportOptions {
             maps: None,
-            boundaries: &boundaries,
+            boundaries: &areas,
             formats: export::Formats::of(&[format]),
             places: None,
             outlines: None,
@@ -97,7 +71,7 @@ fn cell_layers(c: &mut Criterion) {
     analysis.markets = markets;
     let options = export::ExportOptions {
         maps: None,
-        boundaries: &boundaries,
+        boundaries: &areas,
         formats: export::Formats::of(&[export::Format::Parquet]),
         places: None,
         outlines: None,

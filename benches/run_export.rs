@@ -14,13 +14,11 @@
 )]
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use micromarket::boundary::Locator;
-use micromarket::consumer::{IngestOptions, Source, ingest};
-use micromarket::segment::{self, SegmentsFile};
-use micromarket::synth::{MAX_CITIES, SynthOptions, World};
 use micromarket::{AnalysisParams, ScopeAnalysis, export, stats};
 use rayon::prelude::*;
 use std::path::Path;
+
+mod common;
 
 /// The command line's allocator (see `src/cli/mod.rs`), so the bench writes as `analyze` does.
 #[cfg(not(target_env = "msvc"))]
@@ -55,38 +53,14 @@ fn write_outputs(
 }
 
 fn run_export(c: &mut Criterion) {
-    let consumers = std::env::var("CONSUMERS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(CONSUMERS);
-    let world = World::new(SynthOptions {
-        seed: 42,
-        consumers,
-        cities: MAX_CITIES,
-        ..SynthOptions::default()
-    });
-    let mut csv = Vec::new();
-    world.write_consumers(&mut csv).expect("in-memory write");
-    let segments_file =
-        SegmentsFile::parse("segments.toml", &World::segments_toml()).expect("valid");
-    let source = Source::Bytes {
-        name: "consumers.csv".into(),
-        data: csv.into(),
-    };
-    let options = IngestOptions {
-        schema: segments_file.schema.clone(),
-        ..IngestOptions::default()
-    };
-    let table = ingest(&source, &options).expect("ingest").table;
-    drop(source);
     let params = AnalysisParams::default();
-    let areas = world.boundaries();
-    let locator = Locator::new(&areas, params.resolution);
-    let located = locator.locate(&table.lat, &table.lng);
-    let (segments, _) = segment::compile("segments.toml", &segments_file, &table).expect("valid");
-    let (keys, _) = micromarket::perturb::record_keys(None, &table.id_hashes);
-    let counts = stats::aggregate(&areas, &located, &segments, &keys);
-    let names: Vec<String> = segments.iter().map(|s| s.name.clone()).collect();
+    let common::Counted {
+        consumers,
+        areas,
+        locator,
+        counts,
+        names,
+    } = common::counted(CONSUMERS, params.resolution);
     let centres = stats::CellCentres::new(&locator, &counts[0].cells, params.neighbours);
     let places = stats::CellPlaces::new(&counts);
     let analyses: Vec<ScopeAnalysis<'_>> = counts

@@ -497,6 +497,7 @@ fn write_counts(
     let places = stats::CellPlaces::new(counts);
     let outlines = counts
         .first()
+        .filter(|_| config.maps.is_some() || config.formats.draws_cells())
         .map(|all| export::CellOutlines::shown_in(all, params.privacy()));
     let options = export::ExportOptions {
         maps: config.maps.as_ref(),

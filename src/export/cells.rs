@@ -140,7 +140,7 @@ pub(super) fn write_cells(
                 .push(market.segment);
         }
     }
-    let needs_shape = formats.iter().any(|f| f != Format::Csv);
+    let needs_shape = formats.draws_cells();
     let mut figures = Vec::new();
     let mut in_market = Vec::new();
     for chunk in shown.chunks(CHUNK_CELLS) {

@@ -91,6 +91,11 @@ impl Formats {
         self.0 == 0
     }
 
+    /// Whether a format of the set draws the cells' shapes (every one but CSV).
+    pub fn draws_cells(self) -> bool {
+        self.iter().any(|f| f != Format::Csv)
+    }
+
     /// The formats in the set, in [`Format::ALL`] order.
     pub fn iter(self) -> impl Iterator<Item = Format> {
         Format::ALL.into_iter().filter(move |&f| self.contains(f))
