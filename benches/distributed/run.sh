@@ -13,6 +13,11 @@
 # RUNS (default: all of them) picks runs by name, for sizes where the local engine would not fit
 # in memory: RUNS="ballista-processes" benches/distributed/run.sh 100000000 16
 #
+# REPEAT (default 1) runs the picked runs that many times in turn, and then prints each other
+# run's counting phase against the local run's of the same round and the median of those ratios:
+# this machine's timings vary by up to 40% from one run to the next, so one pair decides little.
+#   REPEAT=5 RUNS="local datafusion-parts" benches/distributed/run.sh 10000000 4
+#
 # Cutting the Parquet file uses pyarrow, installed (pinned as in benches/compare) into
 # target/compare-venv.
 set -euo pipefail
@@ -61,9 +66,9 @@ inputs=(--regions "$world/regions.geojson" --cities "$world/cities.geojson"
   --segments "$world/segments.toml" --privacy-key "$work/secret.key")
 
 report() { # name manifest time-file [process time-file...]
-  python3 - "$n" "$@" <<'PY'
+  python3 - "$n" "$work/counting.log" "$@" <<'PY'
 import json, sys
-n, name, manifest, timing, *others = sys.argv[1:]
+n, log, name, manifest, timing, *others = sys.argv[1:]
 t = json.load(open(manifest))["timings_ms"]
 wall, kb = open(timing).read().split()[-2:]
 counting = sum(t.get(k, 0) for k in ("ingest", "segments", "boundary_index", "locate", "record_keys", "aggregate", "id_pass", "ingest_and_count", "merge_counts"))
@@ -71,6 +76,8 @@ line = f"{name:<26} wall {float(wall):6.2f} s  peak {int(kb) / 1024:6.0f} MB  co
 for process, file in zip(others[::2], others[1::2]):
     line += f"  {process} peak {int(open(file).read().split()[-1]) / 1024:5.0f} MB"
 print(line)
+with open(log, "a") as out:
+    out.write(f"{name} {counting}\n")
 PY
 }
 
@@ -116,17 +123,35 @@ cluster() { # name consumers
 runs=${RUNS:-local datafusion-parts ballista-1-executor ballista-2-executors ballista-processes}
 wanted() { [[ " $runs " == *" $1 "* ]]; }
 echo "$n consumers, $parts Parquet parts, $(nproc) cores"
-wanted local && run local local "$world/consumers.parquet"
-wanted datafusion-parts && run datafusion-parts datafusion "$world/parts-$parts"
-wanted ballista-1-executor && run ballista-1-executor ballista "$world/parts-$parts" --executors 1
-wanted ballista-2-executors && run ballista-2-executors ballista "$world/parts-$parts" --executors 2
-wanted ballista-processes && cluster ballista-processes "$world/parts-$parts"
-wanted local || exit 0
-for other in datafusion-parts ballista-1-executor ballista-2-executors ballista-processes; do
-  wanted "$other" || continue
-  if diff -rq -x manifest.json "$work/out-local" "$work/out-$other" >/dev/null; then
-    echo "$other: every output but the manifest equals the local run's"
-  else
-    echo "$other: OUTPUTS DIFFER" && exit 1
-  fi
+rm -f "$work/counting.log"
+for ((round = 1; round <= ${REPEAT:-1}; round++)); do
+  wanted local && run local local "$world/consumers.parquet"
+  wanted datafusion-parts && run datafusion-parts datafusion "$world/parts-$parts"
+  wanted ballista-1-executor && run ballista-1-executor ballista "$world/parts-$parts" --executors 1
+  wanted ballista-2-executors && run ballista-2-executors ballista "$world/parts-$parts" --executors 2
+  wanted ballista-processes && cluster ballista-processes "$world/parts-$parts"
+  wanted local || continue
+  for other in datafusion-parts ballista-1-executor ballista-2-executors ballista-processes; do
+    wanted "$other" || continue
+    if diff -rq -x manifest.json "$work/out-local" "$work/out-$other" >/dev/null; then
+      echo "$other: every output but the manifest equals the local run's"
+    else
+      echo "$other: OUTPUTS DIFFER" && exit 1
+    fi
+  done
 done
+wanted local || exit 0
+# Each run's counting phase against the local run's of its round, and their median.
+python3 - "$work/counting.log" <<'PY'
+import statistics, sys
+rounds, ratios = [], {}
+for line in open(sys.argv[1]):
+    name, ms = line.split()
+    if name == "local":
+        rounds.append(int(ms))
+    else:
+        ratios.setdefault(name, []).append(int(ms) / rounds[-1])
+for name, r in ratios.items():
+    listed = ", ".join(f"{x:.2f}" for x in r)
+    print(f"{name}: counting phase / local's, per round: {listed}; median {statistics.median(r):.2f}")
+PY
